@@ -1,0 +1,32 @@
+"""SQLModel tables: roster, posts, append-only snapshots, crawl runs, sentiment, analytics."""
+
+from models.analytics import AccountDailyMetric, AccountPeriodMetric, AudienceDemographic
+from models.content import AccountSnapshot, Post, PostSnapshot, Reply
+from models.enums import AccountStatus, Platform, PostKind, RunStatus, SentimentState, Source
+from models.roster import Account, Ambassador
+from models.runs import CrawlOutcome, CrawlRun
+from models.sentiment import Sentiment
+from models.types import UTCDateTime, utcnow
+
+__all__ = [
+    "Account",
+    "AccountDailyMetric",
+    "AccountPeriodMetric",
+    "AccountSnapshot",
+    "AccountStatus",
+    "Ambassador",
+    "AudienceDemographic",
+    "CrawlOutcome",
+    "CrawlRun",
+    "Platform",
+    "Post",
+    "PostKind",
+    "PostSnapshot",
+    "Reply",
+    "RunStatus",
+    "Sentiment",
+    "SentimentState",
+    "Source",
+    "UTCDateTime",
+    "utcnow",
+]

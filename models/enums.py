@@ -1,0 +1,43 @@
+"""Closed vocabularies stored as short strings (extensible without a schema change)."""
+
+from enum import StrEnum
+
+
+class Platform(StrEnum):
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+    FEED = "feed"
+    LINKEDIN = "linkedin"
+
+
+class Source(StrEnum):
+    """How a row reached us: crawled from a public source or imported from an export."""
+
+    CRAWL = "crawl"
+    IMPORT = "import"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    NOT_FOUND = "not_found"
+    SUSPENDED = "suspended"
+    BLOCKED_BY_ROBOTS = "blocked_by_robots"
+
+
+class PostKind(StrEnum):
+    ORIGINAL = "original"
+    REPLY = "reply"
+    REPOST = "repost"
+    QUOTE = "quote"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class SentimentState(StrEnum):
+    SCORED = "scored"
+    NOT_SCORED = "not_scored"

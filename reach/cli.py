@@ -1,0 +1,130 @@
+"""The `reach` command line."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from reach.settings import get_settings
+
+app = typer.Typer(help="Measure the public reach of an ambassador programme.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+roster_app = typer.Typer(help="Ambassadors and their public accounts.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(roster_app, name="roster")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print an error to stderr and exit non-zero."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def open_session() -> Session:
+    """A session on the configured database, which must be migrated to head."""
+    from reach.db import get_engine
+
+    return Session(get_engine(), expire_on_commit=False)
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings (secrets masked)."""
+    table = Table("setting", "value", title="Effective settings")
+    for name, value in get_settings().masked().items():
+        table.add_row(name, value)
+    console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply the migrations (creates the SQLite database on first use)."""
+    from reach.db import current_revision, upgrade
+
+    upgrade(revision=revision)
+    console.print(f"database at revision [bold]{current_revision()}[/]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the configured database."""
+    from reach.db import current_revision
+
+    console.print(current_revision() or "empty (run `reach db upgrade`)")
+
+
+@roster_app.command("import")
+def roster_import(path: Annotated[Path, typer.Argument(help="Roster file, .csv or .yaml.")]) -> None:
+    """Import a roster; any invalid row imports nothing and lists every error."""
+    from reach.roster import RosterError, import_roster, parse_roster
+
+    try:
+        rows = parse_roster(path, allow_private_hosts=get_settings().allow_private_hosts)
+    except RosterError as exc:
+        fail(str(exc))
+    with open_session() as session, session.begin():
+        result = import_roster(session, rows)
+    console.print(
+        f"{path}: ambassadors +{result.ambassadors_created} ~{result.ambassadors_updated}, "
+        f"accounts +{result.accounts_created} ~{result.accounts_updated}, unchanged {result.unchanged}"
+    )
+
+
+@roster_app.command("export")
+def roster_export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or yaml.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")] = None,
+) -> None:
+    """Write the stored roster in a form `reach roster import` reads back."""
+    from reach.roster import export_roster
+
+    if fmt not in ("csv", "yaml"):
+        fail(f"unknown format {fmt!r}: use csv or yaml")
+    with open_session() as session:
+        text = export_roster(session, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
+@roster_app.command("list")
+def roster_list() -> None:
+    """Print the roster: ambassadors, countries and their accounts."""
+    from reach.roster import roster_rows
+    from models import Account
+    from sqlmodel import select
+
+    with open_session() as session:
+        rows = roster_rows(session)
+        status = {(a.platform, a.handle): a.status for a in session.exec(select(Account)).all()}
+    table = Table("ambassador", "country", "cohort", "team", "platform", "account", "status",
+                  title=f"Roster: {len({r['slug'] for r in rows})} ambassadors, "
+                  f"{len({r['country'] for r in rows})} countries, "
+                  f"{sum(1 for r in rows if r['platform'])} accounts")
+    previous = None
+    for row in rows:
+        first = row["slug"] != previous
+        previous = row["slug"]
+        table.add_row(
+            row["ambassador"] if first else "", row["country"] if first else "",
+            row["cohort"] if first else "", row["team"] if first else "",
+            row["platform"], row["account"], status.get((row["platform"], row["account"]), ""),
+        )
+    console.print(table)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Run the main job end to end on the embedded default, against the local sandbox."""
+    from reach.demo import run_demo
+
+    run_demo()

@@ -1,0 +1,97 @@
+"""One typed settings object for the whole project (env prefix REACH_, optional .env)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+class Settings(BaseSettings):
+    """Effective configuration: environment variables override `.env`, which overrides defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="REACH_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/reach.db",
+        description="SQLAlchemy URL. SQLite (default, relative paths are made absolute) or "
+        "postgresql+psycopg://user@host/db.",
+    )
+    contact_url: str = Field(
+        default="https://github.com/ambassador-reach/ambassador-reach",
+        description="Put in the crawler's user agent so platform operators can reach us.",
+    )
+    lookback_days: int = Field(default=30, ge=1, le=3650, description="How far back crawls go.")
+    timezone: str = Field(default="UTC", description="IANA zone for schedules and report days.")
+    allow_private_hosts: bool = Field(
+        default=False,
+        description="Accept http:// and private/loopback hosts in accounts (sandbox and tests).",
+    )
+    bluesky_appview_url: str = Field(
+        default="https://public.api.bsky.app", description="Bluesky AppView base URL."
+    )
+    var_dir: Path = Field(default=Path("var"), description="Where the database and runs live.")
+    reports_dir: Path = Field(default=Path("var/reports"), description="Where reports are written.")
+    linkedin_inbox: Path = Field(
+        default=Path("var/linkedin-inbox"),
+        description="Folder the import-linkedin flow watches for analytics exports.",
+    )
+    replies_per_post: int = Field(default=50, ge=0, description="Replies fetched per post, at most.")
+    reply_author_salt: SecretStr = Field(
+        default=SecretStr("change-me"),
+        description="Salt for hashing repliers' ids (identities are never stored in clear).",
+    )
+    write_batch_size: int = Field(default=500, ge=1, description="Rows per database flush.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _absolute_sqlite_path(cls, value: str) -> str:
+        # Prefect workers and Scrapy subprocesses may run elsewhere: pin SQLite files absolutely.
+        url = make_url(value)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            path = Path(url.database).expanduser()
+            if not path.is_absolute():
+                url = url.set(database=str(path.resolve()))
+            return url.render_as_string(hide_password=False)
+        return value
+
+    @field_validator("var_dir", "reports_dir", "linkedin_inbox")
+    @classmethod
+    def _absolute_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)") from exc
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings with secrets masked, for display."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif name == "database_url":
+                value = make_url(value).render_as_string(hide_password=True)
+            shown[f"REACH_{name.upper()}"] = str(value)
+        return shown
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call `get_settings.cache_clear()` after changing env)."""
+    return Settings()

@@ -1,0 +1,90 @@
+"""The model layer on SQLite and PostgreSQL alike."""
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import Session, select
+
+from models import Account, AccountSnapshot, Ambassador, CrawlRun, Post, PostSnapshot
+
+
+def _account(session: Session, key: str = "amelie@mastodon.social") -> Account:
+    person = Ambassador(slug="amelie", name="Amélie", country="FR")
+    session.add(person)
+    session.flush()
+    account = Account(ambassador_id=person.id, platform="mastodon", handle=f"@{key}", key=key)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def test_timestamps_come_back_aware_in_utc(session: Session) -> None:
+    account = _account(session)
+    paris = dt.timezone(dt.timedelta(hours=1))
+    post = Post(account_id=account.id, platform="mastodon", platform_post_id="1",
+                published_at=dt.datetime(2026, 3, 1, 9, 30, tzinfo=paris))
+    session.add(post)
+    session.commit()
+    session.expire_all()
+    stored = session.exec(select(Post)).one().published_at
+    assert stored == dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+    assert stored.utcoffset() == dt.timedelta(0)
+
+
+def test_naive_timestamp_is_refused(session: Session) -> None:
+    account = _account(session)
+    session.add(Post(account_id=account.id, platform="mastodon", platform_post_id="1",
+                     published_at=dt.datetime(2026, 3, 1, 9, 30)))
+    with pytest.raises(StatementError, match="naive datetime"):
+        session.flush()
+
+
+def test_missing_counts_stay_null_not_zero(session: Session) -> None:
+    account = _account(session)
+    run = CrawlRun(platform="mastodon")
+    post = Post(account_id=account.id, platform="mastodon", platform_post_id="1",
+                published_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    session.add_all([run, post])
+    session.flush()
+    session.add(PostSnapshot(post_id=post.id, crawl_run_id=run.id, observed_at=run.started_at,
+                             likes=0, comments=None))
+    session.commit()
+    snapshot = session.exec(select(PostSnapshot)).one()
+    assert (snapshot.likes, snapshot.comments, snapshot.views) == (0, None, None)
+
+
+def test_post_natural_key_is_unique(session: Session) -> None:
+    account = _account(session)
+    for _ in range(2):
+        session.add(Post(account_id=account.id, platform="mastodon", platform_post_id="42",
+                         published_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC)))
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_snapshots_append_one_row_per_crawl_run(session: Session) -> None:
+    account = _account(session)
+    runs = [CrawlRun(platform="mastodon") for _ in range(3)]
+    session.add_all(runs)
+    session.flush()
+    for followers, run in zip((10, 12, 15), runs, strict=True):
+        session.add(AccountSnapshot(account_id=account.id, crawl_run_id=run.id,
+                                    observed_at=run.started_at, followers=followers))
+    session.commit()
+    history = session.exec(select(AccountSnapshot.followers).order_by(AccountSnapshot.id)).all()
+    assert history == [10, 12, 15]
+    session.add(AccountSnapshot(account_id=account.id, crawl_run_id=runs[0].id,
+                                observed_at=runs[0].started_at, followers=99))
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_stable_platform_id_is_unique_per_platform(session: Session) -> None:
+    first = _account(session)
+    first.platform_id = "mastodon.social:109"
+    second = Account(ambassador_id=first.ambassador_id, platform="mastodon", handle="@x@mastodon.social",
+                     key="x@mastodon.social", platform_id="mastodon.social:109")
+    session.add(second)
+    with pytest.raises(IntegrityError):
+        session.flush()

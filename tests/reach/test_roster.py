@@ -1,0 +1,143 @@
+"""Roster import, validation, idempotence and round trips, through the `reach` CLI."""
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from models import Account, Ambassador
+from reach.cli import app
+from reach.demo import DEMO_ROSTER
+
+runner = CliRunner()
+HEADER = "ambassador,country,cohort,team,platform,account\n"
+GOOD = HEADER + (
+    "Amélie Laurent,FR,2026,Marketing,mastodon,@amelie@mastodon.social\n"
+    "Amélie Laurent,FR,2026,Marketing,bluesky,https://bsky.app/profile/amelie.bsky.social\n"
+    "Wei Zhang,CN,2026,Engineering,feed,https://blog.example.org/feed/\n"
+    "Wei Zhang,CN,2026,Engineering,mastodon,https://fosstodon.org/@weizhang\n"
+    "Ngozi Eze,NG,2026,Design,bluesky,did:plc:ewvi7nxzyoun6zhxrhs64oiz\n"
+)
+
+
+def reach(*args: str):  # noqa: ANN201
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def write(tmp_path: Path, text: str, name: str = "roster.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def counts(session: Session) -> tuple[int, int]:
+    session.expire_all()
+    return len(session.exec(select(Ambassador)).all()), len(session.exec(select(Account)).all())
+
+
+def test_good_file_imports_every_ambassador_and_account(tmp_path: Path, session: Session) -> None:
+    result = reach("roster", "import", str(write(tmp_path, GOOD)))
+    assert result.exit_code == 0, result.output
+    assert counts(session) == (3, 5)
+    amelie = session.exec(select(Ambassador).where(Ambassador.slug == "amelie-laurent")).one()
+    keys = sorted(session.exec(select(Account.key).where(Account.ambassador_id == amelie.id)).all())
+    assert keys == ["amelie.bsky.social", "amelie@mastodon.social"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("Bad,FR,2026,T,myspace,someone", "line 3: unknown platform 'myspace'"),
+        ("Bad,FR,2026,T,mastodon,@someone", "line 3: Mastodon handle '@someone' has no instance"),
+        ("Bad,FR,2026,T,feed,https://exa mple.org/feed", "line 3: malformed URL"),
+        ("Bad,FR,2026,T,feed,ftp://example.org/feed", "line 3: URL scheme must be http or https"),
+        ("Bad,XX,2026,T,bluesky,bad.bsky.social", "line 3: unknown country code 'XX'"),
+        ("Bad,FR,2026,T,mastodon,https://mastodon.social/@Amelie", "line 3: duplicate account mastodon amelie@mastodon.social (first on line 2)"),
+        (",FR,2026,T,bluesky,noname.bsky.social", "line 3: missing ambassador name"),
+        ("Bad,FR,2026,T,feed,http://127.0.0.1:8787/feed/", "line 3: private or loopback host"),
+    ],
+)
+def test_each_kind_of_bad_row_names_its_line_and_imports_nothing(
+    tmp_path: Path, session: Session, row: str, message: str
+) -> None:
+    text = HEADER + "Amélie Laurent,FR,2026,Marketing,mastodon,@amelie@mastodon.social\n" + row + "\n"
+    result = reach("roster", "import", str(write(tmp_path, text)))
+    assert result.exit_code != 0
+    assert message in result.output.replace("\n", " ") or message in result.stderr.replace("\n", " ")
+    assert counts(session) == (0, 0)
+
+
+def test_every_error_is_listed_not_only_the_first(tmp_path: Path, session: Session) -> None:
+    text = GOOD + "X,ZZ,1,T,mastodon,@x\n,FR,1,T,feed,ftp://a.org/\n"
+    result = reach("roster", "import", str(write(tmp_path, text)))
+    assert result.exit_code == 1
+    for expected in ("line 7: unknown country code", "line 7: Mastodon handle '@x' has no instance",
+                     "line 8: missing ambassador name", "line 8: URL scheme must be http or https"):
+        assert expected in result.stderr.replace("\n", " ")
+    assert counts(session) == (0, 0)
+
+
+def test_reimporting_the_same_file_changes_nothing(tmp_path: Path, session: Session) -> None:
+    path = write(tmp_path, GOOD)
+    reach("roster", "import", str(path))
+    before = [(a.id, a.updated_at) for a in session.exec(select(Account)).all()]
+    result = reach("roster", "import", str(path))
+    assert "+0 ~0, accounts +0 ~0, unchanged 5" in result.output.replace("\n", " ")
+    session.expire_all()
+    assert [(a.id, a.updated_at) for a in session.exec(select(Account)).all()] == before
+
+
+def test_changed_row_updates_in_place(tmp_path: Path, session: Session) -> None:
+    reach("roster", "import", str(write(tmp_path, GOOD)))
+    ids = {a.slug: a.id for a in session.exec(select(Ambassador)).all()}
+    changed = GOOD.replace("Wei Zhang,CN,2026,Engineering", "Wei Zhang,SG,2027,Research")
+    result = reach("roster", "import", str(write(tmp_path, changed)))
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    wei = session.exec(select(Ambassador).where(Ambassador.slug == "wei-zhang")).one()
+    assert (wei.id, wei.country, wei.cohort, wei.team) == (ids["wei-zhang"], "SG", "2027", "Research")
+    assert counts(session) == (3, 5)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "yaml"])
+def test_export_then_import_round_trips(tmp_path: Path, session: Session, fmt: str) -> None:
+    reach("roster", "import", str(write(tmp_path, GOOD)))
+    exported = tmp_path / f"export.{fmt}"
+    assert reach("roster", "export", "--format", fmt, "--output", str(exported)).exit_code == 0
+    result = reach("roster", "import", str(exported))
+    assert result.exit_code == 0, result.output
+    assert "unchanged 5" in result.output.replace("\n", " ")
+    again = tmp_path / f"again.{fmt}"
+    reach("roster", "export", "--format", fmt, "--output", str(again))
+    assert again.read_text() == exported.read_text()
+
+
+def test_yaml_errors_name_the_line(tmp_path: Path, session: Session) -> None:
+    text = (
+        "ambassadors:\n"
+        "  - name: Amélie Laurent\n"
+        "    country: FR\n"
+        "    accounts:\n"
+        "      - {platform: mastodon, account: '@amelie'}\n"
+    )
+    result = reach("roster", "import", str(write(tmp_path, text, "roster.yaml")))
+    assert result.exit_code == 1
+    assert "line 5: Mastodon handle '@amelie' has no instance" in result.stderr.replace("\n", " ")
+    assert counts(session) == (0, 0)
+
+
+def test_demo_roster_has_32_ambassadors_from_14_countries(session: Session, monkeypatch) -> None:
+    monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "true")
+    from reach.settings import get_settings
+
+    get_settings.cache_clear()
+    assert reach("roster", "import", str(DEMO_ROSTER)).exit_code == 0
+    people = session.exec(select(Ambassador)).all()
+    assert len(people) == 32
+    assert len({p.country for p in people}) == 14
+    assert {p.cohort for p in people} == {"2026"}
+    per_person = {}
+    for account in session.exec(select(Account)).all():
+        per_person[account.ambassador_id] = per_person.get(account.ambassador_id, 0) + 1
+    assert len(per_person) == 32 and set(per_person.values()) <= {1, 2, 3, 4}
