@@ -1,0 +1,378 @@
+"""The sandbox HTTP server: routing, rate limits, fault switches and stats, on twisted.web (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Callable
+
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+from sandbox import blogs, bluesky, mastodon, truth
+from sandbox.common import Answer, Ctx, matches
+
+# Documented public budgets: Mastodon 300 requests / 5 min per IP (docs "Rate limits");
+# Bluesky AppView 3000 / 5 min per IP (atproto "Rate Limits" page).
+DEFAULT_BUDGETS = {"mastodon": 300, "bluesky": 3000}
+DEFAULT_WINDOW = 300.0
+ACCOUNT_FAULTS = ("malformed_json", "truncated", "missing_fields", "repeat_cursor", "not_found", "suspended")
+COUNTER_FAULTS = ("storm_429", "error_5xx")
+FAULT_NAMES = ACCOUNT_FAULTS + COUNTER_FAULTS + ("rate_limit", "rate_window", "slow", "timeout", "robots_disallow")
+
+Handler = Callable[..., Answer]
+ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = [
+    # (platform, stats pattern, path regex, handler taking ctx and the regex groups)
+    ("mastodon", "/api/v1/accounts/lookup", re.compile(r"/api/v1/accounts/lookup/?"), mastodon.lookup),
+    ("mastodon", "/api/v1/accounts/:id/statuses", re.compile(r"/api/v1/accounts/([^/]+)/statuses/?"), mastodon.statuses),
+    ("mastodon", "/api/v1/accounts/:id", re.compile(r"/api/v1/accounts/([^/]+)/?"), mastodon.account),
+    ("mastodon", "/api/v1/statuses/:id/context", re.compile(r"/api/v1/statuses/([^/]+)/context/?"), mastodon.context),
+    ("mastodon", "/api/v1/statuses/:id", re.compile(r"/api/v1/statuses/([^/]+)/?"), mastodon.status),
+    ("bluesky", "/xrpc/com.atproto.identity.resolveHandle",
+     re.compile(r"/xrpc/com\.atproto\.identity\.resolveHandle"), bluesky.resolve_handle),
+    ("bluesky", "/xrpc/app.bsky.actor.getProfile", re.compile(r"/xrpc/app\.bsky\.actor\.getProfile"), bluesky.get_profile),
+    ("bluesky", "/xrpc/app.bsky.feed.getAuthorFeed", re.compile(r"/xrpc/app\.bsky\.feed\.getAuthorFeed"),
+     bluesky.get_author_feed),
+    ("bluesky", "/xrpc/app.bsky.feed.getPostThread", re.compile(r"/xrpc/app\.bsky\.feed\.getPostThread"),
+     bluesky.get_post_thread),
+    ("blog", "/blogs/:name/feed/atom/", re.compile(r"/blogs/([^/]+)/feed/atom/?"), blogs.atom),
+    ("blog", "/blogs/:name/feed/", re.compile(r"/blogs/([^/]+)/feed/?"), blogs.rss),
+    ("blog", "/blogs/:name/:yyyy/:mm/:slug/", re.compile(r"/blogs/([^/]+)/(\d{4})/(\d{2})/([^/]+)/?"), blogs.item),
+    ("blog", "/blogs/:name/", re.compile(r"/blogs/([^/]+)/?"), blogs.home),
+]
+
+_TOO_MANY = {
+    "mastodon": {"error": "Too many requests"},
+    "bluesky": {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+}
+_UNAVAILABLE = {
+    "mastodon": {"error": "There was a temporary problem serving your request, please try again"},
+    "bluesky": {"error": "InternalServerError", "message": "Internal Server Error"},
+}
+
+
+@dataclass
+class State:
+    """Mutable sandbox state: clock, scale, faults, rate-limit windows and stats."""
+
+    day: int = 0
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    scale: float = truth.DEFAULT_POSTS_PER_DAY
+    faults: dict[str, Any] = field(default_factory=dict)
+    initial_faults: dict[str, Any] = field(default_factory=dict)
+    windows: dict[str, tuple[float, int]] = field(default_factory=dict)  # platform -> (window start, used)
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    sent_429: int = 0
+
+    @property
+    def now(self) -> datetime:
+        """The sandbox clock (fixed for the life of the process, moved by `day`)."""
+        return truth.sandbox_now(self.day, self.today)
+
+    def accounts(self, fault: str) -> set[str]:
+        """Accounts a per-account fault names."""
+        value = self.faults.get(fault)
+        if value is None:
+            return set()
+        return {str(v).lower() for v in (value if isinstance(value, list) else [value])}
+
+    def set_fault(self, name: str, value: Any) -> None:
+        """Switch a fault on (value) or off (None / false)."""
+        if name not in FAULT_NAMES:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULT_NAMES)}")
+        if value is None or value is False:
+            self.faults.pop(name, None)
+            return
+        if name in ACCOUNT_FAULTS:
+            value = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        elif name in COUNTER_FAULTS:
+            value = int(value)
+        elif name in ("slow", "rate_window"):
+            value = float(value)
+        elif name == "rate_limit":
+            value = "off" if str(value).lower() in ("off", "none", "0") else int(value)
+        self.faults[name] = value
+
+    def reset(self) -> None:
+        """Back to the faults given at start; counters and rate windows zeroed."""
+        self.faults = {k: (list(v) if isinstance(v, list) else v) for k, v in self.initial_faults.items()}
+        self.windows.clear()
+        self.requests.clear()
+        self.statuses.clear()
+        self.sent_429 = 0
+
+
+def parse_fault(spec: str) -> tuple[str, Any]:
+    """`name=arg` or `name` (from --fault) into a (name, value) pair."""
+    name, _, arg = spec.partition("=")
+    return name.strip(), (arg.strip() if arg else True)
+
+
+class SandboxResource(Resource):
+    """Every request lands here: one leaf resource routes all three platforms."""
+
+    isLeaf = True
+
+    def __init__(self, state: State) -> None:
+        super().__init__()
+        self.state = state
+
+    def render(self, request: Request) -> bytes | int:
+        """Dispatch one request."""
+        path = request.path.decode("utf-8", "replace")
+        method = request.method.decode()
+        if path.startswith("/_sandbox/"):
+            return self._control(request, method, path)
+        if path == "/robots.txt":
+            self.state.requests["/robots.txt"] += 1
+            return self._send(request, Answer(200, self._robots(), content_type="text/plain; charset=utf-8"))
+        for platform, pattern, regex, handler in ROUTES:
+            m = regex.fullmatch(path)
+            if m:
+                break
+        else:
+            self.state.requests["(unrouted)"] += 1
+            if path.startswith("/xrpc/"):
+                return self._send(request, Answer(501, {"error": "MethodNotImplemented", "message": "Method Not Implemented"}))
+            return self._send(request, Answer(404, {"error": "Record not found"}))
+        self.state.requests[pattern] += 1
+        early = self._gate(request, platform)
+        if early is not None:
+            return self._send(request, early)
+        ctx = self._ctx(request)
+        answer = handler(ctx, *m.groups())
+        self._rate_headers(request, platform)
+        timeout = self.state.faults.get("timeout")
+        if timeout and (path.startswith(str(timeout)) if str(timeout).startswith("/")
+                        else answer.account is not None and matches(answer.account, {str(timeout).lower()})):
+            request.notifyFinish().addErrback(lambda _: None)
+            return NOT_DONE_YET  # never answered: the client's timeout has to fire
+        return self._send(request, answer)
+
+    # --- gates: injected errors and rate limits ----------------------------------------------
+
+    def _gate(self, request: Request, platform: str) -> Answer | None:
+        """Injected 429/503 and the per-platform budget, before any work is done."""
+        st = self.state
+        if st.faults.get("storm_429", 0) > 0 or st.faults.get("error_5xx", 0) > 0:
+            self._rate_headers(request, platform)
+        if st.faults.get("storm_429", 0) > 0:
+            st.faults["storm_429"] -= 1
+            st.sent_429 += 1
+            return Answer(429, _TOO_MANY.get(platform, "Too Many Requests"), {"Retry-After": "1"},
+                          content_type=_ctype(platform))
+        if st.faults.get("error_5xx", 0) > 0:
+            st.faults["error_5xx"] -= 1
+            return Answer(503, _UNAVAILABLE.get(platform, "<h1>Service Unavailable</h1>"), {"Retry-After": "1"},
+                          content_type=_ctype(platform))
+        budget = self._budget(platform)
+        if budget is None:
+            return None
+        start, used = self._window(platform)
+        if used >= budget:
+            st.sent_429 += 1
+            self._rate_headers(request, platform)
+            reset_in = max(1, int(start + self._window_seconds() - time.time() + 0.999))
+            headers = {"Retry-After": str(reset_in)} if platform == "bluesky" else {}
+            return Answer(429, _TOO_MANY[platform], headers)
+        st.windows[platform] = (start, used + 1)
+        return None
+
+    def _budget(self, platform: str) -> int | None:
+        """Requests allowed per window for a platform, or None when unlimited."""
+        if platform not in DEFAULT_BUDGETS:
+            return None  # blogs (WordPress) publish no rate limit
+        limit = self.state.faults.get("rate_limit")
+        if limit == "off":
+            return None
+        return int(limit) if limit else DEFAULT_BUDGETS[platform]
+
+    def _window_seconds(self) -> float:
+        """Length of a rate-limit window."""
+        return float(self.state.faults.get("rate_window") or DEFAULT_WINDOW)
+
+    def _window(self, platform: str) -> tuple[float, int]:
+        """Current fixed window (start, used), opening a new one when the old has passed."""
+        start, used = self.state.windows.get(platform, (0.0, 0))
+        now = time.time()
+        if now - start >= self._window_seconds():
+            start, used = now - (now % self._window_seconds()), 0
+            self.state.windows[platform] = (start, used)
+        return start, used
+
+    def _rate_headers(self, request: Request, platform: str) -> None:
+        """Rate-limit headers in each platform's own dialect, on every API answer."""
+        budget = self._budget(platform)
+        if budget is None:
+            return
+        start, used = self._window(platform)
+        remaining = max(0, budget - used)
+        reset = start + self._window_seconds()
+        if platform == "mastodon":
+            request.setHeader("X-RateLimit-Limit", str(budget))
+            request.setHeader("X-RateLimit-Remaining", str(remaining))
+            request.setHeader("X-RateLimit-Reset", datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        else:
+            request.setHeader("RateLimit-Limit", str(budget))
+            request.setHeader("RateLimit-Remaining", str(remaining))
+            request.setHeader("RateLimit-Reset", str(int(reset)))
+            request.setHeader("RateLimit-Policy", f"{budget};w={int(self._window_seconds())}")
+
+    # --- answering ----------------------------------------------------------------------------
+
+    def _ctx(self, request: Request) -> Ctx:
+        """Request context for a platform handler."""
+        host = (request.getHeader("host") or f"127.0.0.1:{request.getHost().port}")
+        args = {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
+        st = self.state
+        return Ctx(base=f"http://{host}", now=st.now, scale=st.scale, args=args,
+                   missing_fields=st.accounts("missing_fields"), repeat_cursor=st.accounts("repeat_cursor"),
+                   not_found=st.accounts("not_found"), suspended=st.accounts("suspended"))
+
+    def _send(self, request: Request, answer: Answer) -> bytes | int:
+        """Encode and send, applying the body faults (malformed, truncated) and the slow switch."""
+        st = self.state
+        body = answer.body
+        data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else (
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+        account = answer.account
+        truncated = account is not None and matches(account, st.accounts("truncated"))
+        if account is not None and matches(account, st.accounts("malformed_json")) and answer.status == 200:
+            data = data[: max(1, len(data) // 2)] + b'",,}\x00{'  # no parser accepts this
+        st.statuses[str(answer.status)] += 1
+        request.setResponseCode(answer.status)
+        request.setHeader("Content-Type", answer.content_type)
+        for name, value in answer.headers.items():
+            request.setHeader(name, value)
+        request.setHeader("Content-Length", str(len(data)))
+        slow = float(st.faults.get("slow") or 0)
+        if not truncated and not slow:
+            return data if request.method != b"HEAD" else b""
+
+        def finish() -> None:
+            if request._disconnected:
+                return
+            if truncated:
+                # Promise the whole body, send half and hang up: the client sees a short read.
+                request.write(data[: len(data) // 2])
+                request.channel.transport.loseConnection()
+                return
+            request.write(data)
+            request.finish()
+
+        request.notifyFinish().addErrback(lambda _: None)
+        if slow:
+            from twisted.internet import reactor  # imported late: importing it installs a reactor
+
+            reactor.callLater(slow, finish)
+        else:
+            finish()
+        return NOT_DONE_YET
+
+    def _robots(self) -> str:
+        """robots.txt: everything allowed unless the robots_disallow fault names prefixes."""
+        prefixes = self.state.faults.get("robots_disallow")
+        lines = ["User-agent: *"]
+        if prefixes:
+            for prefix in prefixes if isinstance(prefixes, list) else [prefixes]:
+                lines.append(f"Disallow: {prefix}")
+        else:
+            lines.append("Disallow:")
+        return "\n".join(lines) + "\n"
+
+    # --- control API --------------------------------------------------------------------------
+
+    def _control(self, request: Request, method: str, path: str) -> bytes:
+        """/_sandbox/{health,stats,faults,reset,day}: test hooks, never rate limited or faulted."""
+        st = self.state
+        request.setHeader("Content-Type", "application/json")
+        payload: Any = None
+        if method == "POST":
+            raw = request.content.read() if request.content else b""
+            try:
+                payload = json.loads(raw or b"{}")
+            except json.JSONDecodeError as exc:
+                request.setResponseCode(400)
+                return json.dumps({"error": f"bad JSON: {exc}"}).encode()
+        if path == "/_sandbox/health":
+            out: Any = {"ok": True, "day": st.day, "now": st.now.isoformat(), "scale": st.scale}
+        elif path == "/_sandbox/stats":
+            out = {"requests": dict(st.requests), "statuses": dict(st.statuses), "sent_429": st.sent_429,
+                   "total": sum(st.requests.values())}
+        elif path == "/_sandbox/faults" and method == "POST":
+            try:
+                for name, value in (payload or {}).items():
+                    if name == "robots_disallow" and value is not None:
+                        st.faults[name] = value if isinstance(value, list) else [value]
+                    else:
+                        st.set_fault(name, value)
+            except (ValueError, TypeError) as exc:
+                request.setResponseCode(400)
+                return json.dumps({"error": str(exc)}).encode()
+            out = {"faults": st.faults}
+        elif path == "/_sandbox/faults":
+            out = {"faults": st.faults, "known": list(FAULT_NAMES)}
+        elif path == "/_sandbox/reset" and method == "POST":
+            st.reset()
+            out = {"faults": st.faults}
+        elif path == "/_sandbox/day" and method == "POST":
+            st.day = int((payload or {}).get("day", st.day))
+            out = {"day": st.day, "now": st.now.isoformat()}
+        else:
+            request.setResponseCode(404)
+            out = {"error": "unknown control endpoint"}
+        return json.dumps(out, default=str).encode()
+
+
+def _ctype(platform: str) -> str:
+    """Content type of injected error bodies."""
+    return "text/html; charset=UTF-8" if platform == "blog" else "application/json; charset=utf-8"
+
+
+class QuietSite(Site):
+    """A Site without the per-request access log (it costs more than serving the request)."""
+
+    def log(self, request: Request) -> None:
+        """Skip access logging."""
+
+
+def build_state(day: int = 0, faults: list[str] | None = None, scale: float = truth.DEFAULT_POSTS_PER_DAY,
+                rate_limits: bool = True, rate_window: float | None = None, today: date | None = None) -> State:
+    """State for a new sandbox from command-line style options."""
+    st = State(day=day, scale=scale, today=today or datetime.now(UTC).date())
+    for spec in faults or []:
+        name, value = parse_fault(spec)
+        if name == "robots_disallow":
+            st.faults.setdefault(name, []).append(value)
+        elif name in ACCOUNT_FAULTS and name in st.faults:
+            st.faults[name].append(str(value))
+        else:
+            st.set_fault(name, value)
+    if not rate_limits:
+        st.faults["rate_limit"] = "off"
+    if rate_window:
+        st.faults["rate_window"] = float(rate_window)
+    st.initial_faults = {k: (list(v) if isinstance(v, list) else v) for k, v in st.faults.items()}
+    return st
+
+
+def serve(port: int = 8787, day: int = 0, faults: list[str] | None = None,
+          scale: float = truth.DEFAULT_POSTS_PER_DAY, rate_limits: bool = True,
+          rate_window: float | None = None) -> None:
+    """Serve the sandbox on 127.0.0.1:port until interrupted (blocks; port 0 picks a free one)."""
+    from twisted.internet import reactor
+
+    state = build_state(day, faults, scale, rate_limits, rate_window)
+    listener = reactor.listenTCP(port, QuietSite(SandboxResource(state)), interface="127.0.0.1")
+    actual = listener.getHost().port
+    # SandboxProcess waits for this exact line to learn the port.
+    print(f"sandbox listening on http://127.0.0.1:{actual} day={day} now={state.now.isoformat()}", flush=True)
+    sys.stdout.flush()
+    reactor.run()
+

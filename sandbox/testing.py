@@ -1,0 +1,109 @@
+"""Start the sandbox as a subprocess for tests: `with SandboxProcess(day=1) as sb: get(sb.base_url + ...)`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+_READY = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)")
+
+
+class SandboxProcess:
+    """A sandbox server in its own process on a free port; stopped by its pid on exit."""
+
+    def __init__(self, day: int = 0, faults: list[str] | None = None, posts_per_day: float | None = None,
+                 rate_limits: bool = True, rate_window: float | None = None, startup_timeout: float = 20.0) -> None:
+        self.day = day
+        self.faults = faults or []
+        self.posts_per_day = posts_per_day
+        self.rate_limits = rate_limits
+        self.rate_window = rate_window
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        """http://127.0.0.1:PORT."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """Pid of the server process this object started."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __enter__(self) -> SandboxProcess:
+        cmd = [sys.executable, "-m", "sandbox", "--port", "0", "--day", str(self.day)]
+        for fault in self.faults:
+            cmd += ["--fault", fault]
+        if self.posts_per_day is not None:
+            cmd += ["--posts-per-day", str(self.posts_per_day)]
+        if not self.rate_limits:
+            cmd.append("--no-rate-limit")
+        if self.rate_window:
+            cmd += ["--rate-window", str(self.rate_window)]
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     cwd=root)
+        deadline = time.monotonic() + self.startup_timeout
+        assert self.proc.stdout is not None
+        # The server prints its port once it listens; a readline loop needs no polling of a guessed port.
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if m := _READY.search(line):
+                self.port = int(m.group(1))
+                break
+        if not self.port:
+            self._stop()
+            raise RuntimeError("sandbox did not start")
+        self.control("GET", "/_sandbox/health")  # answers: it is up
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        """Terminate the process we started, by its pid, and reap it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def control(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+        """Call a /_sandbox endpoint and return its JSON."""
+        data = json.dumps(payload).encode() if payload is not None else (b"{}" if method == "POST" else None)
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def set_faults(self, **faults: Any) -> Any:
+        """Switch faults at runtime: set_faults(storm_429=3, not_found="alice"); None switches one off."""
+        return self.control("POST", "/_sandbox/faults", faults)
+
+    def stats(self) -> Any:
+        """Request counts per path pattern, statuses sent and 429s."""
+        return self.control("GET", "/_sandbox/stats")
+
+    def reset(self) -> Any:
+        """Faults back to those given at start, counters zeroed."""
+        return self.control("POST", "/_sandbox/reset")
