@@ -128,3 +128,57 @@ def demo() -> None:
     from reach.demo import run_demo
 
     run_demo()
+
+
+@app.command("score")
+def score(
+    rescore: Annotated[bool, typer.Option("--rescore", help="Score every text again.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes (default: all cores for a big backlog)."),
+    ] = None,
+) -> None:
+    """Score the sentiment of post and reply texts not yet scored (English only)."""
+    from reach.sentiment import score_pending
+
+    summary = score_pending(rescore=rescore, workers=workers)
+    title = f"Sentiment ({summary.scorer} {summary.scorer_version})"
+    table = Table("outcome", "texts", title=title)
+    table.add_row("scored", str(summary.scored))
+    for reason, count in sorted(summary.not_scored.items(), key=lambda item: -item[1]):
+        table.add_row(f"not scored: {reason}", str(count))
+    table.add_row("already scored", str(summary.already_scored))
+    table.add_row("languages filled in", str(summary.languages_filled))
+    console.print(table)
+    console.print(
+        f"{summary.texts_read} texts in {summary.seconds:.1f} s "
+        f"({summary.rate:,.0f}/s, {summary.workers} process{'es' if summary.workers > 1 else ''})"
+    )
+
+
+import_app = typer.Typer(help="Import analytics exports (platforms we never crawl).", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("linkedin")
+def import_linkedin(
+    paths: Annotated[list[Path], typer.Argument(help="LinkedIn .xlsx exports, or folders of them.")],
+    ambassador: Annotated[
+        str | None, typer.Option("--ambassador", help="Ambassador slug (default: the name in the file name).")
+    ] = None,
+) -> None:
+    """Import LinkedIn analytics exports; each file all or nothing, exit 1 if any failed."""
+    from reach.linkedin.store import expand_paths, import_files
+
+    files = expand_paths(paths)
+    if not files:
+        fail("no .xlsx file found in " + ", ".join(str(p) for p in paths))
+    outcomes = import_files(files, ambassador_slug=ambassador)
+    for outcome in outcomes:
+        if outcome.ok:
+            console.print(f"[green]ok[/] {outcome.message}", highlight=False)
+        else:
+            err.print(f"[bold red]failed[/] {outcome.message}", highlight=False)
+    failed = sum(1 for o in outcomes if not o.ok)
+    if failed:
+        fail(f"{failed} of {len(outcomes)} file(s) failed; nothing was stored from them")
