@@ -1,0 +1,610 @@
+"""The one metric registry, and the computation of every metric from the stored snapshots.
+
+The CLI, the exports, the HTML report and the Prefect artifacts all read labels, units and
+formulas from `METRICS`; nothing else defines a metric. Figures come from the append-only
+snapshots (never from one overwritten count): per post the latest snapshot as of the last crawl,
+per account the follower snapshots at the period's start and end, and for imported analytics
+(LinkedIn) the daily and per-period series.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from models import (
+    Account,
+    AccountDailyMetric,
+    AccountPeriodMetric,
+    AccountSnapshot,
+    Ambassador,
+    CrawlRun,
+    Post,
+    PostSnapshot,
+    Reply,
+    Sentiment,
+)
+
+GROUPINGS = ("ambassador", "platform", "country", "cohort", "team")
+COUNTS = ("likes", "comments", "reposts", "quotes", "views", "impressions", "members_reached")
+ENGAGEMENT_PARTS = ("likes", "comments", "reposts", "quotes")
+# A polarity within this distance of 0 reads as neutral in the sentiment distribution.
+NEUTRAL_BAND = 0.05
+
+PERIOD_POSTS = "posts published in the period, with their counts as of the last crawl"
+PERIOD_FOLLOWERS = "net change between the follower snapshots at the period's start and end"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: how it is computed, in what unit, and what its period means."""
+
+    key: str
+    label: str
+    unit: str
+    formula: str
+    period: str
+    version: int = 1
+    note: str = ""
+
+
+def _m(key: str, label: str, unit: str, formula: str, period: str = PERIOD_POSTS, **kw: Any) -> Metric:
+    return Metric(key, label, unit, formula, period, **kw)
+
+
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in [
+        _m("posts", "Posts", "posts", "count of the posts published in the period; reposts of "
+           "other people's posts excluded", "posts published in the period"),
+        _m("likes", "Likes", "likes", "sum over posts of likes in the latest snapshot; posts "
+           "whose platform does not publish likes are left out and counted in likes_n"),
+        _m("comments", "Comments", "comments", "sum over posts of comments (replies) in the "
+           "latest snapshot; n = posts with the count"),
+        _m("reposts", "Reposts", "reposts", "sum over posts of reposts/boosts in the latest "
+           "snapshot; n = posts with the count"),
+        _m("quotes", "Quotes", "quotes", "sum over posts of quotes in the latest snapshot; "
+           "n = posts with the count"),
+        _m("views", "Views", "views", "sum over posts of views where the platform publishes "
+           "them; n = posts with views"),
+        _m("engagements", "Engagements", "interactions", "per post likes + comments + reposts + "
+           "quotes (the counts its platform publishes), summed over posts; n = posts with at "
+           "least one count"),
+        _m("engagements_growth", "Engagement growth", "interactions", "per post engagements in "
+           "the latest snapshot minus those in the snapshot of the previous crawl, summed over "
+           "posts seen by both", "posts published in the period, last crawl vs the one before"),
+        _m("engagement_rate", "Engagement rate", "%", "sum of engagements / sum of followers of "
+           "the posting account at the time of each post x 100 (followers: the account snapshot "
+           "nearest before publication, else the first after), over posts with both"),
+        _m("applause_rate", "Applause rate", "likes/post", "likes / posts with a like count "
+           "(Avinash Kaushik)"),
+        _m("conversation_rate", "Conversation rate", "comments/post", "comments / posts with a "
+           "comment count (Avinash Kaushik)"),
+        _m("amplification_rate", "Amplification rate", "reposts/post", "reposts / posts with a "
+           "repost count (Avinash Kaushik)"),
+        _m("impressions", "Impressions", "impressions", "imported analytics (LinkedIn): sum of "
+           "the account's daily impressions over the period's days; else the impressions of an "
+           "export whose period is exactly this one; n = accounts with data",
+           "days of the period (imported daily series)"),
+        _m("members_reached", "Members reached", "members", "imported analytics (LinkedIn): "
+           "members reached of the export whose period is exactly this one (de-duplicated by "
+           "LinkedIn over its period, so never summed across periods; not available otherwise)",
+           "exactly the period of an imported export"),
+        _m("followers", "Followers", "followers", "sum over accounts of followers in the latest "
+           "snapshot up to the period's end (imported: the export's total)",
+           "at the end of the period"),
+        _m("new_followers", "New followers (net)", "followers", "per account followers in the "
+           "snapshot at the period's end minus the snapshot at its start (the latest at or "
+           "before the start, else the first in the period); imported accounts with a daily "
+           "series (LinkedIn): sum of the daily new followers over the period's days; n = "
+           "accounts with a figure", PERIOD_FOLLOWERS, note="net: unfollows are subtracted"),
+        _m("growth_rate", "Follower growth", "%", "new followers (net) / followers at the "
+           "period's start x 100, over accounts with both", PERIOD_FOLLOWERS),
+        _m("potential_reach", "Potential reach (estimate)", "followers", "sum of followers at "
+           "the period's end of the accounts that published at least one post in the period",
+           "accounts that posted in the period", note="estimate: audiences overlap"),
+        _m("post_sentiment", "Post sentiment", "polarity -1..1", "mean polarity of the posts' "
+           "texts scored state=scored (unscorable texts are left out); n = posts scored"),
+        _m("reply_sentiment", "Reply sentiment", "polarity -1..1", "mean polarity of the public "
+           "replies to the period's posts, state=scored only; n = replies scored"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    """The report period: whole days `since`..`until` (inclusive) in the report's time zone."""
+
+    since: dt.date
+    until: dt.date
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if self.since > self.until:
+            raise ValueError(f"since {self.since} is after until {self.until}")
+
+    @property
+    def start(self) -> dt.datetime:
+        """First instant of the period, in UTC."""
+        zone = ZoneInfo(self.timezone)
+        return dt.datetime.combine(self.since, dt.time(), zone).astimezone(dt.UTC)
+
+    @property
+    def end(self) -> dt.datetime:
+        """First instant after the period, in UTC."""
+        zone = ZoneInfo(self.timezone)
+        return dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.since + dt.timedelta(days=i) for i in range((self.until - self.since).days + 1)]
+
+    def meaning(self, as_of: dt.datetime | None) -> str:
+        """The sentence every output carries: what the period means for the figures."""
+        crawl = as_of.strftime("%Y-%m-%d %H:%M UTC") if as_of else "no crawl yet"
+        return (
+            f"Period {self.since.isoformat()} to {self.until.isoformat()} inclusive "
+            f"({self.timezone}). Posts, engagements, views and sentiment: {PERIOD_POSTS} "
+            f"({crawl}). New followers: {PERIOD_FOLLOWERS} (imported LinkedIn: sum of daily new "
+            f"followers). Missing counts stay missing: each sum says how many posts had the count."
+        )
+
+
+@dataclass
+class PostFact:
+    """One post of the period with its latest and previous counts and its context."""
+
+    id: int
+    account_id: int
+    ambassador_id: int
+    platform: str
+    kind: str
+    source: str
+    url: str | None
+    published_at: dt.datetime
+    latest: dict[str, int | None]
+    previous: dict[str, int | None] | None
+    approximate: bool
+    followers_at_post: int | None
+    sentiment: float | None
+
+    @property
+    def engagements(self) -> int | None:
+        parts = [self.latest.get(k) for k in ENGAGEMENT_PARTS]
+        known = [p for p in parts if p is not None]
+        return sum(known) if known else None
+
+    @property
+    def engagements_growth(self) -> int | None:
+        if self.previous is None:
+            return None
+        now, before = self.engagements, _engagements(self.previous)
+        return None if now is None or before is None else now - before
+
+    @property
+    def engagement_rate(self) -> float | None:
+        eng = self.engagements
+        if eng is None or not self.followers_at_post:
+            return None
+        return 100.0 * eng / self.followers_at_post
+
+
+def _engagements(counts: dict[str, int | None]) -> int | None:
+    known = [counts[k] for k in ENGAGEMENT_PARTS if counts.get(k) is not None]
+    return sum(known) if known else None  # type: ignore[arg-type]
+
+
+@dataclass
+class AccountFact:
+    """One account with its follower figures for the period and imported analytics."""
+
+    id: int
+    ambassador_id: int
+    platform: str
+    handle: str
+    source: str
+    followers_start: int | None = None
+    followers_end: int | None = None
+    new_followers: int | None = None
+    new_followers_source: str = ""
+    impressions: int | None = None
+    members_reached: int | None = None
+    reply_polarity_sum: float = 0.0
+    reply_n: int = 0
+
+
+def _label_source(account_source: str, platform: str) -> str:
+    return "imported" if account_source == "import" or platform == "linkedin" else "crawled"
+
+
+def last_crawl_at(session: Session) -> dt.datetime | None:
+    """When the most recent crawl or import ran (the crawl runs table is small)."""
+    return session.execute(
+        select(func.max(func.coalesce(CrawlRun.finished_at, CrawlRun.started_at)))
+    ).scalar()
+
+
+def _latest_snapshot_id(offset: int) -> Any:
+    snap = aliased(PostSnapshot)
+    return (
+        select(snap.id)
+        .where(snap.post_id == Post.id)
+        .order_by(snap.observed_at.desc(), snap.id.desc())
+        .limit(1)
+        .offset(offset)
+        .correlate(Post)
+        .scalar_subquery()
+    )
+
+
+def _followers_near_post(before: bool) -> Any:
+    snap = aliased(AccountSnapshot)
+    if before:
+        cond, order = snap.observed_at <= Post.published_at, snap.observed_at.desc()
+    else:
+        cond, order = snap.observed_at > Post.published_at, snap.observed_at.asc()
+    return (
+        select(snap.followers)
+        .where(snap.account_id == Post.account_id, cond, snap.followers.is_not(None))
+        .order_by(order)
+        .limit(1)
+        .correlate(Post)
+        .scalar_subquery()
+    )
+
+
+def _scored_polarity(text_hash_column: Any) -> Any:
+    sent = aliased(Sentiment)
+    return (
+        select(sent.polarity)
+        .where(sent.text_hash == text_hash_column, sent.state == "scored")
+        .order_by(sent.scored_at.desc(), sent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def post_facts(session: Session, period: Period) -> list[PostFact]:
+    """Every post published in the period (reposts excluded), one SQL query, no snapshot scan.
+
+    Per post, correlated index look-ups pick the latest and the previous snapshot and the
+    account's followers at publication, so the cost grows with the posts of the period, not with
+    the snapshot history.
+    """
+    inner = (
+        select(
+            Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind,
+            Post.source, Post.url, Post.published_at,
+            _latest_snapshot_id(0).label("latest_id"),
+            _latest_snapshot_id(1).label("previous_id"),
+            _followers_near_post(True).label("followers_before"),
+            _followers_near_post(False).label("followers_after"),
+            _scored_polarity(Post.text_hash).label("polarity"),
+        )
+        .join(Account, Account.id == Post.account_id)
+        .where(Post.published_at >= period.start, Post.published_at < period.end)
+        .where(Post.kind != "repost")
+        .subquery()
+    )
+    latest, previous = aliased(PostSnapshot), aliased(PostSnapshot)
+    stmt = (
+        select(
+            inner,
+            *[getattr(latest, c).label(f"l_{c}") for c in COUNTS],
+            latest.approximate.label("l_approximate"),
+            *[getattr(previous, c).label(f"p_{c}") for c in COUNTS],
+            previous.id.label("p_id"),
+        )
+        .outerjoin(latest, latest.id == inner.c.latest_id)
+        .outerjoin(previous, previous.id == inner.c.previous_id)
+    )
+    facts = []
+    for row in session.execute(stmt).mappings():
+        followers = row["followers_before"]
+        if followers is None:
+            followers = row["followers_after"]
+        facts.append(PostFact(
+            id=row["id"], account_id=row["account_id"], ambassador_id=row["ambassador_id"],
+            platform=row["platform"], kind=row["kind"], source=row["source"], url=row["url"],
+            published_at=_aware(row["published_at"]),
+            latest={c: row[f"l_{c}"] for c in COUNTS},
+            previous={c: row[f"p_{c}"] for c in COUNTS} if row["p_id"] is not None else None,
+            approximate=bool(row["l_approximate"]),
+            followers_at_post=followers, sentiment=row["polarity"],
+        ))
+    return facts
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # Core selects from a subquery skip the column type's result processing on some paths.
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _account_followers(at_or_before: dt.datetime | None, first_from: dt.datetime | None,
+                       first_before: dt.datetime | None = None) -> Any:
+    """Followers of the correlated account: latest at or before a time, or first from a time."""
+    snap = aliased(AccountSnapshot)
+    base = select(snap.followers).where(snap.account_id == Account.id, snap.followers.is_not(None))
+    if at_or_before is not None:
+        stmt = base.where(snap.observed_at <= at_or_before).order_by(snap.observed_at.desc(), snap.id.desc())
+    else:
+        stmt = base.where(snap.observed_at >= first_from)
+        if first_before is not None:
+            stmt = stmt.where(snap.observed_at < first_before)
+        stmt = stmt.order_by(snap.observed_at.asc(), snap.id.asc())
+    return stmt.limit(1).correlate(Account).scalar_subquery()
+
+
+def account_facts(session: Session, period: Period) -> list[AccountFact]:
+    """Every account with followers at the period's start and end and its imported analytics."""
+    start_before = _account_followers(period.start, None)
+    start_within = _account_followers(None, period.start, period.end)
+    end = _account_followers(period.end - dt.timedelta(microseconds=1), None)
+    stmt = select(
+        Account.id, Account.ambassador_id, Account.platform, Account.handle, Account.source,
+        start_before.label("start_before"), start_within.label("start_within"), end.label("end"),
+        _snapshots_in_period(period).label("n_in_period"),
+    )
+    facts: dict[int, AccountFact] = {}
+    for row in session.execute(stmt).mappings():
+        fact = AccountFact(row["id"], row["ambassador_id"], row["platform"], row["handle"],
+                           _label_source(row["source"], row["platform"]))
+        start = row["start_before"] if row["start_before"] is not None else row["start_within"]
+        fact.followers_start, fact.followers_end = start, row["end"]
+        # Two distinct snapshots are needed: one before/at the start (or the first inside) and a
+        # later one inside the period; a single snapshot says nothing about change.
+        distinct = row["n_in_period"] >= (1 if row["start_before"] is not None else 2)
+        if start is not None and row["end"] is not None and distinct:
+            fact.new_followers = row["end"] - start
+            fact.new_followers_source = "snapshots"
+        facts[fact.id] = fact
+    _add_imported(session, period, facts)
+    _add_reply_sentiment(session, period, facts)
+    return list(facts.values())
+
+
+def _snapshots_in_period(period: Period) -> Any:
+    snap = aliased(AccountSnapshot)
+    return (
+        select(func.count(snap.id))
+        .where(snap.account_id == Account.id, snap.followers.is_not(None),
+               snap.observed_at > period.start, snap.observed_at < period.end)
+        .correlate(Account)
+        .scalar_subquery()
+    )
+
+
+def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact]) -> None:
+    """Imported analytics: daily new followers and impressions, the matching period's totals."""
+    daily = (
+        select(
+            AccountDailyMetric.account_id,
+            func.sum(AccountDailyMetric.new_followers), func.count(AccountDailyMetric.new_followers),
+            func.sum(AccountDailyMetric.impressions), func.count(AccountDailyMetric.impressions),
+        )
+        .where(AccountDailyMetric.day >= period.since, AccountDailyMetric.day <= period.until)
+        .group_by(AccountDailyMetric.account_id)
+    )
+    for account_id, new_sum, new_n, imp_sum, imp_n in session.execute(daily):
+        fact = facts.get(account_id)
+        if fact is None:
+            continue
+        if new_n:
+            fact.new_followers, fact.new_followers_source = int(new_sum), "daily series"
+        if imp_n:
+            fact.impressions = int(imp_sum)
+    exact = select(AccountPeriodMetric).where(
+        AccountPeriodMetric.period_start == period.since, AccountPeriodMetric.period_end == period.until
+    )
+    for metric in session.execute(exact).scalars():
+        fact = facts.get(metric.account_id)
+        if fact is None:
+            continue
+        fact.members_reached = metric.members_reached
+        if fact.impressions is None:
+            fact.impressions = metric.impressions
+    # Imported accounts may have no follower snapshot: the latest export's total stands in.
+    totals = (
+        select(AccountPeriodMetric.account_id, AccountPeriodMetric.followers_total)
+        .where(AccountPeriodMetric.period_end <= period.until,
+               AccountPeriodMetric.followers_total.is_not(None))
+        .order_by(AccountPeriodMetric.account_id, AccountPeriodMetric.period_end)
+    )
+    for account_id, total in session.execute(totals):
+        fact = facts.get(account_id)
+        if fact is not None and fact.new_followers_source != "snapshots":
+            fact.followers_end = total  # ordered by period_end: the last one wins
+
+
+def _add_reply_sentiment(session: Session, period: Period, facts: dict[int, AccountFact]) -> None:
+    """Mean polarity of replies to the period's posts, scored rows only, per posting account."""
+    polarity = _scored_polarity(Reply.text_hash).label("polarity")
+    inner = (
+        select(Post.account_id, polarity)
+        .select_from(Reply)
+        .join(Post, Post.id == Reply.post_id)
+        .where(Post.published_at >= period.start, Post.published_at < period.end,
+               Post.kind != "repost")
+        .subquery()
+    )
+    stmt = (
+        select(inner.c.account_id, func.sum(inner.c.polarity), func.count(inner.c.polarity))
+        .group_by(inner.c.account_id)
+    )
+    for account_id, total, n in session.execute(stmt):
+        if account_id in facts and n:
+            facts[account_id].reply_polarity_sum, facts[account_id].reply_n = float(total), int(n)
+
+
+def reply_polarities(session: Session, period: Period) -> list[float]:
+    """Scored polarities of the replies to the period's posts (for the distribution chart)."""
+    polarity = _scored_polarity(Reply.text_hash)
+    stmt = (
+        select(polarity)
+        .select_from(Reply)
+        .join(Post, Post.id == Reply.post_id)
+        .where(Post.published_at >= period.start, Post.published_at < period.end,
+               Post.kind != "repost")
+    )
+    return [p for (p,) in session.execute(stmt) if p is not None]
+
+
+@dataclass
+class EntityMetrics:
+    """The metrics of one group (an ambassador, a platform, a country, a cohort or a team)."""
+
+    key: str
+    name: str
+    country: str = ""
+    cohort: str = ""
+    team: str = ""
+    platforms: str = ""
+    sources: str = ""
+    accounts: int = 0
+    posts: int = 0
+    likes: int | None = None
+    likes_n: int = 0
+    comments: int | None = None
+    comments_n: int = 0
+    reposts: int | None = None
+    reposts_n: int = 0
+    quotes: int | None = None
+    quotes_n: int = 0
+    views: int | None = None
+    views_n: int = 0
+    engagements: int | None = None
+    engagements_n: int = 0
+    engagements_growth: int | None = None
+    engagement_rate: float | None = None
+    applause_rate: float | None = None
+    conversation_rate: float | None = None
+    amplification_rate: float | None = None
+    impressions: int | None = None
+    impressions_n: int = 0
+    members_reached: int | None = None
+    followers: int | None = None
+    new_followers: int | None = None
+    new_followers_n: int = 0
+    growth_rate: float | None = None
+    potential_reach: int | None = None
+    post_sentiment: float | None = None
+    post_sentiment_n: int = 0
+    reply_sentiment: float | None = None
+    reply_sentiment_n: int = 0
+    top_post_url: str | None = None
+    top_post_engagements: int | None = None
+    top_post_id: int | None = field(default=None, repr=False)
+
+
+def _sum_known(values: Iterable[int | None]) -> tuple[int | None, int]:
+    known = [v for v in values if v is not None]
+    return (sum(known) if known else None), len(known)
+
+
+def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFact],
+           attrs: dict[str, str] | None = None) -> EntityMetrics:
+    """Aggregate the posts and accounts of one group into its metrics."""
+    row = EntityMetrics(key=key, name=name, **(attrs or {}))
+    row.accounts = len(accounts)
+    row.platforms = ", ".join(sorted({a.platform for a in accounts} | {p.platform for p in posts}))
+    row.sources = ", ".join(sorted({a.source for a in accounts}))
+    row.posts = len(posts)
+    for count in ("likes", "comments", "reposts", "quotes", "views"):
+        total, n = _sum_known(p.latest.get(count) for p in posts)
+        setattr(row, count, total)
+        setattr(row, f"{count}_n", n)
+    row.engagements, row.engagements_n = _sum_known(p.engagements for p in posts)
+    row.engagements_growth, _ = _sum_known(p.engagements_growth for p in posts)
+    rated = [(p.engagements, p.followers_at_post) for p in posts
+             if p.engagements is not None and p.followers_at_post]
+    if rated:
+        row.engagement_rate = 100.0 * sum(e for e, _ in rated) / sum(f for _, f in rated)  # type: ignore[misc]
+    for rate, count in (("applause_rate", "likes"), ("conversation_rate", "comments"),
+                        ("amplification_rate", "reposts")):
+        total, n = getattr(row, count), getattr(row, f"{count}_n")
+        setattr(row, rate, total / n if n else None)
+    row.impressions, row.impressions_n = _sum_known(a.impressions for a in accounts)
+    row.members_reached, _ = _sum_known(a.members_reached for a in accounts)
+    row.followers, _ = _sum_known(a.followers_end for a in accounts)
+    row.new_followers, row.new_followers_n = _sum_known(a.new_followers for a in accounts)
+    grown = [(a.new_followers, a.followers_start) for a in accounts
+             if a.new_followers is not None and a.followers_start]
+    if grown:
+        row.growth_rate = 100.0 * sum(g for g, _ in grown) / sum(s for _, s in grown)  # type: ignore[misc]
+    posting = {p.account_id for p in posts}
+    row.potential_reach, _ = _sum_known(a.followers_end for a in accounts if a.id in posting)
+    scored = [p.sentiment for p in posts if p.sentiment is not None]
+    row.post_sentiment_n = len(scored)
+    row.post_sentiment = sum(scored) / len(scored) if scored else None
+    row.reply_sentiment_n = sum(a.reply_n for a in accounts)
+    if row.reply_sentiment_n:
+        row.reply_sentiment = sum(a.reply_polarity_sum for a in accounts) / row.reply_sentiment_n
+    top = max((p for p in posts if p.engagements is not None), key=lambda p: p.engagements or 0,
+              default=None)
+    if top is not None:
+        row.top_post_url, row.top_post_engagements, row.top_post_id = top.url, top.engagements, top.id
+    return row
+
+
+def group_key(by: str, ambassador: Ambassador, platform: str) -> str:
+    """The key of the group an account belongs to under a grouping."""
+    if by == "ambassador":
+        return ambassador.slug
+    if by == "platform":
+        return platform
+    value = getattr(ambassador, by)
+    return value if value else "(none)"
+
+
+def rollups(session: Session, by: str, posts: list[PostFact], accounts: list[AccountFact]
+            ) -> list[EntityMetrics]:
+    """One row per group; every ambassador (or group) appears, with or without posts."""
+    if by not in GROUPINGS:
+        raise ValueError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
+    ambassadors = {a.id: a for a in session.execute(select(Ambassador)).scalars()}
+    account_group: dict[int, str] = {}
+    group_accounts: dict[str, list[AccountFact]] = defaultdict(list)
+    group_posts: dict[str, list[PostFact]] = defaultdict(list)
+    names: dict[str, tuple[str, dict[str, str]]] = {}
+    for amb in ambassadors.values():
+        if by == "ambassador":
+            names[amb.slug] = (amb.name, {"country": amb.country, "cohort": amb.cohort or "",
+                                          "team": amb.team or ""})
+        elif by != "platform":
+            key = group_key(by, amb, "")
+            names[key] = (key, {})
+    for acc in accounts:
+        key = group_key(by, ambassadors[acc.ambassador_id], acc.platform)
+        account_group[acc.id] = key
+        group_accounts[key].append(acc)
+        names.setdefault(key, (key, {}))
+    for post in posts:
+        group_posts[account_group[post.account_id]].append(post)
+    rows = [rollup(key, name, group_posts[key], group_accounts[key], attrs)
+            for key, (name, attrs) in names.items()]
+    rows.sort(key=lambda r: (-(r.engagements or 0), -(r.new_followers or 0), r.key))
+    return rows
+
+
+def metric_rows() -> list[dict[str, Any]]:
+    """The registry as plain rows (for exports, the README and artifacts)."""
+    return [
+        {"key": m.key, "label": m.label, "unit": m.unit, "formula": m.formula,
+         "period": m.period, "version": m.version, "note": m.note}
+        for m in METRICS.values()
+    ]
+
+
+__all__ = [
+    "COUNTS", "GROUPINGS", "METRICS", "AccountFact", "EntityMetrics", "Metric", "Period",
+    "PostFact", "account_facts", "last_crawl_at", "metric_rows", "post_facts", "reply_polarities",
+    "rollup", "rollups",
+]

@@ -1,0 +1,126 @@
+"""The reach report: build the data once, render it as a table, CSV, JSON, XLSX or HTML.
+
+Public API (CLI, `make demo`, Prefect flows): `build_report`, `write_report`,
+`artifact_tables`, `summary_markdown`, `print_top_ambassadors`.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from reach.report.build import build_report
+from reach.report.model import Report, TopPost, entity_dict, top_post_dict
+from reach.report.render import FORMATS, fmt_counted, fmt_int, render_csv, render_json, render_table
+
+
+def write_report(report: Report, fmt: str, path: str | Path) -> Path:
+    """Write the report in one format (table, csv, json, xlsx, html) to a file; returns the path."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "table":
+        path.write_text(render_table(report, Console(width=220, record=True, file=_Null())),
+                        encoding="utf-8")
+    elif fmt == "csv":
+        path.write_text(render_csv(report), encoding="utf-8")
+    elif fmt == "json":
+        path.write_text(render_json(report), encoding="utf-8")
+    elif fmt == "xlsx":
+        from reach.report.render import write_xlsx
+
+        write_xlsx(report, path)
+    else:
+        from reach.report.html import render_html
+
+        path.write_text(render_html(report), encoding="utf-8")
+    return path
+
+
+class _Null:
+    """A file that swallows what a recording console prints."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
+def default_report_path(report: Report, fmt: str, directory: str | Path | None = None) -> Path:
+    """reports_dir/reach-report-<since>-<until>-by-<group>.<ext>."""
+    if directory is None:
+        from reach.settings import get_settings
+
+        directory = get_settings().reports_dir
+    ext = "txt" if fmt == "table" else fmt
+    name = f"reach-report-{report.period.since}-{report.period.until}-by-{report.by}.{ext}"
+    return Path(directory) / name
+
+
+def artifact_tables(report: Report, n: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """Headline numbers, top posts and top ambassadors as plain lists of dicts (table artifacts)."""
+    h = report.headline
+    headline = [
+        {"metric": "posts", "value": h.posts, "covers": f"{h.posts} posts"},
+        {"metric": "engagements", "value": h.engagements,
+         "covers": f"{h.engagements_n} of {h.posts} posts"},
+        {"metric": "new followers (net)", "value": h.new_followers,
+         "covers": f"{h.new_followers_n} of {h.accounts} accounts"},
+        {"metric": "potential reach (estimate)", "value": h.potential_reach,
+         "covers": "followers of the accounts that posted"},
+        {"metric": "views", "value": h.views, "covers": f"{h.views_n} of {h.posts} posts"},
+    ]
+    posts = [
+        {k: v for k, v in top_post_dict(p).items()
+         if k in ("ambassador", "platform", "source", "url", "published_at", "likes", "comments",
+                  "reposts", "views", "engagements", "engagements_growth")}
+        for p in report.top_posts[:n]
+    ]
+    ambassadors = [
+        {k: v for k, v in entity_dict(r, report).items()
+         if k in ("name", "country", "sources", "posts", "engagements", "new_followers",
+                  "followers", "potential_reach", "top_post_url")}
+        for r in top_ambassadors(report, n)
+    ]
+    return {"headline": headline, "top_posts": posts, "top_ambassadors": ambassadors}
+
+
+def top_ambassadors(report: Report, n: int = 10) -> list[Any]:
+    """Ambassadors ranked by engagements, then new followers."""
+    return sorted(report.ambassadors,
+                  key=lambda r: (-(r.engagements or 0), -(r.new_followers or 0), r.key))[:n]
+
+
+def summary_markdown(report: Report, link: str | None = None) -> str:
+    """A markdown summary: period meaning, headline numbers, link to the file (markdown artifact)."""
+    lines = [f"# Reach {report.period.since} to {report.period.until}", "", report.meaning, "",
+             "| metric | value | covers |", "|---|---:|---|"]
+    for r in artifact_tables(report)["headline"]:
+        lines.append(f"| {r['metric']} | {fmt_int(r['value'])} | {r['covers']} |")
+    if link:
+        lines += ["", f"Full report: [{link}]({link})"]
+    return "\n".join(lines) + "\n"
+
+
+def print_top_ambassadors(report: Report, n: int = 10, console: Console | None = None) -> None:
+    """The top-n ambassadors table printed by `make demo` (new followers, engagements, top post)."""
+    console = console or Console()
+    table = Table("#", "Ambassador", "New followers (net)", "Engagements", title=f"Top {n} ambassadors, {report.period.since} to {report.period.until}",
+                  caption=report.meaning, caption_justify="left")
+    table.add_column("Top post", overflow="fold")
+    for i, row in enumerate(top_ambassadors(report, n), 1):
+        top = f"{fmt_int(row.top_post_engagements)} · {row.top_post_url}" if row.top_post_url else "—"
+        table.add_row(str(i), row.name,
+                      fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"),
+                      fmt_counted(row.engagements, row.engagements_n, row.posts), top)
+    console.print(table)
+
+
+__all__ = [
+    "FORMATS", "Report", "TopPost", "artifact_tables", "build_report", "default_report_path",
+    "print_top_ambassadors", "render_csv", "render_json", "render_table", "summary_markdown",
+    "top_ambassadors", "write_report",
+]

@@ -1,0 +1,139 @@
+"""The report's data, built once and rendered by every format."""
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reach.metrics import METRICS, EntityMetrics, Period
+
+
+@dataclass
+class TopPost:
+    """One of the period's most engaging posts, with the figures behind its rank."""
+
+    id: int
+    ambassador: str
+    ambassador_slug: str
+    platform: str
+    source: str
+    url: str | None
+    published_at: dt.datetime
+    text: str
+    likes: int | None
+    comments: int | None
+    reposts: int | None
+    quotes: int | None
+    views: int | None
+    impressions: int | None
+    engagements: int | None
+    engagements_growth: int | None
+    engagement_rate: float | None
+    followers_at_post: int | None
+    approximate: bool
+
+
+@dataclass
+class Headline:
+    """The four numbers on top of the report, each with how many items it covers."""
+
+    posts: int
+    engagements: int | None
+    engagements_n: int
+    new_followers: int | None
+    new_followers_n: int
+    accounts: int
+    potential_reach: int | None
+    views: int | None
+    views_n: int
+    followers: int | None
+
+
+@dataclass
+class ChartData:
+    """Series behind the HTML charts (plain values, no plotting objects)."""
+
+    followers: dict[str, list[tuple[dt.date, int]]] = field(default_factory=dict)
+    engagements_by_day: dict[str, dict[dt.date, int]] = field(default_factory=dict)
+    post_polarities: list[float] = field(default_factory=list)
+    reply_polarities: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything a report shows: period, headline, one row per group, top posts, charts."""
+
+    period: Period
+    by: str
+    as_of: dt.datetime | None
+    meaning: str
+    headline: Headline
+    rows: list[EntityMetrics]
+    ambassadors: list[EntityMetrics]
+    top_posts: list[TopPost]
+    charts: ChartData
+    generated_at: dt.datetime
+    build_seconds: float = 0.0
+
+    def row_dicts(self) -> list[dict[str, Any]]:
+        """One dict per group, in the documented column order."""
+        return [entity_dict(row, self) for row in self.rows]
+
+
+# The export columns, in order. Each `_n` column says how many posts (or accounts) had the count.
+ENTITY_COLUMNS: list[tuple[str, str]] = [
+    ("key", "group key: ambassador slug, platform, country code, cohort or team"),
+    ("name", "ambassador name (or the group key)"),
+    ("country", "ISO 3166 country (ambassador rows)"),
+    ("cohort", "cohort (ambassador rows)"),
+    ("team", "team (ambassador rows)"),
+    ("platforms", "platforms of the group's accounts"),
+    ("sources", "crawled and/or imported (LinkedIn exports)"),
+    ("accounts", "accounts in the group"),
+    *[(k, METRICS[k].label) for k in ("posts",)],
+    *[c for k in ("likes", "comments", "reposts", "quotes", "views", "engagements")
+      for c in ((k, METRICS[k].label), (f"{k}_n", f"posts with {k} published"))],
+    ("engagements_growth", METRICS["engagements_growth"].label),
+    ("engagement_rate", METRICS["engagement_rate"].label + " (%)"),
+    ("applause_rate", METRICS["applause_rate"].label),
+    ("conversation_rate", METRICS["conversation_rate"].label),
+    ("amplification_rate", METRICS["amplification_rate"].label),
+    ("impressions", METRICS["impressions"].label),
+    ("impressions_n", "accounts with impressions"),
+    ("members_reached", METRICS["members_reached"].label),
+    ("followers", METRICS["followers"].label),
+    ("new_followers", METRICS["new_followers"].label),
+    ("new_followers_n", "accounts with a new-followers figure"),
+    ("growth_rate", METRICS["growth_rate"].label + " (%)"),
+    ("potential_reach", METRICS["potential_reach"].label),
+    ("post_sentiment", METRICS["post_sentiment"].label),
+    ("post_sentiment_n", "posts scored"),
+    ("reply_sentiment", METRICS["reply_sentiment"].label),
+    ("reply_sentiment_n", "replies scored"),
+    ("top_post_url", "the group's most engaging post"),
+    ("top_post_engagements", "its engagements"),
+    ("period_since", "first day of the period"),
+    ("period_until", "last day of the period (inclusive)"),
+    ("period_meaning", "what the period means for these figures"),
+]
+
+
+def entity_dict(row: EntityMetrics, report: "Report") -> dict[str, Any]:
+    """One group's row as a dict of the export columns (floats rounded for reading)."""
+    data = asdict(row)
+    data["period_since"] = report.period.since.isoformat()
+    data["period_until"] = report.period.until.isoformat()
+    data["period_meaning"] = report.meaning
+    out: dict[str, Any] = {}
+    for column, _ in ENTITY_COLUMNS:
+        value = data.get(column)
+        out[column] = round(value, 4) if isinstance(value, float) else value
+    return out
+
+
+def top_post_dict(post: TopPost) -> dict[str, Any]:
+    """A top post as plain values."""
+    data = asdict(post)
+    data["published_at"] = post.published_at.isoformat()
+    if post.engagement_rate is not None:
+        data["engagement_rate"] = round(post.engagement_rate, 4)
+    return data

@@ -1,0 +1,154 @@
+"""Render a built report: rich terminal table, CSV, JSON, XLSX (HTML is in reach.report.html)."""
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from reach.metrics import METRICS, EntityMetrics, metric_rows
+from reach.report.model import ENTITY_COLUMNS, Report, top_post_dict
+
+FORMATS = ("table", "csv", "json", "xlsx", "html")
+
+
+def fmt_int(value: int | None) -> str:
+    """A count with thousands separators, or n/a when the platform did not publish it."""
+    return "n/a" if value is None else f"{value:,}"
+
+
+def fmt_counted(value: int | None, n: int, of: int, unit: str = "posts") -> str:
+    """A sum that says how many items had the count when not all of them did."""
+    if n == of:
+        return fmt_int(value)
+    return f"{fmt_int(value)} ({n} of {of} {unit})"
+
+
+def fmt_float(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def fmt_sentiment(value: float | None, n: int) -> str:
+    return "n/a (n=0)" if value is None else f"{value:+.2f} (n={n})"
+
+
+def _group_label(report: Report) -> str:
+    return {"ambassador": "Ambassador"}.get(report.by, report.by.capitalize())
+
+
+def table_cells(row: EntityMetrics) -> list[str]:
+    """The terminal/HTML cells of one group, missing counts shown with their coverage."""
+    return [
+        fmt_int(row.posts),
+        fmt_counted(row.likes, row.likes_n, row.posts),
+        fmt_counted(row.comments, row.comments_n, row.posts),
+        fmt_counted(row.reposts, row.reposts_n, row.posts),
+        fmt_counted(row.views, row.views_n, row.posts),
+        fmt_counted(row.engagements, row.engagements_n, row.posts),
+        fmt_float(row.engagement_rate, 2, "%"),
+        fmt_int(row.impressions),
+        fmt_int(row.members_reached),
+        fmt_int(row.followers),
+        fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"),
+        fmt_float(row.growth_rate, 1, "%"),
+        fmt_int(row.potential_reach),
+        fmt_sentiment(row.post_sentiment, row.post_sentiment_n),
+        fmt_sentiment(row.reply_sentiment, row.reply_sentiment_n),
+    ]
+
+
+TABLE_HEADERS = [
+    "Posts", "Likes", "Comments", "Reposts", "Views", "Engagements", "Eng. rate",
+    "Impressions", "Members reached", "Followers", "New followers (net)", "Growth",
+    "Potential reach (est.)", "Post sentiment", "Reply sentiment",
+]
+
+
+def render_table(report: Report, console: Console | None = None) -> str:
+    """Print the rich table (and return its plain text)."""
+    console = console or Console(width=220, record=True)
+    h = report.headline
+    table = Table(_group_label(report), "Source", *TABLE_HEADERS,
+                  title=f"Reach by {report.by}, {report.period.since} to {report.period.until}",
+                  caption=report.meaning, caption_justify="left")
+    for row in report.rows:
+        table.add_row(row.name, row.sources, *table_cells(row))
+    console.print(
+        f"[bold]Headline[/]: posts {fmt_int(h.posts)} · engagements "
+        f"{fmt_counted(h.engagements, h.engagements_n, h.posts)} · new followers (net) "
+        f"{fmt_counted(h.new_followers, h.new_followers_n, h.accounts, 'accounts')} · potential "
+        f"reach (estimate) {fmt_int(h.potential_reach)}", highlight=False)
+    console.print(table)
+    return console.export_text() if console.record else ""
+
+
+def render_csv(report: Report) -> str:
+    """One row per group, the columns of ENTITY_COLUMNS (period and its meaning on every row)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[c for c, _ in ENTITY_COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    for row in report.row_dicts():
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The whole report as JSON-ready values."""
+    return {
+        "period": {
+            "since": report.period.since.isoformat(), "until": report.period.until.isoformat(),
+            "timezone": report.period.timezone, "meaning": report.meaning,
+            "as_of": report.as_of.isoformat() if report.as_of else None,
+        },
+        "by": report.by,
+        "generated_at": report.generated_at.isoformat(),
+        "headline": report.headline.__dict__,
+        "rows": report.row_dicts(),
+        "top_posts": [top_post_dict(p) for p in report.top_posts],
+        "metrics": metric_rows(),
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False, default=str)
+
+
+def write_xlsx(report: Report, path: Path) -> None:
+    """A workbook: the groups (header on row 1), the top posts, and an About sheet."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = f"by {report.by}"[:31]
+    columns = [c for c, _ in ENTITY_COLUMNS]
+    ws.append(columns)
+    for row in report.row_dicts():
+        ws.append([row[c] for c in columns])
+    ws.freeze_panes = "C2"
+    posts = wb.create_sheet("top posts")
+    post_rows = [top_post_dict(p) for p in report.top_posts]
+    post_columns = list(post_rows[0]) if post_rows else ["id"]
+    posts.append(post_columns)
+    for prow in post_rows:
+        posts.append([prow[c] for c in post_columns])
+    about = wb.create_sheet("about")
+    about.append(["period", f"{report.period.since} to {report.period.until} ({report.period.timezone})"])
+    about.append(["meaning", report.meaning])
+    about.append([])
+    about.append(["column", "meaning"])
+    for column, meaning in ENTITY_COLUMNS:
+        metric = METRICS.get(column)
+        about.append([column, f"{meaning}: {metric.formula}" if metric else meaning])
+    about.append([])
+    about.append(["metric", "label", "unit", "formula", "period", "version"])
+    for m in metric_rows():
+        about.append([m["key"], m["label"], m["unit"], m["formula"], m["period"], m["version"]])
+    for sheet in (ws, posts):
+        for i in range(1, sheet.max_column + 1):
+            sheet.column_dimensions[get_column_letter(i)].width = 16
+    about.column_dimensions["B"].width = 120
+    wb.save(path)
