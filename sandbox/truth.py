@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 import random
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -550,7 +551,8 @@ def blog_posts(blog: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY) -
         if not (now - timedelta(days=WINDOW_DAYS) <= published < now):
             continue
         lang, title = r.choice(_BLOG_TITLES)
-        slug = title.lower().replace("&", "and")
+        # WordPress's sanitize_title strips accents: slugs are ASCII.
+        slug = unicodedata.normalize("NFKD", title.lower().replace("&", "and")).encode("ascii", "ignore").decode()
         slug = "-".join("".join(c if c.isalnum() else " " for c in slug).split())[:50] + f"-{ordinal % 1000}"
         age = (now - published).total_seconds() / 3600
         # Text-only pages carry big rounded numbers ("31K likes") to exercise approximate parsing.
