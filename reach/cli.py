@@ -176,9 +176,9 @@ def import_linkedin(
     outcomes = import_files(files, ambassador_slug=ambassador)
     for outcome in outcomes:
         if outcome.ok:
-            console.print(f"[green]ok[/] {outcome.message}", highlight=False)
+            console.print(f"[green]ok[/] {outcome.message}", highlight=False, soft_wrap=True)
         else:
-            err.print(f"[bold red]failed[/] {outcome.message}", highlight=False)
+            err.print(f"[bold red]failed[/] {outcome.message}", highlight=False, soft_wrap=True)
     failed = sum(1 for o in outcomes if not o.ok)
     if failed:
         fail(f"{failed} of {len(outcomes)} file(s) failed; nothing was stored from them")
