@@ -16,7 +16,6 @@ cell (a file re-saved in Excel) is accepted as is. Every error names file, sheet
 import datetime as dt
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,9 +279,7 @@ def _open(path: Path) -> dict[str, _Sheet]:
         raise BadExport(name, f"not an .xlsx file (LinkedIn exports are .xlsx; got {path.suffix or 'no extension'!r})")
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise BadExport(name, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on a corrupt file
+    except Exception as exc:  # a corrupt file raises BadZipFile, KeyError, ValueError... in openpyxl
         raise BadExport(name, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
     try:
         return {

@@ -38,7 +38,6 @@ from reach.linkedin.parse import (
     BadExport,
     CreatorExport,
     Export,
-    PostExport,
     PostKey,
     name_from_filename,
     normalise_name,

@@ -34,6 +34,7 @@ from reach.linkedin.parse import (
 from reach.linkedin.store import import_files
 
 D = dt.date
+JAN_1, JAN_31 = D(2026, 1, 1), D(2026, 1, 31)
 URL_SHARE = "https://www.linkedin.com/posts/amara-okafor_ai-share-7412345678901234567-AbCd?utm_source=share"
 URL_ACTIVITY = "https://www.linkedin.com/feed/update/urn:li:activity:7412345678901234999/"
 URL_UGC = "https://www.linkedin.com/posts/amara-okafor_launch-ugcPost-7400000000000000001-Xy"
@@ -51,8 +52,8 @@ def num(value: int, text: bool) -> Any:
 
 def creator_workbook(
     path: Path,
-    start: dt.date = D(2026, 1, 1),
-    end: dt.date = D(2026, 1, 31),
+    start: dt.date = JAN_1,
+    end: dt.date = JAN_31,
     *,
     text: bool = False,
     daily: dict[dt.date, tuple[int, int]] | None = None,
@@ -150,9 +151,9 @@ def table_values(session: Session) -> dict[str, list[tuple[Any, ...]]]:
     skip = {"imported_at", "created_at", "updated_at", "started_at", "finished_at"}
     out = {}
     for t in TABLES:
-        cols = [c for c in t.__table__.columns.keys() if c not in skip]  # type: ignore[attr-defined]
+        cols = [c.name for c in t.__table__.columns if c.name not in skip]  # type: ignore[attr-defined]
         out[t.__name__] = sorted(
-            (tuple(str(getattr(r, c)) for c in cols) for r in session.exec(select(t)).all())
+            tuple(str(getattr(r, c)) for c in cols) for r in session.exec(select(t)).all()
         )
     return out
 
