@@ -178,10 +178,13 @@ def test_process_pool_gives_the_same_results_as_in_process(
     texts = [POSITIVE, NEGATIVE, NEUTRAL, FRENCH, CHINESE, "<p>Nice work 👏</p>", "🎉"]
     posts = [factory.post(f"{text} #{n}" if n else text) for n in range(3) for text in texts]
     in_process = score_pending(db_url, workers=1)
-    rows = lambda: {  # noqa: E731
-        r.text_hash: (r.language, r.state, r.reason, r.polarity, r.subjectivity)
-        for r in session.exec(select(Sentiment)).all()
-    }
+
+    def rows() -> dict[str, tuple]:
+        return {
+            r.text_hash: (r.language, r.state, r.reason, r.polarity, r.subjectivity)
+            for r in session.exec(select(Sentiment)).all()
+        }
+
     expected = rows()
     session.expire_all()
     pooled = score_pending(db_url, rescore=True, workers=2, batch_size=4)
