@@ -10,6 +10,7 @@ with viewRecord / viewNotFound; app.bsky.actor.defs#profileViewDetailed). Errors
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 from typing import Any
 
 from sandbox import truth
@@ -21,6 +22,7 @@ _S32 = "234567abcdefghijklmnopqrstuvwxyz"
 _handle_by_did: dict[str, str] = {}
 
 
+@lru_cache(maxsize=200_000)
 def did_for(handle: str) -> str:
     """did:plc of a handle (24 base32 characters, as PLC identifiers are), remembered for later."""
     h = stable_hash("did", handle)
@@ -63,8 +65,14 @@ def _basic(did: str, handle: str, display_name: str, created: str) -> dict[str, 
 
 
 def _ambassador_basic(ctx: Ctx, handle: str) -> dict[str, Any]:
-    """profileViewBasic of an ambassador."""
-    prof = truth.profile("bluesky", handle, ctx.now, ctx.scale)
+    """profileViewBasic of an ambassador (a fresh copy: callers may add keys)."""
+    return dict(_cached_basic(handle, ctx.now, ctx.scale))
+
+
+@lru_cache(maxsize=65_536)
+def _cached_basic(handle: str, now: Any, scale: float) -> dict[str, Any]:
+    """profileViewBasic of an ambassador, computed once per (handle, clock)."""
+    prof = truth.profile("bluesky", handle, now, scale)
     return _basic(did_for(handle), handle, prof.display_name, iso(prof.created_at))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,7 @@ def iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+@lru_cache(maxsize=500_000)
 def fake_cid(key: str) -> str:
     """A CIDv1 (dag-cbor, sha2-256) lookalike in base32, as atproto prints them."""
     digest = hashlib.sha256(key.encode()).digest()

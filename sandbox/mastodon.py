@@ -121,6 +121,14 @@ def account_entity(ctx: Ctx, username: str) -> dict[str, Any]:
     return entity
 
 
+def _account_memo(ctx: Ctx, username: str) -> dict[str, Any]:
+    """account_entity computed once per request context: every status of a page embeds it."""
+    memo = ctx.__dict__.setdefault("_accounts", {})
+    if username not in memo:
+        memo[username] = account_entity(ctx, username)
+    return memo[username]
+
+
 def _link(url: str) -> str:
     """A link as Mastodon's formatter writes it, with the invisible scheme span."""
     scheme, rest = url.split("://", 1)
@@ -216,7 +224,7 @@ def status_entity(ctx: Ctx, post: Post) -> dict[str, Any]:
     seed = post.seed
     name = seed.account
     sid = status_id(post)
-    account = account_entity(ctx, name)
+    account = _account_memo(ctx, name)
     if seed.kind == "boost":
         assert seed.other is not None
         uri = f"{ctx.base}/users/{name}/statuses/{sid}/activity"

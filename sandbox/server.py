@@ -6,7 +6,7 @@ import json
 import re
 import sys
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Callable
@@ -23,6 +23,7 @@ DEFAULT_BUDGETS = {"mastodon": 300, "bluesky": 3000}
 DEFAULT_WINDOW = 300.0
 ACCOUNT_FAULTS = ("malformed_json", "truncated", "missing_fields", "repeat_cursor", "not_found", "suspended")
 COUNTER_FAULTS = ("storm_429", "error_5xx")
+CACHE_SIZE = 2048
 FAULT_NAMES = ACCOUNT_FAULTS + COUNTER_FAULTS + ("rate_limit", "rate_window", "slow", "timeout", "robots_disallow")
 
 Handler = Callable[..., Answer]
@@ -69,6 +70,7 @@ class State:
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     sent_429: int = 0
+    version: int = 0  # bumped when faults or the day change: the response cache keys on it
 
     @property
     def now(self) -> datetime:
@@ -86,6 +88,7 @@ class State:
         """Switch a fault on (value) or off (None / false)."""
         if name not in FAULT_NAMES:
             raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULT_NAMES)}")
+        self.version += 1
         if value is None or value is False:
             self.faults.pop(name, None)
             return
@@ -102,6 +105,7 @@ class State:
     def reset(self) -> None:
         """Back to the faults given at start; counters and rate windows zeroed."""
         self.faults = {k: (list(v) if isinstance(v, list) else v) for k, v in self.initial_faults.items()}
+        self.version += 1
         self.windows.clear()
         self.requests.clear()
         self.statuses.clear()
@@ -122,6 +126,7 @@ class SandboxResource(Resource):
     def __init__(self, state: State) -> None:
         super().__init__()
         self.state = state
+        self.cache: OrderedDict[tuple[Any, ...], Answer] = OrderedDict()
 
     def render(self, request: Request) -> bytes | int:
         """Dispatch one request."""
@@ -145,8 +150,18 @@ class SandboxResource(Resource):
         early = self._gate(request, platform)
         if early is not None:
             return self._send(request, early)
-        ctx = self._ctx(request)
-        answer = handler(ctx, *m.groups())
+        # Identical requests under identical faults get identical bodies: serve them from memory.
+        key = (request.uri, request.getHeader("host"), self.state.version)
+        answer = self.cache.get(key)
+        if answer is None:
+            answer = handler(self._ctx(request), *m.groups())
+            if answer.status == 200:
+                answer.body = _encode(answer.body)
+                self.cache[key] = answer
+                if len(self.cache) > CACHE_SIZE:
+                    self.cache.popitem(last=False)
+        else:
+            self.cache.move_to_end(key)
         self._rate_headers(request, platform)
         timeout = self.state.faults.get("timeout")
         if timeout and (path.startswith(str(timeout)) if str(timeout).startswith("/")
@@ -238,9 +253,7 @@ class SandboxResource(Resource):
     def _send(self, request: Request, answer: Answer) -> bytes | int:
         """Encode and send, applying the body faults (malformed, truncated) and the slow switch."""
         st = self.state
-        body = answer.body
-        data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else (
-            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+        data = _encode(answer.body)
         account = answer.account
         truncated = account is not None and matches(account, st.accounts("truncated"))
         if account is not None and matches(account, st.accounts("malformed_json")) and answer.status == 200:
@@ -310,6 +323,7 @@ class SandboxResource(Resource):
                 for name, value in (payload or {}).items():
                     if name == "robots_disallow" and value is not None:
                         st.faults[name] = value if isinstance(value, list) else [value]
+                        st.version += 1
                     else:
                         st.set_fault(name, value)
             except (ValueError, TypeError) as exc:
@@ -323,11 +337,21 @@ class SandboxResource(Resource):
             out = {"faults": st.faults}
         elif path == "/_sandbox/day" and method == "POST":
             st.day = int((payload or {}).get("day", st.day))
+            st.version += 1
             out = {"day": st.day, "now": st.now.isoformat()}
         else:
             request.setResponseCode(404)
             out = {"error": "unknown control endpoint"}
         return json.dumps(out, default=str).encode()
+
+
+def _encode(body: Any) -> bytes:
+    """Body bytes: JSON compact as the platforms send it, text as UTF-8."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _ctype(platform: str) -> str:

@@ -8,6 +8,7 @@ Content is keyed to calendar dates, not to the sandbox's day offset, so "day 1 t
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import os
@@ -221,8 +222,13 @@ class Post:
     reposts: int
     replies: int
     quotes: int
-    replies_visible: tuple[Reply, ...]
+    now: datetime
     pinned: bool = False
+
+    @property
+    def replies_visible(self) -> tuple[Reply, ...]:
+        """Replies by other people that context/getPostThread return (hidden ones left out)."""
+        return () if self.seed.kind == "boost" else replies_for(self.seed, self.now)
 
     @property
     def key(self) -> str:
@@ -335,11 +341,17 @@ def day_seeds(platform: str, account: str, ordinal: int, scale: float) -> tuple[
     return tuple(seeds)
 
 
-def _replies_at(seed: PostSeed, now: datetime) -> tuple[int, tuple[Reply, ...]]:
-    """Replies that have arrived by `now`: the count the platform shows and the visible ones."""
-    arrived = [j for j, h in enumerate(seed.reply_offsets) if seed.published + timedelta(hours=h) <= now]
+def _arrived(seed: PostSeed, now: datetime) -> int:
+    """How many replies have arrived by `now` (the platform's reply count)."""
+    age = (now - seed.published).total_seconds() / 3600
+    return bisect.bisect_right(seed.reply_offsets, age)
+
+
+@lru_cache(maxsize=50_000)
+def replies_for(seed: PostSeed, now: datetime) -> tuple[Reply, ...]:
+    """Visible replies to a post at `now`."""
     visible = []
-    for j in arrived:
+    for j in range(_arrived(seed, now)):
         if j in seed.hidden_replies:
             continue
         r = rng("reply", seed.key, j)
@@ -356,12 +368,7 @@ def _replies_at(seed: PostSeed, now: datetime) -> tuple[int, tuple[Reply, ...]]:
                 likes=r.randrange(0, 5),
             )
         )
-    return len(arrived), tuple(visible)
-
-
-def replies_for(seed: PostSeed, now: datetime) -> tuple[Reply, ...]:
-    """Visible replies to a post at `now`."""
-    return _replies_at(seed, now)[1]
+    return tuple(visible)
 
 
 def _post_at(seed: PostSeed, now: datetime) -> Post:
@@ -370,16 +377,15 @@ def _post_at(seed: PostSeed, now: datetime) -> Post:
         # A boost has no engagement of its own: the counts belong to the boosted post.
         other = seed.other
         assert other is not None
-        return Post(seed, other.likes, other.reposts, other.replies, other.quotes, ())
+        return Post(seed, other.likes, other.reposts, other.replies, other.quotes, now)
     age = (now - seed.published).total_seconds() / 3600
-    n_replies, visible = _replies_at(seed, now)
     return Post(
         seed,
         likes=growth(age, seed.final_likes),
         reposts=growth(age, seed.final_reposts),
-        replies=n_replies,
+        replies=_arrived(seed, now),
         quotes=growth(age, seed.final_quotes),
-        replies_visible=visible,
+        now=now,
     )
 
 
@@ -431,6 +437,7 @@ class Profile:
     posts_count: int
 
 
+@lru_cache(maxsize=65_536)
 def profile(platform: str, account: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY) -> Profile:
     """Profile with followers growing every day since EPOCH (never shrinking)."""
     account = account.lower()
@@ -534,6 +541,7 @@ _BLOG_TITLES = [
 ]
 
 
+@lru_cache(maxsize=8192)
 def blog_posts(blog: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY) -> tuple[BlogPost, ...]:
     """A blog's articles of the last WINDOW_DAYS, newest first."""
     blog = blog.lower()
