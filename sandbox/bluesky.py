@@ -326,8 +326,10 @@ def get_author_feed(ctx: Ctx) -> Answer:
         live = [p for p in live if p.kind != "reply"]
     elif flt == "posts_and_author_threads":
         live = [p for p in live if p.kind != "reply" or p.seed.self_reply_to]
-    elif flt in ("posts_with_media", "posts_with_video"):
-        live = [p for p in live if p.seed.has_image and p.kind not in ("boost", "quote") and flt == "posts_with_media"]
+    elif flt == "posts_with_media":
+        live = [p for p in live if p.seed.has_image and p.kind not in ("boost", "quote")]
+    elif flt == "posts_with_video":
+        live = []  # the sandbox's posts carry images, never video
     cursor = ctx.arg("cursor")
     if cursor:
         before = _decode_cursor(cursor)

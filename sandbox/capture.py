@@ -38,7 +38,7 @@ def _mastodon(base: str, out: Path) -> None:
     """Account, a full statuses page with its Link header, one status of each kind, a context."""
     acc = json.loads(_get(f"{base}/api/v1/accounts/lookup?acct=alice")[2])
     _write(out / "account_lookup.json", acc)
-    status, headers, body = _get(f"{base}/api/v1/accounts/{acc['id']}/statuses?limit=20")
+    _status, headers, body = _get(f"{base}/api/v1/accounts/{acc['id']}/statuses?limit=20")
     _write(out / "statuses_page.json", json.loads(body))
     _write(out / "statuses_page.headers.json", {k: v for k, v in headers.items() if k.lower().startswith(("link", "x-ratelimit"))})
     picks: dict[str, Any] = {}
@@ -64,7 +64,7 @@ def _bluesky(base: str, out: Path) -> None:
     x = f"{base}/xrpc/"
     _write(out / "resolve_handle.json", json.loads(_get(f"{x}com.atproto.identity.resolveHandle?handle=alice.bsky.social")[2]))
     _write(out / "profile.json", json.loads(_get(f"{x}app.bsky.actor.getProfile?actor=alice.bsky.social")[2]))
-    status, headers, body = _get(f"{x}app.bsky.feed.getAuthorFeed?actor=alice.bsky.social&limit=10&includePins=true")
+    _status, headers, body = _get(f"{x}app.bsky.feed.getAuthorFeed?actor=alice.bsky.social&limit=10&includePins=true")
     _write(out / "author_feed_first_page_with_pin.json", json.loads(body))
     _write(out / "author_feed.headers.json", {k: v for k, v in headers.items() if k.lower().startswith("ratelimit")})
     picks: dict[str, Any] = {}

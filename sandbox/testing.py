@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 _READY = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)")
 
@@ -42,7 +42,7 @@ class SandboxProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    def __enter__(self) -> SandboxProcess:
+    def __enter__(self) -> Self:
         cmd = [sys.executable, "-m", "sandbox", "--port", "0", "--day", str(self.day)]
         for fault in self.faults:
             cmd += ["--fault", fault]

@@ -6,9 +6,12 @@ import json
 import re
 
 import feedparser
+import pytest
 
 from sandbox import truth
 from tests.sandbox.conftest import fetch
+
+pytestmark = pytest.mark.slow  # starts a sandbox subprocess
 
 NOW = truth.sandbox_now(0)
 
@@ -57,7 +60,7 @@ def test_paging_past_the_last_page_is_404(sb) -> None:
 
 
 def _ld(body: bytes) -> dict:
-    m = re.search(rb'<script type="application/ld\+json">(.*?)</script>', body, re.S)
+    m = re.search(rb'<script type="application/ld\+json">(.*?)</script>', body, re.DOTALL)
     assert m
     return json.loads(m.group(1))
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sandbox import truth
 from tests.sandbox.conftest import fetch
+
+pytestmark = pytest.mark.slow  # starts a sandbox subprocess
 
 XRPC = "/xrpc/"
 HANDLE = "alice.bsky.social"

@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import time
+import urllib.error
 
 import pytest
 
@@ -13,6 +14,8 @@ from sandbox import truth
 from sandbox.bluesky import tid
 from sandbox.testing import SandboxProcess
 from tests.sandbox.conftest import fetch
+
+pytestmark = pytest.mark.slow  # starts a sandbox subprocess
 
 LOOKUP = "/api/v1/accounts/lookup?acct=alice"
 PROFILE = "/xrpc/app.bsky.actor.getProfile?actor=alice.bsky.social"
@@ -156,8 +159,9 @@ def test_stats_count_per_path_pattern_and_reset_clears(sb) -> None:
 
 
 def test_unknown_fault_is_rejected(sb) -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(urllib.error.HTTPError) as err:
         sb.set_faults(no_such_fault=1)
+    assert err.value.code == 400
 
 
 def test_command_line_faults_and_day_survive_reset() -> None:

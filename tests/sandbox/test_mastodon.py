@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import pytest
+
 from sandbox import truth
 from tests.sandbox.conftest import fetch
+
+pytestmark = pytest.mark.slow  # starts a sandbox subprocess
 
 STATUS_FIELDS = {"id", "created_at", "in_reply_to_id", "in_reply_to_account_id", "sensitive", "spoiler_text",
                  "visibility", "language", "uri", "url", "replies_count", "reblogs_count", "favourites_count",
