@@ -182,3 +182,49 @@ def import_linkedin(
     failed = sum(1 for o in outcomes if not o.ok)
     if failed:
         fail(f"{failed} of {len(outcomes)} file(s) failed; nothing was stored from them")
+
+
+@app.command("sandbox")
+def sandbox(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8787,
+    day: Annotated[int | None, typer.Option("--day", help="Simulated day (default REACH_SANDBOX_DAY or 0).")] = None,
+    fault: Annotated[list[str] | None, typer.Option("--fault", help="Fault switch NAME[=ARG], repeatable.")] = None,
+) -> None:
+    """Serve the local fake of the platforms on 127.0.0.1 (for the demo, tests and benchmarks)."""
+    from sandbox import serve
+    from sandbox.truth import day_from_env
+
+    serve(port=port, day=day if day is not None else day_from_env(), faults=fault or [])
+
+
+@app.command("crawl")
+def crawl(
+    platform: Annotated[str, typer.Option("--platform", help="mastodon, bluesky or feed.")],
+    ambassador: Annotated[list[str] | None, typer.Option("--ambassador", help="Slug; repeatable. Default: all.")] = None,
+    lookback_days: Annotated[int | None, typer.Option("--lookback-days", min=1, help="Default REACH_LOOKBACK_DAYS.")] = None,
+) -> None:
+    """Crawl one platform in its own Scrapy process and print what it did."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from crawler.run import UnknownSelection, run_crawl
+
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=err, transient=True, disable=not err.is_terminal)
+    with progress:
+        task = progress.add_task(f"crawling {platform}", total=None)
+        try:
+            result = run_crawl(platform, ambassador or [], lookback_days=lookback_days,
+                               on_progress=lambda pages, items: progress.update(
+                                   task, description=f"crawling {platform}: {pages} pages, {items} items"))
+        except UnknownSelection as exc:
+            fail(str(exc))
+    table = Table("ambassador", "account", "result", "posts new", "updated", "snapshots",
+                  title=f"crawl run {result.crawl_run_id}: {result.summary()}")
+    for account in result.accounts:
+        outcome = "ok" if account.ok else f"[red]{account.error}[/]: {account.reason}"
+        table.add_row(account.ambassador, account.account, outcome, str(account.posts_new),
+                      str(account.posts_updated), str(account.snapshots))
+    console.print(table)
+    problems = result.problems()
+    if problems:
+        fail(f"{platform} crawl unhealthy: " + "; ".join(problems))

@@ -7,14 +7,21 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 import models  # noqa: F401  (registers the tables)
 from reach.db import get_engine, upgrade
 from reach.settings import get_settings
 
-POSTGRES_URL = os.environ.get(
+POSTGRES_SERVER_URL = os.environ.get(
     "REACH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+# Each test session works in its own schema of the `test` database, so two sessions running at
+# once (a developer and CI, or parallel helpers) never empty each other's tables.
+POSTGRES_SCHEMA = f"reach_test_{os.getpid()}"
+POSTGRES_URL = str(
+    make_url(POSTGRES_SERVER_URL).update_query_dict({"options": f"-csearch_path={POSTGRES_SCHEMA}"})
 )
 TESTS_DIR = Path(__file__).parent
 
@@ -24,13 +31,22 @@ def get_testdata(*parts: str) -> bytes:
     return TESTS_DIR.joinpath("sample_data", *parts).read_bytes()
 
 
-def reset_postgres_schema(url: str = POSTGRES_URL) -> None:
-    """Drop everything in the test database's public schema."""
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+def reset_postgres_schema() -> None:
+    """Drop and recreate this session's schema in the test database."""
+    engine = create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{POSTGRES_SCHEMA}" CASCADE'))
+            connection.execute(text(f'CREATE SCHEMA "{POSTGRES_SCHEMA}"'))
+    finally:
+        engine.dispose()
+
+
+def drop_postgres_schema() -> None:
+    engine = create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{POSTGRES_SCHEMA}" CASCADE'))
     finally:
         engine.dispose()
 
@@ -58,14 +74,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_migrated() -> str:
-    """The PostgreSQL test database, emptied and migrated to head once per session."""
+def postgres_migrated() -> Iterator[str]:
+    """This session's schema in the PostgreSQL test database, migrated to head once."""
     try:
         reset_postgres_schema()
     except Exception as exc:  # noqa: BLE001 - the message says what to do
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc} (start it; see .ci/run)")
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_SERVER_URL}: {exc} (start it; see .ci/run)")
     upgrade(POSTGRES_URL)
-    return POSTGRES_URL
+    yield POSTGRES_URL
+    get_engine(POSTGRES_URL).dispose()
+    drop_postgres_schema()
 
 
 def _truncate_postgres(url: str) -> None:

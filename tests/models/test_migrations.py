@@ -20,6 +20,7 @@ def _head() -> str:
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'new' / 'empty.db'}"
+    request.getfixturevalue("postgres_migrated")  # so the session drops its schema at the end
     reset_postgres_schema()  # each test below leaves the schema at head again
     return POSTGRES_URL
 

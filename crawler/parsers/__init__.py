@@ -1,0 +1,1 @@
+"""Pure parsers: a platform payload in, typed items out. No network, no database."""

@@ -1,0 +1,228 @@
+"""Run one crawl as its own `scrapy crawl` process and judge its health from its stats.
+
+One crawl per process: the Twisted reactor cannot restart inside a process, and in-process
+runners hang or silently drop items under Prefect's event loop.
+"""
+
+import ctypes
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models import Account, Ambassador, CrawlOutcome, CrawlRun
+from reach.db import get_engine
+
+SPIDERS = ("mastodon", "bluesky", "feed")
+_PROGRESS = re.compile(r"Crawled (\d+) pages .*scraped (\d+) items")
+
+
+class CrawlFailed(RuntimeError):
+    """The crawl did not do its job (no responses, all accounts failed, the process died)."""
+
+
+class UnknownSelection(ValueError):
+    """A platform or ambassador asked for that does not exist (retrying will not help)."""
+
+
+@dataclass
+class AccountResult:
+    account: str
+    ambassador: str
+    ok: bool
+    error: str | None
+    reason: str | None
+    posts_new: int
+    posts_updated: int
+    snapshots: int
+
+
+@dataclass
+class CrawlResult:
+    """What one crawl did, read back from its stats file and its crawl-run row."""
+
+    platform: str
+    crawl_run_id: int
+    status: str
+    exit_code: int
+    seconds: float
+    stats: dict[str, Any]
+    accounts: list[AccountResult] = field(default_factory=list)
+
+    @property
+    def accounts_ok(self) -> int:
+        return sum(1 for a in self.accounts if a.ok)
+
+    @property
+    def accounts_failed(self) -> int:
+        return sum(1 for a in self.accounts if not a.ok)
+
+    @property
+    def responses(self) -> int:
+        return int(self.stats.get("downloader/response_count", 0))
+
+    @property
+    def posts_new(self) -> int:
+        return sum(a.posts_new for a in self.accounts)
+
+    @property
+    def posts_updated(self) -> int:
+        return sum(a.posts_updated for a in self.accounts)
+
+    @property
+    def snapshots(self) -> int:
+        return sum(a.snapshots for a in self.accounts)
+
+    def problems(self) -> list[str]:
+        """Why this crawl is unhealthy (empty when it is healthy; `partial` is reported, not fatal)."""
+        found = []
+        if self.exit_code != 0:
+            found.append(f"scrapy exited with code {self.exit_code}")
+        if not self.stats:
+            found.append("no stats were written: the crawl process died before closing")
+        expected = int(self.stats.get("reach/accounts", 0) or 0)
+        if expected and self.responses == 0:
+            found.append(f"0 responses for {expected} account(s)")
+        if self.stats.get("log_count/CRITICAL"):
+            found.append(f"{self.stats['log_count/CRITICAL']} critical error(s) in the log")
+        if self.stats.get("spider_exceptions/count"):
+            found.append(f"{self.stats['spider_exceptions/count']} spider exception(s)")
+        if self.status == "failed":
+            reasons = sorted({f"{a.error}: {a.reason}" for a in self.accounts if not a.ok})[:3]
+            found.append("every account failed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+        return found
+
+    def summary(self) -> str:
+        return (f"{self.platform}: {self.status}, accounts ok {self.accounts_ok} / failed "
+                f"{self.accounts_failed}, posts new {self.posts_new} / updated {self.posts_updated}, "
+                f"snapshots {self.snapshots}, {self.responses} responses in {self.seconds:.1f}s")
+
+
+def check_selection(session: Session, platforms: Sequence[str], ambassadors: Sequence[str]) -> None:
+    """Fail at once, naming them, on unknown platforms or ambassador slugs."""
+    unknown = [p for p in platforms if p not in SPIDERS]
+    if unknown:
+        raise UnknownSelection(f"unknown platform(s): {', '.join(unknown)} (crawlable: {', '.join(SPIDERS)})")
+    if ambassadors:
+        known = set(session.exec(select(Ambassador.slug).where(col(Ambassador.slug).in_(list(ambassadors)))).all())
+        missing = [slug for slug in ambassadors if slug not in known]
+        if missing:
+            raise UnknownSelection(f"unknown ambassador(s): {', '.join(missing)}")
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL if the parent dies (a cancelled flow run leaves no crawler)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setpgrp()
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Stop the crawl process group: SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def run_crawl(
+    platform: str,
+    ambassadors: Sequence[str] = (),
+    accounts: Sequence[str] = (),
+    lookback_days: int | None = None,
+    flow_run_id: str | None = None,
+    timeout: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    extra_settings: dict[str, str] | None = None,
+) -> CrawlResult:
+    """Open a crawl run, run `scrapy crawl <platform>` for it, and read back what it did."""
+    engine = get_engine()
+    with Session(engine, expire_on_commit=False) as session:
+        check_selection(session, [platform], ambassadors)
+        run = CrawlRun(platform=platform, source="crawl", status="running", prefect_flow_run_id=flow_run_id)
+        session.add(run)
+        session.commit()
+        run_id = run.id
+    assert run_id is not None
+    with tempfile.TemporaryDirectory(prefix="reach-crawl-") as tmp:
+        stats_file = Path(tmp) / "stats.json"
+        command = [sys.executable, "-m", "scrapy", "crawl", platform, "-a", f"crawl_run_id={run_id}",
+                   "-s", f"REACH_STATS_FILE={stats_file}"]
+        if ambassadors:
+            command += ["-a", f"ambassadors={','.join(ambassadors)}"]
+        if accounts:
+            command += ["-a", f"accounts={','.join(accounts)}"]
+        if lookback_days:
+            command += ["-a", f"lookback_days={lookback_days}"]
+        for name, value in (extra_settings or {}).items():
+            command += ["-s", f"{name}={value}"]
+        env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
+        started = time.monotonic()
+        log_path = Path(tmp) / "crawl.log"
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   env=env, preexec_fn=_die_with_parent)
+        tail: list[str] = []
+        try:
+            assert process.stderr is not None
+            with log_path.open("w") as log:
+                for line in process.stderr:
+                    log.write(line)
+                    tail = (tail + [line.rstrip()])[-40:]
+                    if on_progress and (match := _PROGRESS.search(line)):
+                        on_progress(int(match.group(1)), int(match.group(2)))
+                    if timeout and time.monotonic() - started > timeout:
+                        raise TimeoutError(f"{platform} crawl exceeded {timeout:.0f}s")
+            exit_code = process.wait(timeout=max(1.0, (timeout or 3600) - (time.monotonic() - started)))
+        finally:
+            _stop(process)  # on timeout, cancellation or any error: no crawler is left behind
+        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    result = load_result(run_id, exit_code, time.monotonic() - started, stats)
+    if not stats:
+        _mark_failed(run_id, "the crawl process ended without writing its stats:\n" + "\n".join(tail[-15:]))
+        result.status = "failed"
+    return result
+
+
+def _mark_failed(run_id: int, message: str) -> None:
+    with Session(get_engine()) as session:
+        run = session.get(CrawlRun, run_id)
+        if run is not None and run.status == "running":
+            run.status, run.message = "failed", message[-4000:]
+            session.add(run)
+            session.commit()
+
+
+def load_result(run_id: int, exit_code: int, seconds: float, stats: dict[str, Any]) -> CrawlResult:
+    """A crawl's result from its crawl-run row and per-account outcomes."""
+    with Session(get_engine()) as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        rows = session.exec(
+            select(CrawlOutcome, Account.handle, Ambassador.slug)
+            .join(Account, col(Account.id) == CrawlOutcome.account_id)
+            .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
+            .where(CrawlOutcome.crawl_run_id == run_id)
+            .order_by(Ambassador.slug)
+        ).all()
+        accounts = [AccountResult(handle, slug, o.ok, o.error, o.reason, o.posts_new, o.posts_updated, o.snapshots)
+                    for o, handle, slug in rows]
+        return CrawlResult(run.platform, run_id, run.status, exit_code, seconds, stats, accounts)

@@ -1,0 +1,52 @@
+"""Scrapy settings: Scrapy's polite project defaults, tuned per platform in each spider."""
+
+from reach.settings import get_settings
+
+BOT_NAME = "ambassador-reach"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = f"ambassador-reach/0.1 (+{get_settings().contact_url})"
+ROBOTSTXT_OBEY = True
+
+# Pacing comes from the platforms' own rate-limit headers and budgets (RateLimitMiddleware);
+# concurrency stays modest per host.
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 8
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 20
+RANDOMIZE_DOWNLOAD_DELAY = False
+
+# 5xx and timeouts are retried with backoff; 429 is handled by RateLimitMiddleware, which
+# waits for Retry-After or the reset time instead of retrying blindly.
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+RETRY_BACKOFF_BASE = 0.5
+RETRY_BACKOFF_MAX = 30
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.PrivateHostGuardMiddleware": 50,
+    "crawler.middlewares.RateLimitMiddleware": 560,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.ValidationPipeline": 100,
+    "crawler.pipelines.DatabaseWriterPipeline": 300,
+}
+EXTENSIONS = {
+    "crawler.extensions.StatsFileExtension": 500,
+    "scrapy.extensions.telnet.TelnetConsole": None,
+}
+REMOTE_CONTROL_ENABLED = False  # a localhost endpoint that runs Python: never on
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = False
+HTTPCACHE_ENABLED = False
+LOGSTATS_INTERVAL = 5.0
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+
+# Per-host request budgets used when a platform sends no rate-limit headers.
+# Mastodon: 300 requests / 5 min per IP without a token (docs: "Rate limits").
+# Bluesky AppView: 3,000 requests / 5 min per IP.
+REACH_RATE_BUDGETS = {"mastodon": (300, 300), "bluesky": (3000, 300)}
+REACH_RATE_LIMITS_ENABLED = True

@@ -1,0 +1,107 @@
+"""Bluesky: profiles and author feeds through the public AppView's XRPC endpoints."""
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import scrapy
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler.items import PostItem
+from crawler.parsers import bluesky as parse
+from crawler.spiders.base import AccountRef, AccountSpider
+from crawler.parsers.common import ParseError
+
+PAGE_SIZE = 100  # getAuthorFeed's maximum
+_GONE = {"AccountTakedown": "suspended", "AccountDeactivated": "suspended"}
+
+
+class BlueskySpider(AccountSpider):
+    """Profiles, posts, reposts, quotes and replies from the Bluesky AppView."""
+
+    name = "bluesky"
+    platform = "bluesky"
+    custom_settings = {
+        # Bluesky AppView: 3,000 requests / 5 min per IP; RateLimit-* headers pace the rest.
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
+    }
+
+    def xrpc(self, method: str, **params: Any) -> str:
+        return f"{self.settings_.bluesky_appview_url.rstrip('/')}/xrpc/{method}?{urlencode(params)}"
+
+    def start_account(self, ref: AccountRef) -> Iterable[scrapy.Request]:
+        ref.state.update(seen=set(), cursors=set())
+        if ref.key.startswith("did:"):
+            yield self.request(ref, self.xrpc("app.bsky.actor.getProfile", actor=ref.key), self.on_profile)
+        else:
+            yield self.request(ref, self.xrpc("com.atproto.identity.resolveHandle", handle=ref.key),
+                               self.on_resolve)
+
+    def on_resolve(self, response: Response, ref: AccountRef) -> Iterator[Any]:
+        did = parse.parse_resolve_handle(json.loads(response.body))
+        yield self.request(ref, self.xrpc("app.bsky.actor.getProfile", actor=did), self.on_profile)
+
+    def on_profile(self, response: Response, ref: AccountRef) -> Iterator[Any]:
+        profile = parse.parse_profile(json.loads(response.body), ref.id)
+        ref.state["did"] = profile.platform_id
+        yield profile
+        yield self.feed_request(ref, cursor=None)
+
+    def feed_request(self, ref: AccountRef, cursor: str | None) -> scrapy.Request:
+        params: dict[str, Any] = {"actor": ref.state["did"], "limit": PAGE_SIZE, "includePins": "true"}
+        if cursor:
+            params["cursor"] = cursor
+        return self.request(ref, self.xrpc("app.bsky.feed.getAuthorFeed", **params), self.on_feed)
+
+    def on_feed(self, response: Response, ref: AccountRef) -> Iterator[Any]:
+        items, cursor = parse.parse_author_feed(json.loads(response.body), ref.id, ref.state["did"])
+        reached_end_of_window = False
+        for item, pinned in items:
+            if not self.in_window(item.published_at):
+                # An old pinned post heads the first page; it does not end the window.
+                reached_end_of_window = reached_end_of_window or not pinned
+                continue
+            if item.platform_post_id in ref.state["seen"]:
+                continue  # the pinned post appears again in its own place
+            ref.state["seen"].add(item.platform_post_id)
+            yield item
+            yield from self.replies_request(ref, item)
+        if cursor and not reached_end_of_window:
+            if cursor in ref.state["cursors"]:
+                raise ParseError(f"pagination repeats: cursor {cursor!r} was already followed")
+            ref.state["cursors"].add(cursor)
+            yield self.feed_request(ref, cursor)
+
+    def replies_request(self, ref: AccountRef, item: PostItem) -> Iterator[scrapy.Request]:
+        """The post's thread, when it has comments and their count changed since last crawl."""
+        if self.settings_.replies_per_post <= 0 or item.kind == "repost" or not item.comments:
+            return
+        if ref.known_comments.get(item.platform_post_id) == item.comments:
+            self.crawler.stats.inc_value("reach/threads_unchanged")
+            return
+        url = self.xrpc("app.bsky.feed.getPostThread", uri=item.platform_post_id, depth=6, parentHeight=0)
+        yield self.request(ref, url, self.on_thread, meta={"post_key": item.platform_post_id})
+
+    def on_thread(self, response: Response, ref: AccountRef) -> Iterator[Any]:
+        yield from parse.parse_thread(
+            json.loads(response.body), response.meta["post_key"], ref.state["did"],
+            self.settings_.reply_author_salt.get_secret_value(), self.settings_.replies_per_post,
+        )
+
+    def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
+        handler = failure.request.meta["handler"]  # type: ignore[attr-defined]
+        if failure.check(HttpError) and handler in ("on_resolve", "on_profile"):
+            response = failure.value.response
+            try:
+                body = json.loads(response.body)
+            except ValueError:
+                body = {}
+            error, message = body.get("error", ""), body.get("message", "")
+            if error in _GONE:
+                return "AccountSuspended", f"{ref.handle}: {error} {message}".strip(), _GONE[error]
+            if response.status in (400, 404):
+                return "AccountNotFound", f"{ref.handle}: {message or error or response.status}", "not_found"
+        return super().classify_failure(failure, ref)

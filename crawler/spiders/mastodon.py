@@ -1,0 +1,104 @@
+"""Mastodon: public profile and statuses of each account, through the instance's REST API."""
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import scrapy
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler.items import PostItem
+from crawler.parsers import mastodon as parse
+from crawler.parsers.common import ParseError
+from crawler.spiders.base import AccountRef, AccountSpider, AccountSuspended
+
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+PAGE_SIZE = 40  # the API's maximum for account statuses
+
+
+def next_link(response: Response) -> str | None:
+    """The `rel="next"` URL of a Link header (sent only when the page was full)."""
+    header = response.headers.get(b"Link")
+    match = _NEXT.search(header.decode("latin-1")) if header else None
+    return match.group(1) if match else None
+
+
+class MastodonSpider(AccountSpider):
+    """Profiles, statuses (own, replies, boosts, quotes) and replies from Mastodon instances."""
+
+    name = "mastodon"
+    platform = "mastodon"
+    custom_settings = {
+        # Mastodon: 300 requests / 5 min per IP without a token; headers pace the rest.
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
+    }
+
+    def start_account(self, ref: AccountRef) -> Iterable[scrapy.Request]:
+        if not ref.base_url:
+            raise ParseError(f"account {ref.handle!r} has no instance URL")
+        username = ref.key.split("@", 1)[0]
+        ref.state.update(instance=parse.instance_of(ref.base_url), seen=set(), pages=set())
+        url = f"{ref.base_url}/api/v1/accounts/lookup?{urlencode({'acct': username})}"
+        yield self.request(ref, url, self.on_lookup)
+
+    def on_lookup(self, response: Response, ref: AccountRef) -> Iterator[Any]:
+        payload = json.loads(response.body)
+        if parse.is_suspended(payload):
+            raise AccountSuspended(f"{ref.handle} is suspended on {ref.state['instance']}")
+        profile = parse.parse_profile(payload, ref.id, ref.state["instance"])
+        ref.state["account_id"] = payload["id"]
+        yield profile
+        query = urlencode({"limit": PAGE_SIZE})
+        yield self.request(ref, f"{ref.base_url}/api/v1/accounts/{payload['id']}/statuses?{query}",
+                           self.on_statuses)
+
+    def on_statuses(self, response: Response, ref: AccountRef) -> Iterator[Any]:
+        items = parse.parse_statuses(json.loads(response.body), ref.id, ref.state["instance"])
+        reached_end_of_window = False
+        for item in items:
+            if not self.in_window(item.published_at):
+                reached_end_of_window = True
+                continue
+            if item.platform_post_id in ref.state["seen"]:
+                continue
+            ref.state["seen"].add(item.platform_post_id)
+            yield item
+            yield from self.replies_request(ref, item)
+        link = next_link(response)
+        if link and not reached_end_of_window:
+            if link in ref.state["pages"]:
+                raise ParseError(f"pagination repeats: the next link {link} was already followed")
+            ref.state["pages"].add(link)
+            yield self.request(ref, link, self.on_statuses)
+
+    def replies_request(self, ref: AccountRef, item: PostItem) -> Iterator[scrapy.Request]:
+        """The status's thread, when it has comments and their count changed since last crawl."""
+        limit = self.settings_.replies_per_post
+        if limit <= 0 or item.kind == "repost" or not item.comments:
+            return
+        if ref.known_comments.get(item.platform_post_id) == item.comments:
+            self.crawler.stats.inc_value("reach/threads_unchanged")
+            return
+        status_id = parse.status_id_of(item.platform_post_id)
+        yield self.request(ref, f"{ref.base_url}/api/v1/statuses/{status_id}/context",
+                           self.on_context, meta={"post_key": item.platform_post_id})
+
+    def on_context(self, response: Response, ref: AccountRef) -> Iterator[Any]:
+        yield from parse.parse_context(
+            json.loads(response.body), response.meta["post_key"], ref.state["instance"],
+            str(ref.state["account_id"]), self.settings_.reply_author_salt.get_secret_value(),
+            self.settings_.replies_per_post,
+        )
+
+    def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
+        if failure.check(HttpError) and failure.request.meta["handler"] == "on_lookup":  # type: ignore[attr-defined]
+            status = failure.value.response.status
+            if status == 404:
+                return "AccountNotFound", f"{ref.handle} not found on {ref.state['instance']}", "not_found"
+            if status in (403, 410):
+                return "AccountSuspended", f"{ref.handle} is suspended (HTTP {status})", "suspended"
+        return super().classify_failure(failure, ref)
