@@ -1,5 +1,6 @@
 """SQLModel tables: roster, posts, append-only snapshots, crawl runs, sentiment, analytics."""
 
+from models import rollups  # noqa: F401  (report indexes, migration 0002)
 from models.analytics import AccountDailyMetric, AccountPeriodMetric, AudienceDemographic
 from models.content import AccountSnapshot, Post, PostSnapshot, Reply
 from models.enums import AccountStatus, Platform, PostKind, RunStatus, SentimentState, Source
