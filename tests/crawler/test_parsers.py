@@ -1,0 +1,181 @@
+"""Parsers on saved responses in the platforms' real shapes: every counting rule of issue #3."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from crawler.parsers import bluesky, feed, mastodon
+from crawler.parsers.common import ParseError, count_from_text
+from tests.conftest import get_testdata
+
+INSTANCE = "127.0.0.1:35775"
+
+
+def load(*parts: str):  # noqa: ANN201
+    return json.loads(get_testdata(*parts))
+
+
+# -- Mastodon ---------------------------------------------------------------------------------
+
+def test_mastodon_boost_is_a_repost_without_the_original_posts_counts() -> None:
+    payload = load("mastodon", "status_boost.json")
+    item = mastodon.parse_status(payload, 1, INSTANCE)
+    assert item.kind == "repost"
+    assert payload["reblog"]["favourites_count"] > 0  # the real counts live inside `reblog`
+    assert (item.likes, item.comments, item.reposts) == (0, 0, 0)
+    assert item.original_url == payload["reblog"]["url"]
+
+
+def test_mastodon_reply_and_quote_kinds() -> None:
+    assert mastodon.parse_status(load("mastodon", "status_reply.json"), 1, INSTANCE).kind == "reply"
+    quote = mastodon.parse_status(load("mastodon", "status_quote.json"), 1, INSTANCE)
+    assert quote.kind == "quote" and quote.original_url
+    deleted = mastodon.parse_status(load("mastodon", "status_quote_deleted.json"), 1, INSTANCE)
+    assert deleted.kind == "quote" and deleted.original_url is None  # quoted post is gone
+
+
+def test_mastodon_missing_count_is_null_not_zero() -> None:
+    payload = load("mastodon", "status_missing_quotes_count.json")
+    assert "quotes_count" not in payload
+    item = mastodon.parse_status(payload, 1, INSTANCE)
+    assert item.quotes is None and item.likes == payload["favourites_count"]
+
+
+def test_mastodon_html_becomes_plain_text_with_emoji_and_links() -> None:
+    payload = load("mastodon", "status_original.json")
+    item = mastodon.parse_status(payload, 1, INSTANCE)
+    assert "<" not in item.text and "&amp;" not in item.text
+    assert "🧵" in item.text and "#opensource" in item.text
+    assert item.url == payload["url"] and item.url.startswith("http://127.0.0.1:35775/@")
+    assert item.published_at.tzinfo is not None
+
+
+def test_mastodon_page_profile_and_context() -> None:
+    page = mastodon.parse_statuses(load("mastodon", "statuses_page.json"), 7, INSTANCE)
+    assert len(page) == len(load("mastodon", "statuses_page.json"))
+    assert all(p.platform_post_id.startswith(f"{INSTANCE}:") for p in page)
+    profile = mastodon.parse_profile(load("mastodon", "account_lookup.json"), 7, INSTANCE)
+    assert profile.followers == load("mastodon", "account_lookup.json")["followers_count"]
+    assert profile.platform_id == f"{INSTANCE}:{load('mastodon', 'account_lookup.json')['id']}"
+    assert mastodon.is_suspended(load("mastodon", "account_suspended.json"))
+    context = load("mastodon", "context.json")
+    replies = mastodon.parse_context(context, f"{INSTANCE}:1", INSTANCE, "own", "salt", 50)
+    assert len(replies) == len(context["descendants"])
+    assert all(len(r.author_hash) == 64 and r.author_hash not in json.dumps(context) for r in replies)
+
+
+def test_mastodon_context_leaves_out_the_ambassadors_own_replies() -> None:
+    context = load("mastodon", "context.json")
+    own = context["descendants"][0]["account"]["id"]
+    replies = mastodon.parse_context(context, f"{INSTANCE}:1", INSTANCE, own, "salt", 50)
+    assert len(replies) == sum(1 for d in context["descendants"] if d["account"]["id"] != own)
+
+
+def test_mastodon_malformed_payload_raises_parse_error() -> None:
+    with pytest.raises(ParseError):
+        mastodon.parse_statuses({"error": "nope"}, 1, INSTANCE)
+    with pytest.raises(ParseError):
+        mastodon.parse_status({"id": "1", "created_at": "yesterday"}, 1, INSTANCE)
+
+
+# -- Bluesky ----------------------------------------------------------------------------------
+
+def test_bluesky_pinned_post_is_marked_and_repost_carries_no_counts() -> None:
+    payload = load("bluesky", "author_feed_first_page_with_pin.json")
+    items, cursor = bluesky.parse_author_feed(payload, 3, "did:plc:me")
+    assert items[0][1] is True and not any(pinned for _, pinned in items[1:])
+    repost = items[1][0]
+    assert repost.kind == "repost"
+    assert (repost.likes, repost.comments, repost.reposts, repost.quotes) == (None, None, None, None)
+    assert cursor == payload["cursor"]
+
+
+def test_bluesky_cursor_absent_at_the_end() -> None:
+    payload = load("bluesky", "author_feed_first_page_with_pin.json")
+    payload.pop("cursor")
+    assert bluesky.parse_author_feed(payload, 3, "did:plc:me")[1] is None
+
+
+def test_bluesky_kinds_urls_and_counts() -> None:
+    post = bluesky.parse_feed_item(load("bluesky", "feed_item_post.json"), 1, "did:plc:x")
+    raw = load("bluesky", "feed_item_post.json")["post"]
+    assert post.kind == "original"
+    assert (post.likes, post.comments, post.reposts, post.quotes) == (
+        raw["likeCount"], raw["replyCount"], raw["repostCount"], raw["quoteCount"])
+    rkey = raw["uri"].rsplit("/", 1)[1]
+    assert post.url == f"https://bsky.app/profile/{raw['author']['handle']}/post/{rkey}"
+    assert bluesky.parse_feed_item(load("bluesky", "feed_item_reply.json"), 1, "x").kind == "reply"
+    assert bluesky.parse_feed_item(load("bluesky", "feed_item_reply_parent_not_found.json"), 1, "x").kind == "reply"
+    quote = bluesky.parse_feed_item(load("bluesky", "feed_item_quote.json"), 1, "x")
+    assert quote.kind == "quote" and quote.original_url.startswith("https://bsky.app/profile/")
+    gone = bluesky.parse_feed_item(load("bluesky", "feed_item_quote_not_found.json"), 1, "x")
+    assert gone.kind == "quote" and gone.original_url is None
+
+
+def test_bluesky_missing_count_is_null() -> None:
+    payload = load("bluesky", "feed_item_post.json")
+    del payload["post"]["quoteCount"]
+    assert bluesky.parse_feed_item(payload, 1, "x").quotes is None
+
+
+def test_bluesky_profile_resolve_and_thread() -> None:
+    profile = bluesky.parse_profile(load("bluesky", "profile.json"), 2)
+    raw = load("bluesky", "profile.json")
+    assert (profile.platform_id, profile.followers, profile.following, profile.posts_count) == (
+        raw["did"], raw["followersCount"], raw["followsCount"], raw["postsCount"])
+    assert bluesky.parse_resolve_handle(load("bluesky", "resolve_handle.json")).startswith("did:")
+    thread = load("bluesky", "post_thread.json")
+    replies = bluesky.parse_thread(thread, thread["thread"]["post"]["uri"], "did:plc:none", "s", 50)
+    assert replies and all(r.platform_reply_id.startswith("at://") for r in replies)
+    limited = bluesky.parse_thread(thread, "u", "did:plc:none", "s", 1)
+    assert [r.platform_reply_id for r in limited] == [replies[0].platform_reply_id]
+
+
+# -- Feeds and item pages ---------------------------------------------------------------------
+
+def test_rss_closed_comments_item_has_no_count_not_zero() -> None:
+    body = get_testdata("feed", "rss_closed_comments.xml")
+    page = feed.parse_feed(body, 5)
+    counts = [item.comments for item, _ in page.entries]
+    assert len(counts) == body.count(b"<item>")
+    assert sum(c is None for c in counts) == body.count(b"<item>") - body.count(b"<slash:comments>")
+    assert sum(c is None for c in counts) >= 1
+    first = page.entries[0][0]
+    assert first.published_at.tzinfo == dt.UTC and "<" not in (first.text or "")
+
+
+def test_atom_thr_total_gives_comment_counts() -> None:
+    body = get_testdata("feed", "atom_thr_total.xml")
+    page = feed.parse_feed(body, 5)
+    with_count = [item.comments for item, _ in page.entries if item.comments is not None]
+    assert len(page.entries) == body.count(b"<entry>")
+    assert len(with_count) == body.count(b"<thr:total>") and with_count
+
+
+@pytest.mark.parametrize("name", ["item_jsonld_blogposting.html", "item_jsonld_socialmediaposting.html"])
+def test_schema_org_counters_with_http_and_https_type_urls(name: str) -> None:
+    body = get_testdata("feed", name)
+    counts, approximate = feed.parse_item_page(body)
+    assert approximate is False
+    assert {"likes", "comments"} <= set(counts)
+    assert f'"userInteractionCount": {counts["likes"]}'.encode() in body or \
+        f'"userInteractionCount":{counts["likes"]}'.encode() in body
+
+
+def test_rounded_visible_counts_are_flagged_approximate() -> None:
+    counts, approximate = feed.parse_item_page(get_testdata("feed", "item_text_counts.html"))
+    assert approximate is True and counts["likes"] % 1000 == 0 and counts["comments"] > 0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("31K", (31_000, True)), ("2,900", (2_900, False)), ("1.6K", (1_600, True)),
+    ("1.2M", (1_200_000, True)), ("2 900", (2_900, False)), ("17", (17, False)),
+])
+def test_counts_written_for_people(text: str, expected: tuple[int, bool]) -> None:
+    assert count_from_text(text) == expected
+
+
+def test_not_a_feed_raises_parse_error() -> None:
+    with pytest.raises(ParseError):
+        feed.parse_feed(b"{\"json\": true}", 1)
