@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -174,25 +174,21 @@ class PostFact:
     followers_at_post: int | None
     sentiment: float | None
 
-    @property
-    def engagements(self) -> int | None:
-        parts = [self.latest.get(k) for k in ENGAGEMENT_PARTS]
-        known = [p for p in parts if p is not None]
-        return sum(known) if known else None
+    engagements: int | None = field(init=False)
+    engagements_growth: int | None = field(init=False)
+    engagement_rate: float | None = field(init=False)
 
-    @property
-    def engagements_growth(self) -> int | None:
-        if self.previous is None:
-            return None
-        now, before = self.engagements, _engagements(self.previous)
-        return None if now is None or before is None else now - before
-
-    @property
-    def engagement_rate(self) -> float | None:
-        eng = self.engagements
-        if eng is None or not self.followers_at_post:
-            return None
-        return 100.0 * eng / self.followers_at_post
+    def __post_init__(self) -> None:
+        # Computed once: roll-ups read these for every post of every group.
+        self.engagements = _engagements(self.latest)
+        before = _engagements(self.previous) if self.previous is not None else None
+        self.engagements_growth = (
+            None if self.engagements is None or before is None else self.engagements - before
+        )
+        self.engagement_rate = (
+            100.0 * self.engagements / self.followers_at_post
+            if self.engagements is not None and self.followers_at_post else None
+        )
 
 
 def _engagements(counts: dict[str, int | None]) -> int | None:
@@ -243,6 +239,18 @@ def _latest_snapshot_id(offset: int) -> Any:
     )
 
 
+def _snapshot_lateral(offset: int) -> Any:
+    snap = aliased(PostSnapshot)
+    return (
+        select(snap.id, snap.approximate, *[getattr(snap, c) for c in COUNTS])
+        .where(snap.post_id == Post.id)
+        .order_by(snap.observed_at.desc(), snap.id.desc())
+        .limit(1)
+        .offset(offset)
+        .lateral()
+    )
+
+
 def _followers_near_post(before: bool) -> Any:
     snap = aliased(AccountSnapshot)
     if before:
@@ -277,35 +285,53 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     account's followers at publication, so the cost grows with the posts of the period, not with
     the snapshot history.
     """
-    inner = (
-        select(
-            Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind,
-            Post.source, Post.url, Post.published_at,
-            _latest_snapshot_id(0).label("latest_id"),
-            _latest_snapshot_id(1).label("previous_id"),
-            _followers_near_post(True).label("followers_before"),
-            _followers_near_post(False).label("followers_after"),
-            _scored_polarity(Post.text_hash).label("polarity"),
+    context = [
+        Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
+        Post.url, Post.published_at,
+        _followers_near_post(True).label("followers_before"),
+        _followers_near_post(False).label("followers_after"),
+        _scored_polarity(Post.text_hash).label("polarity"),
+    ]
+    in_period = (Post.published_at >= period.start, Post.published_at < period.end,
+                 Post.kind != "repost")
+    if session.get_bind().dialect.name == "postgresql":
+        # A LATERAL look-up per post (an index scan that stops at the first row); joining the
+        # snapshot ids back made the planner hash the whole snapshot table twice.
+        latest, previous = _snapshot_lateral(0), _snapshot_lateral(1)
+        stmt = (
+            select(*context,
+                   *[getattr(latest.c, c).label(f"l_{c}") for c in COUNTS],
+                   latest.c.approximate.label("l_approximate"),
+                   *[getattr(previous.c, c).label(f"p_{c}") for c in COUNTS],
+                   previous.c.id.label("p_id"))
+            .join(Account, Account.id == Post.account_id)
+            .outerjoin(latest, true())
+            .outerjoin(previous, true())
+            .where(*in_period)
         )
-        .join(Account, Account.id == Post.account_id)
-        .where(Post.published_at >= period.start, Post.published_at < period.end)
-        .where(Post.kind != "repost")
-        .subquery()
-    )
-    latest, previous = aliased(PostSnapshot), aliased(PostSnapshot)
-    stmt = (
-        select(
-            inner,
-            *[getattr(latest, c).label(f"l_{c}") for c in COUNTS],
-            latest.approximate.label("l_approximate"),
-            *[getattr(previous, c).label(f"p_{c}") for c in COUNTS],
-            previous.id.label("p_id"),
+    else:
+        inner = (
+            select(*context, _latest_snapshot_id(0).label("latest_id"),
+                   _latest_snapshot_id(1).label("previous_id"))
+            .join(Account, Account.id == Post.account_id)
+            .where(*in_period)
+            .subquery()
         )
-        .outerjoin(latest, latest.id == inner.c.latest_id)
-        .outerjoin(previous, previous.id == inner.c.previous_id)
-    )
+        l_snap, p_snap = aliased(PostSnapshot), aliased(PostSnapshot)
+        stmt = (
+            select(
+                inner,
+                *[getattr(l_snap, c).label(f"l_{c}") for c in COUNTS],
+                l_snap.approximate.label("l_approximate"),
+                *[getattr(p_snap, c).label(f"p_{c}") for c in COUNTS],
+                p_snap.id.label("p_id"),
+            )
+            .outerjoin(l_snap, l_snap.id == inner.c.latest_id)
+            .outerjoin(p_snap, p_snap.id == inner.c.previous_id)
+        )
     facts = []
-    for row in session.execute(stmt).mappings():
+    # Core rows on the session's connection: the ORM's per-row machinery costs seconds here.
+    for row in session.connection().execute(stmt).mappings():
         followers = row["followers_before"]
         if followers is None:
             followers = row["followers_after"]
