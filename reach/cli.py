@@ -228,3 +228,46 @@ def crawl(
     problems = result.problems()
     if problems:
         fail(f"{platform} crawl unhealthy: " + "; ".join(problems))
+
+
+@app.command("report")
+def report(
+    since: Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (default: REACH_LOOKBACK_DAYS before --until).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last day, inclusive, YYYY-MM-DD (default: today).")] = None,
+    by: Annotated[str, typer.Option("--by", help="ambassador, platform, country, cohort or team.")] = "ambassador",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json, xlsx or html.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout for table/csv/json, REACH_REPORTS_DIR for xlsx/html).")] = None,
+) -> None:
+    """Reach metrics of a period: one row per ambassador (or platform, country, cohort, team)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from reach.metrics import GROUPINGS
+    from reach.report import FORMATS, build_report, default_report_path, render_csv, render_json, render_table, write_report
+
+    def parse_day(value: str, option: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            fail(f"{option} {value!r} is not a date in ISO format YYYY-MM-DD")
+            raise  # unreachable: fail() exits
+
+    settings = get_settings()
+    if by not in GROUPINGS:
+        fail(f"unknown --by {by!r}: use one of {', '.join(GROUPINGS)}")
+    if fmt not in FORMATS:
+        fail(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
+    last = parse_day(until, "--until") if until else dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    first = parse_day(since, "--since") if since else last - dt.timedelta(days=settings.lookback_days - 1)
+    if first > last:
+        fail(f"--since {first} is after --until {last}")
+    built = build_report(None, first, last, by=by)
+    if output is None and fmt in ("xlsx", "html"):
+        output = default_report_path(built, fmt)
+    if output is not None:
+        path = write_report(built, fmt, output)
+        err.print(f"report written to {path}", highlight=False)
+    elif fmt == "table":
+        render_table(built, console)
+    else:
+        typer.echo(render_csv(built) if fmt == "csv" else render_json(built), nl=False)
