@@ -56,43 +56,55 @@ def load(engine: Engine, base: dt.datetime) -> dict[str, int]:
     country = "CASE (n % 14) " + " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(COUNTRIES)) + " END"
     team = "CASE (n % 5) " + " ".join(f"WHEN {i} THEN '{t}'" for i, t in enumerate(TEAMS)) + " END"
     statements = [
-        f"WITH {rec}{_series(d, 'a', AMBASSADORS)} INSERT INTO ambassador "
-        f"(id, slug, name, country, cohort, team, active, created_at, updated_at) "
-        f"SELECT n + 1, 'bench-' || n, 'Bench Ambassador ' || n, {country}, "
-        f"CASE WHEN n % 2 = 0 THEN '2025' ELSE '2026' END, {team}, {true}, {now}, {now} FROM a",
-        f"WITH {rec}{_series(d, 'a', AMBASSADORS * 2)} INSERT INTO account "
-        f"(id, ambassador_id, platform, handle, key, platform_id, source, status, created_at, updated_at) "
-        f"SELECT n + 1, n / 2 + 1, CASE WHEN n % 2 = 0 THEN 'mastodon' ELSE 'bluesky' END, "
-        f"'@bench' || n || '@example.social', '@bench' || n || '@example.social', 'id-' || n, "
-        f"'crawl', 'active', {now}, {now} FROM a",
-        f"WITH {rec}{_series(d, 'r', DAYS)} INSERT INTO crawlrun "
-        f"(id, platform, source, status, started_at, finished_at, requests, items, errors) "
-        f"SELECT n + 1, 'mastodon', 'crawl', 'succeeded', {_ts(d, base, 'n', 2)}, "
-        f"{_ts(d, base, 'n', 3)}, 0, 0, 0 FROM r",
-        f"WITH {rec}{_series(d, 'a', AMBASSADORS * 2)}, {_series(d, 'r', DAYS)} "
-        f"INSERT INTO accountsnapshot (account_id, crawl_run_id, observed_at, followers) "
-        f"SELECT a.n + 1, r.n + 1, c.started_at, 100 + (a.n * 37) % 5000 + r.n * (a.n % 7) "
-        f"FROM a CROSS JOIN r JOIN crawlrun c ON c.id = r.n + 1 ORDER BY a.n, r.n",
-        f"WITH {rec}{_series(d, 'a', AMBASSADORS * 2)}, {_series(d, 'k', POSTS_PER_ACCOUNT)} "
-        f"INSERT INTO post (id, account_id, platform, platform_post_id, url, published_at, "
-        f"kind, source, first_seen_at, last_seen_at) "
-        f"SELECT a.n * {POSTS_PER_ACCOUNT} + k.n + 1, a.n + 1, "
-        f"CASE WHEN a.n % 2 = 0 THEN 'mastodon' ELSE 'bluesky' END, "
-        f"'bp' || (a.n * {POSTS_PER_ACCOUNT} + k.n), "
-        f"'https://example.social/@bench' || a.n || '/' || k.n, "
-        f"{_ts(d, base, f'k.n * {POST_EVERY} + a.n % {POST_EVERY}', 10)}, "
-        f"CASE WHEN k.n % 20 = 0 THEN 'repost' ELSE 'original' END, 'crawl', {now}, {now} "
-        f"FROM a CROSS JOIN k",
+        (
+            f"WITH {rec}{_series(d, 'a', AMBASSADORS)} INSERT INTO ambassador "
+            f"(id, slug, name, country, cohort, team, active, created_at, updated_at) "
+            f"SELECT n + 1, 'bench-' || n, 'Bench Ambassador ' || n, {country}, "
+            f"CASE WHEN n % 2 = 0 THEN '2025' ELSE '2026' END, {team}, {true}, {now}, {now} FROM a"
+        ),
+        (
+            f"WITH {rec}{_series(d, 'a', AMBASSADORS * 2)} INSERT INTO account "
+            f"(id, ambassador_id, platform, handle, key, platform_id, source, status, created_at, updated_at) "
+            f"SELECT n + 1, n / 2 + 1, CASE WHEN n % 2 = 0 THEN 'mastodon' ELSE 'bluesky' END, "
+            f"'@bench' || n || '@example.social', '@bench' || n || '@example.social', 'id-' || n, "
+            f"'crawl', 'active', {now}, {now} FROM a"
+        ),
+        (
+            f"WITH {rec}{_series(d, 'r', DAYS)} INSERT INTO crawlrun "
+            f"(id, platform, source, status, started_at, finished_at, requests, items, errors) "
+            f"SELECT n + 1, 'mastodon', 'crawl', 'succeeded', {_ts(d, base, 'n', 2)}, "
+            f"{_ts(d, base, 'n', 3)}, 0, 0, 0 FROM r"
+        ),
+        (
+            f"WITH {rec}{_series(d, 'a', AMBASSADORS * 2)}, {_series(d, 'r', DAYS)} "
+            f"INSERT INTO accountsnapshot (account_id, crawl_run_id, observed_at, followers) "
+            f"SELECT a.n + 1, r.n + 1, c.started_at, 100 + (a.n * 37) % 5000 + r.n * (a.n % 7) "
+            f"FROM a CROSS JOIN r JOIN crawlrun c ON c.id = r.n + 1 ORDER BY a.n, r.n"
+        ),
+        (
+            f"WITH {rec}{_series(d, 'a', AMBASSADORS * 2)}, {_series(d, 'k', POSTS_PER_ACCOUNT)} "
+            f"INSERT INTO post (id, account_id, platform, platform_post_id, url, published_at, "
+            f"kind, source, first_seen_at, last_seen_at) "
+            f"SELECT a.n * {POSTS_PER_ACCOUNT} + k.n + 1, a.n + 1, "
+            f"CASE WHEN a.n % 2 = 0 THEN 'mastodon' ELSE 'bluesky' END, "
+            f"'bp' || (a.n * {POSTS_PER_ACCOUNT} + k.n), "
+            f"'https://example.social/@bench' || a.n || '/' || k.n, "
+            f"{_ts(d, base, f'k.n * {POST_EVERY} + a.n % {POST_EVERY}', 10)}, "
+            f"CASE WHEN k.n % 20 = 0 THEN 'repost' ELSE 'original' END, 'crawl', {now}, {now} "
+            f"FROM a CROSS JOIN k"
+        ),
         # Each post is re-crawled for RECRAWLS nights after publication (the crawl's lookback).
-        f"WITH {rec}{_series(d, 'j', RECRAWLS)} "
-        f"INSERT INTO postsnapshot (post_id, crawl_run_id, observed_at, likes, comments, reposts, "
-        f"quotes, views, approximate) "
-        f"SELECT p.id, c.id, c.started_at, (p.id % 50) * (j.n + 1), p.id % 7 + j.n / 3, "
-        f"CASE WHEN p.id % 3 = 0 THEN NULL ELSE j.n END, 0, NULL, {'0' if d == 'sqlite' else 'false'} "
-        f"FROM post p CROSS JOIN j "
-        f"JOIN crawlrun c ON c.id = ((p.id - 1) % {POSTS_PER_ACCOUNT}) * {POST_EVERY} "
-        f"+ ((p.id - 1) / {POSTS_PER_ACCOUNT}) % {POST_EVERY} + j.n + 2 "
-        f"ORDER BY p.id, j.n",
+        (
+            f"WITH {rec}{_series(d, 'j', RECRAWLS)} "
+            f"INSERT INTO postsnapshot (post_id, crawl_run_id, observed_at, likes, comments, reposts, "
+            f"quotes, views, approximate) "
+            f"SELECT p.id, c.id, c.started_at, (p.id % 50) * (j.n + 1), p.id % 7 + j.n / 3, "
+            f"CASE WHEN p.id % 3 = 0 THEN NULL ELSE j.n END, 0, NULL, {'0' if d == 'sqlite' else 'false'} "
+            f"FROM post p CROSS JOIN j "
+            f"JOIN crawlrun c ON c.id = ((p.id - 1) % {POSTS_PER_ACCOUNT}) * {POST_EVERY} "
+            f"+ ((p.id - 1) / {POSTS_PER_ACCOUNT}) % {POST_EVERY} + j.n + 2 "
+            f"ORDER BY p.id, j.n"
+        ),
     ]
     with engine.begin() as connection:
         for statement in statements:

@@ -12,19 +12,25 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from reach.cli import app
-from reach.report import artifact_tables, build_report, print_top_ambassadors, summary_markdown, write_report
+from reach.report import (
+    artifact_tables,
+    build_report,
+    print_top_ambassadors,
+    summary_markdown,
+    write_report,
+)
 from reach.report.render import render_table
 from tests.reach import factories as f
 
 
 @pytest.fixture
-def seeded(session: Session, db_url: str):  # noqa: ANN201
+def seeded(session: Session, db_url: str):
     """The seed case stored, and its report built."""
     f.seed_case(session)
     return build_report(db_url, f.SEED_SINCE, f.SEED_UNTIL, timezone="UTC")
 
 
-def test_seed_case_in_the_terminal_table(seeded) -> None:  # noqa: ANN001
+def test_seed_case_in_the_terminal_table(seeded) -> None:
     text = render_table(seeded, Console(width=250, record=True, file=io.StringIO()))
     line = next(line for line in text.splitlines() if "Ngozi Eze" in line)
     for figure in ("31,000", "2,900", "1,600", "imported"):
@@ -32,7 +38,7 @@ def test_seed_case_in_the_terminal_table(seeded) -> None:  # noqa: ANN001
     assert "Period 2026-03-01 to 2026-03-31" in text
 
 
-def test_seed_case_in_csv_with_the_period_on_every_row(seeded, tmp_path: Path) -> None:  # noqa: ANN001
+def test_seed_case_in_csv_with_the_period_on_every_row(seeded, tmp_path: Path) -> None:
     path = write_report(seeded, "csv", tmp_path / "r.csv")
     rows = {r["key"]: r for r in csv.DictReader(path.open(encoding="utf-8"))}
     ngozi = rows["ngozi-eze"]
@@ -43,7 +49,7 @@ def test_seed_case_in_csv_with_the_period_on_every_row(seeded, tmp_path: Path) -
                for r in rows.values())
 
 
-def test_seed_case_in_xlsx(seeded, tmp_path: Path) -> None:  # noqa: ANN001
+def test_seed_case_in_xlsx(seeded, tmp_path: Path) -> None:
     wb = load_workbook(write_report(seeded, "xlsx", tmp_path / "r.xlsx"))
     sheet = wb["by ambassador"]
     header = [c.value for c in sheet[1]]
@@ -53,14 +59,14 @@ def test_seed_case_in_xlsx(seeded, tmp_path: Path) -> None:  # noqa: ANN001
     assert "as of the last crawl" in wb["about"]["B2"].value
 
 
-def test_seed_case_in_json(seeded, tmp_path: Path) -> None:  # noqa: ANN001
+def test_seed_case_in_json(seeded, tmp_path: Path) -> None:
     data = json.loads(write_report(seeded, "json", tmp_path / "r.json").read_text())
     ngozi = next(r for r in data["rows"] if r["key"] == "ngozi-eze")
     assert (ngozi["likes"], ngozi["comments"], ngozi["new_followers"]) == (31000, 2900, 1600)
     assert data["period"]["since"] == "2026-03-01" and data["metrics"][0]["formula"]
 
 
-def test_html_is_self_contained_shows_the_seed_case_and_escapes_post_text(seeded, tmp_path: Path) -> None:  # noqa: ANN001,E501
+def test_html_is_self_contained_shows_the_seed_case_and_escapes_post_text(seeded, tmp_path: Path) -> None:
     html = write_report(seeded, "html", tmp_path / "r.html").read_text(encoding="utf-8")
     assert "31,000" in html and "2,900" in html and "1,600" in html
     assert 'src="http' not in html and "<link " not in html
@@ -70,7 +76,7 @@ def test_html_is_self_contained_shows_the_seed_case_and_escapes_post_text(seeded
     assert html.lower().count("</script>") == html.lower().count("<script>")
 
 
-def test_artifact_tables_and_markdown_are_plain_values(seeded) -> None:  # noqa: ANN001
+def test_artifact_tables_and_markdown_are_plain_values(seeded) -> None:
     tables = artifact_tables(seeded)
     assert tables["top_posts"][0]["likes"] == 31000
     assert tables["top_ambassadors"][0]["name"] == "Ngozi Eze"
@@ -79,7 +85,7 @@ def test_artifact_tables_and_markdown_are_plain_values(seeded) -> None:  # noqa:
     assert "| new followers (net) | 3,200 |" in markdown and "var/reports/r.html" in markdown
 
 
-def test_top_ambassadors_table_for_the_demo(seeded) -> None:  # noqa: ANN001
+def test_top_ambassadors_table_for_the_demo(seeded) -> None:
     console = Console(width=200, record=True, file=io.StringIO())
     print_top_ambassadors(seeded, 10, console)
     text = console.export_text()
@@ -87,7 +93,7 @@ def test_top_ambassadors_table_for_the_demo(seeded) -> None:  # noqa: ANN001
     assert "1,600" in first and "33,900" in first
 
 
-def test_reach_report_command_writes_each_format(seeded, tmp_path: Path) -> None:  # noqa: ANN001
+def test_reach_report_command_writes_each_format(seeded, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["report", "--since", "2026-03-01", "--until", "2026-03-31",
                                  "--format", "csv"])
