@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import email.utils
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -70,20 +71,25 @@ def _retry_after(value: str, now: float) -> float | None:
 class HostGate:
     """What we know of one host's budget: its headers, or the documented budget as a fallback."""
 
-    budget: tuple[int, float] | None  # (requests, window seconds) when no headers are sent
-    reserve: int  # requests possibly in flight that the last headers did not count yet
+    budget: tuple[int, float] | None  # (requests, window seconds) from the platform's docs
     sent: deque[float] = field(default_factory=deque)
-    remaining: int | None = None
+    seq: int = 0  # requests sent so far; a response's headers count those sent before it
+    limit: int | None = None
+    remaining: int | None = None  # estimated requests left in the current window
     reset_at: float | None = None
-    sent_since_headers: int = 0
+    window: float | None = None
     resume_at: float = 0.0
 
     def wait_time(self, now: float) -> float:
         """Seconds to wait before the next request keeps the host within its budget."""
         if self.resume_at > now:
             return self.resume_at - now
-        if self.remaining is not None and self.reset_at is not None and self.reset_at > now:
-            if self.remaining - self.sent_since_headers <= self.reserve:
+        if self.remaining is not None and self.reset_at is not None:
+            if now >= self.reset_at:
+                # The window has passed: a fresh budget until the next headers say otherwise.
+                self.remaining = self.limit
+                self.reset_at = now + (self.window or (self.budget[1] if self.budget else 60.0))
+            if self.remaining is not None and self.remaining <= 0:
                 return self.reset_at - now + 0.05
             return 0.0
         if self.budget:
@@ -94,18 +100,38 @@ class HostGate:
                 return self.sent[0] + window - now + 0.01
         return 0.0
 
-    def record(self, now: float) -> None:
+    def record(self, now: float) -> int:
+        """Count a request going out; returns its sequence number."""
         self.sent.append(now)
-        self.sent_since_headers += 1
+        self.seq += 1
+        if self.remaining is not None:
+            self.remaining -= 1
+        return self.seq
 
-    def update(self, remaining: int, reset_at: float | None, now: float) -> None:
-        """Headers of one response; within one window the lowest `remaining` seen is the truth."""
-        same_window = self.reset_at is not None and reset_at is not None and abs(reset_at - self.reset_at) < 1
-        if same_window and self.remaining is not None and self.reset_at and self.reset_at > now:
-            if remaining >= self.remaining:
-                return
-        self.remaining, self.reset_at = remaining, reset_at
-        self.sent_since_headers = 0
+    def update(self, limit: int | None, remaining: int, reset_at: float | None, window: float | None,
+               request_seq: int) -> None:
+        """Headers of one response, sent by request number `request_seq`.
+
+        Requests sent after it may not be counted in its `remaining` yet, so they are taken off;
+        within one window the lowest estimate wins (responses arrive out of order).
+        """
+        estimate = remaining - (self.seq - request_seq)
+        same_window = (self.reset_at is not None and reset_at is not None
+                       and abs(reset_at - self.reset_at) < 1.0)
+        if same_window and self.remaining is not None:
+            estimate = min(estimate, self.remaining)
+        self.remaining, self.reset_at = estimate, reset_at
+        self.limit = limit if limit is not None else self.limit
+        if window:
+            self.window = window
+
+
+def _int_header(response: Response, *names: bytes) -> int | None:
+    for name in names:
+        value = response.headers.get(name)
+        if value is not None and value.decode("latin-1").strip().isdigit():
+            return int(value.decode("latin-1"))
+    return None
 
 
 class RateLimitMiddleware:
@@ -126,7 +152,6 @@ class RateLimitMiddleware:
             platform: (int(limit), float(window))
             for platform, (limit, window) in settings.getdict("REACH_RATE_BUDGETS").items()
         }
-        self.reserve = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8)
         self.gates: dict[str, HostGate] = {}
 
     @classmethod
@@ -138,7 +163,7 @@ class RateLimitMiddleware:
         gate = self.gates.get(host)
         if gate is None:
             platform = getattr(self.crawler.spider, "platform", "")
-            gate = self.gates[host] = HostGate(self.budgets.get(platform), self.reserve)
+            gate = self.gates[host] = HostGate(self.budgets.get(platform))
         return gate
 
     async def process_request(self, request: Request) -> None:
@@ -149,7 +174,7 @@ class RateLimitMiddleware:
             self.crawler.stats.inc_value("ratelimit/waits")
             self.crawler.stats.inc_value("ratelimit/wait_seconds", round(wait, 3))
             await asyncio.sleep(min(wait, 60))
-        gate.record(time.time())
+        request.meta["ratelimit_seq"] = gate.record(time.time())
         return None
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
@@ -158,11 +183,15 @@ class RateLimitMiddleware:
         gate = self._gate(request)
         now = time.time()
         headers = response.headers
-        remaining = headers.get(b"X-RateLimit-Remaining") or headers.get(b"RateLimit-Remaining")
-        reset = headers.get(b"X-RateLimit-Reset") or headers.get(b"RateLimit-Reset")
-        if remaining is not None and remaining.decode().strip().lstrip("-").isdigit():
-            reset_at = _reset_time(reset.decode(), now) if reset else None
-            gate.update(int(remaining.decode()), reset_at, now)
+        remaining = _int_header(response, b"X-RateLimit-Remaining", b"RateLimit-Remaining")
+        if remaining is not None and "ratelimit_seq" in request.meta:
+            reset = headers.get(b"X-RateLimit-Reset") or headers.get(b"RateLimit-Reset")
+            policy = re.search(r"w=(\d+)", (headers.get(b"RateLimit-Policy") or b"").decode("latin-1"))
+            gate.update(
+                _int_header(response, b"X-RateLimit-Limit", b"RateLimit-Limit"), remaining,
+                _reset_time(reset.decode("latin-1"), now) if reset else None,
+                float(policy.group(1)) if policy else None, request.meta["ratelimit_seq"],
+            )
         if response.status != 429:
             return response
         self.crawler.stats.inc_value("ratelimit/429_received")

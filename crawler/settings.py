@@ -50,3 +50,5 @@ FEED_EXPORT_ENCODING = "utf-8"
 # Bluesky AppView: 3,000 requests / 5 min per IP.
 REACH_RATE_BUDGETS = {"mastodon": (300, 300), "bluesky": (3000, 300)}
 REACH_RATE_LIMITS_ENABLED = True
+# Page size for the paged APIs; None means each platform's documented maximum (tests lower it).
+REACH_PAGE_SIZE = None

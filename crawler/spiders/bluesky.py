@@ -51,7 +51,8 @@ class BlueskySpider(AccountSpider):
         yield self.feed_request(ref, cursor=None)
 
     def feed_request(self, ref: AccountRef, cursor: str | None) -> scrapy.Request:
-        params: dict[str, Any] = {"actor": ref.state["did"], "limit": PAGE_SIZE, "includePins": "true"}
+        params: dict[str, Any] = {"actor": ref.state["did"], "limit": self.settings.getint("REACH_PAGE_SIZE") or PAGE_SIZE,
+                                  "includePins": "true"}
         if cursor:
             params["cursor"] = cursor
         return self.request(ref, self.xrpc("app.bsky.feed.getAuthorFeed", **params), self.on_feed)

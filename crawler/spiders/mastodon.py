@@ -52,7 +52,7 @@ class MastodonSpider(AccountSpider):
         profile = parse.parse_profile(payload, ref.id, ref.state["instance"])
         ref.state["account_id"] = payload["id"]
         yield profile
-        query = urlencode({"limit": PAGE_SIZE})
+        query = urlencode({"limit": self.settings.getint("REACH_PAGE_SIZE") or PAGE_SIZE})
         yield self.request(ref, f"{ref.base_url}/api/v1/accounts/{payload['id']}/statuses?{query}",
                            self.on_statuses)
 
