@@ -1,0 +1,108 @@
+"""Flow `crawl`: the ad-hoc rerun of some platforms for some ambassadors, from the Prefect UI.
+
+Importing this module has no side effects (deploy and workers import it).
+"""
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from flows.artifacts import publish_crawl_artifacts
+from flows.tasks import PLATFORMS, Platform, PlatformOutcome, crawl_platform
+
+
+class CrawlsFailed(RuntimeError):
+    """At least one platform's crawl failed; the message says which and why."""
+
+
+def lookback_label(lookback_days: int | None) -> str:
+    """`30d`, the configured lookback when none is given."""
+    if lookback_days is None:
+        from reach.settings import get_settings
+
+        lookback_days = get_settings().lookback_days
+    return f"{lookback_days}d"
+
+
+def run_crawls(platforms: Sequence[str], ambassadors: Sequence[str], lookback_days: int | None,
+               timeout_minutes: float, retries: int = 0) -> list[PlatformOutcome]:
+    """Crawl the platforms concurrently (one task each) and collect every outcome, failed or not."""
+    timeout = timeout_minutes * 60
+    # The timeout is enforced by run_crawl, which kills the crawl's process group and names the
+    # platform. Prefect's task timeout cannot interrupt a thread blocked reading the child's log
+    # (Prefect 3.9 warns so on every run), so it is not set.
+    crawl = crawl_platform.with_options(retries=retries)
+    # Threads are enough: each task waits on its own `scrapy crawl` process.
+    futures = {p: crawl.submit(p, list(ambassadors), lookback_days, timeout) for p in dict.fromkeys(platforms)}
+    outcomes = []
+    for platform, future in futures.items():
+        future.wait()  # every crawl finishes before anything is judged: one failure stops no other
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, PlatformOutcome):
+            outcomes.append(result)
+        else:
+            outcome = getattr(result, "outcome", None) or PlatformOutcome(platform, ok=False, status="failed")
+            outcome.ok = False
+            outcome.errors = str(result) if isinstance(result, BaseException) else (
+                future.state.message or "crashed")
+            outcome.errors = outcome.errors.removeprefix(f"{platform}: ")
+            outcomes.append(outcome)
+    return outcomes
+
+
+def failure_message(outcomes: Sequence[PlatformOutcome]) -> str | None:
+    """`bluesky: every account failed (...); feed: ...`, or None when every crawl succeeded."""
+    failed = [o for o in outcomes if not o.ok]
+    if not failed:
+        return None
+    return f"{len(failed)} of {len(outcomes)} crawl(s) failed: " + "; ".join(
+        f"{o.platform}: {o.errors or o.status}" for o in failed)
+
+
+def _crawl_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    platforms = "+".join(params.get("platforms") or PLATFORMS)
+    slugs = params.get("ambassadors") or []
+    who = "all ambassadors" if not slugs else (slugs[0] if len(slugs) == 1 else f"{len(slugs)} ambassadors")
+    return f"crawl {platforms} · {who} · {lookback_label(params.get('lookback_days'))}"
+
+
+@flow(name="crawl", flow_run_name=_crawl_run_name)
+def crawl(
+    platforms: Annotated[list[Platform], Field(
+        min_length=1,
+        description="Platforms to crawl (mastodon, bluesky, feed). LinkedIn is never crawled: "
+        "use the import-linkedin flow.",
+    )] = PLATFORMS,
+    ambassadors: Annotated[list[str], Field(
+        description="Ambassador slugs to crawl, e.g. amara-okafor. Empty means every "
+        "active ambassador. An unknown slug fails the run at once.",
+    )] = [],  # noqa: B006 - never mutated; the UI form shows this default
+    lookback_days: Annotated[int | None, Field(
+        ge=1, le=3650,
+        description="How many days back to fetch posts. Empty means REACH_LOOKBACK_DAYS (30).",
+    )] = None,
+    timeout_minutes: Annotated[float, Field(
+        gt=0, le=24 * 60,
+        description="Each platform's crawl is stopped (its process killed) after this long.",
+    )] = 60,
+) -> list[dict[str, object]]:
+    """Crawl the chosen platforms for the chosen ambassadors now; fails naming what failed."""
+    from sqlmodel import Session
+
+    from crawler.run import check_selection
+    from reach.db import get_engine
+
+    with Session(get_engine()) as session:
+        check_selection(session, platforms, ambassadors)  # UnknownSelection names them: fail at once
+    outcomes = run_crawls(platforms, ambassadors, lookback_days, timeout_minutes)
+    failure = failure_message(outcomes)
+    publish_crawl_artifacts("crawl", f"Crawl {'+'.join(platforms)}", outcomes)
+    if failure:
+        raise CrawlsFailed(failure)
+    get_run_logger().info("every crawl succeeded: %s", ", ".join(o.platform for o in outcomes))
+    return [o.row() for o in outcomes]

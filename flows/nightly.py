@@ -1,0 +1,93 @@
+"""Flow `nightly-reach`: crawl every platform, score sentiment, build the reach report.
+
+One platform failing stops no other step; the run ends Failed, naming each failed platform and
+why, once everything that could run has run. Importing this module has no side effects.
+"""
+
+import datetime as dt
+from typing import Annotated, Any
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from flows.artifacts import publish_crawl_artifacts
+from flows.crawl import failure_message, lookback_label, run_crawls
+from flows.report import publish_report_artifacts, report_period
+from flows.sentiment import publish_sentiment_artifact
+from flows.tasks import PLATFORMS, Platform, build_reach_report, score_sentiment
+
+ARTIFACT_PREFIX = "nightly-reach"
+
+
+class NightlyFailed(RuntimeError):
+    """A step of the nightly run failed; the message says which platform or step, and why."""
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    p = flow_run.parameters
+    return (f"nightly-reach {'+'.join(p.get('platforms') or PLATFORMS)} · "
+            f"{lookback_label(p.get('lookback_days'))} · report {p.get('report_days', 30)}d")
+
+
+@flow(name="nightly-reach", flow_run_name=_run_name)
+def nightly_reach(
+    platforms: Annotated[list[Platform], Field(
+        min_length=1, description="Platforms to crawl, concurrently.",
+    )] = PLATFORMS,
+    lookback_days: Annotated[int | None, Field(
+        ge=1, le=3650,
+        description="How many days back to fetch posts. Empty means REACH_LOOKBACK_DAYS (30).",
+    )] = None,
+    crawl_timeout_minutes: Annotated[float, Field(
+        gt=0, le=24 * 60,
+        description="Each platform's crawl is stopped (its process killed) after this long.",
+    )] = 90,
+    crawl_retries: Annotated[int, Field(
+        ge=0, le=3,
+        description="Retries of a crawl that got no answer at all (network down). A crawl whose "
+        "accounts failed is not retried: the platform answered.",
+    )] = 1,
+    report_days: Annotated[int, Field(
+        ge=1, le=3660, description="Days covered by the report."
+    )] = 30,
+    report_until: Annotated[dt.date | None, Field(
+        description="Last day of the report. Empty means today in REACH_TIMEZONE.",
+    )] = None,
+) -> dict[str, Any]:
+    """Crawl each platform concurrently, then score sentiment, then build the reach report."""
+    logger = get_run_logger()
+    outcomes = run_crawls(platforms, [], lookback_days, crawl_timeout_minutes, crawl_retries)
+    failures = [m for m in [failure_message(outcomes)] if m]
+    notes = []
+
+    # Scoring and the report still run after a failed crawl: the other platforms' data is fresh.
+    scored = score_sentiment(False, return_state=True)
+    counts: dict[str, Any] | None = None
+    if scored.is_completed():
+        counts = scored.result()
+        publish_sentiment_artifact(counts, key=f"{ARTIFACT_PREFIX}-sentiment")
+        notes.append(f"Sentiment: {counts['scored']} text(s) scored, "
+                     f"{sum(counts['not_scored'].values())} not scored (other language or no text).")
+    else:
+        failures.append(f"sentiment scoring: {scored.message}")
+
+    since, until = report_period(report_days, report_until)
+    built = build_reach_report(since, until, "ambassador", ["html", "csv"], return_state=True)
+    paths: list[str] = []
+    if built.is_completed():
+        files = built.result()
+        publish_report_artifacts(files, key_prefix=f"{ARTIFACT_PREFIX}-report")
+        paths = [str(p) for p in files.paths]
+        notes.append(f"Report {since} to {until}: " + ", ".join(f"`{p}`" for p in paths))
+    else:
+        failures.append(f"reach report: {built.message}")
+
+    if failures:
+        notes.insert(0, "**Run failed:** " + "; ".join(failures))
+    publish_crawl_artifacts(ARTIFACT_PREFIX, f"Nightly reach {dt.date.today()}", outcomes, notes)
+    if failures:
+        raise NightlyFailed("; ".join(failures))
+    logger.info("nightly run complete: %s", "; ".join(notes))
+    return {"crawls": [o.row() for o in outcomes], "sentiment": counts, "report": paths}
