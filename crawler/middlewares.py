@@ -34,11 +34,11 @@ class PrivateHostGuardMiddleware:
 
     def process_request(self, request: Request) -> None:
         if self.allow:
-            return None
+            return
         parts = urlsplit(request.url)
         if parts.scheme != "https" or is_private_host(parts.hostname or ""):
             raise IgnoreRequest(f"private host or plain http refused: {request.url}")
-        return None
+        return
 
 
 def _reset_time(value: str, now: float) -> float | None:
@@ -168,14 +168,14 @@ class RateLimitMiddleware:
 
     async def process_request(self, request: Request) -> None:
         if not self.enabled or request.url.endswith("/robots.txt"):
-            return None
+            return
         gate = self._gate(request)
         while (wait := gate.wait_time(time.time())) > 0:
             self.crawler.stats.inc_value("ratelimit/waits")
             self.crawler.stats.inc_value("ratelimit/wait_seconds", round(wait, 3))
             await asyncio.sleep(min(wait, 60))
         request.meta["ratelimit_seq"] = gate.record(time.time())
-        return None
+        return
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         if not self.enabled:

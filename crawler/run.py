@@ -58,6 +58,8 @@ class CrawlResult:
     seconds: float
     stats: dict[str, Any]
     accounts: list[AccountResult] = field(default_factory=list)
+    peak_rss_mb: float | None = None  # of the crawl process, from the kernel's accounting
+    cpu_seconds: float | None = None  # user + system time of the crawl process
 
     @property
     def accounts_ok(self) -> int:
@@ -179,7 +181,7 @@ def run_crawl(
         started = time.monotonic()
         log_path = Path(tmp) / "crawl.log"
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   env=env, preexec_fn=_die_with_parent)
+                                   env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl+setpgrp
         tail: list[str] = []
         try:
             assert process.stderr is not None
@@ -191,11 +193,15 @@ def run_crawl(
                         on_progress(int(match.group(1)), int(match.group(2)))
                     if timeout and time.monotonic() - started > timeout:
                         raise TimeoutError(f"{platform} crawl exceeded {timeout:.0f}s")
-            exit_code = process.wait(timeout=max(1.0, (timeout or 3600) - (time.monotonic() - started)))
+            # wait4 reaps this very child and reports its own peak memory.
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = exit_code = os.waitstatus_to_exitcode(status)
+            peak_rss_mb, cpu_seconds = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
         finally:
             _stop(process)  # on timeout, cancellation or any error: no crawler is left behind
         stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     result = load_result(run_id, exit_code, time.monotonic() - started, stats)
+    result.peak_rss_mb, result.cpu_seconds = peak_rss_mb, cpu_seconds
     if not stats:
         _mark_failed(run_id, "the crawl process ended without writing its stats:\n" + "\n".join(tail[-15:]))
         result.status = "failed"

@@ -55,7 +55,7 @@ def count_from_text(text: str) -> tuple[int, bool]:
     digits, suffix = match.groups()
     if suffix:
         value = float(digits.replace(",", "."))  # "1,2K" in some locales
-        return int(round(value * _SUFFIX[suffix.lower()])), True
+        return round(value * _SUFFIX[suffix.lower()]), True
     return int(digits.replace(",", "").replace(".", "")), False
 
 

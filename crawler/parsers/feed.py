@@ -19,7 +19,7 @@ PLATFORM = "feed"
 _ACTIONS = {"LikeAction": "likes", "CommentAction": "comments", "ShareAction": "reposts",
             "WatchAction": "views", "ViewAction": "views"}
 _VISIBLE = re.compile(
-    r"(\d[\d.,\u00a0\u202f ]*\s*[KkMmBb]?)\s*(likes?|comments?|shares?|reposts?|views?)\b", re.I
+    r"(\d[\d.,\u00a0\u202f ]*\s*[KkMmBb]?)\s*(likes?|comments?|shares?|reposts?|views?)\b", re.IGNORECASE
 )
 _VISIBLE_COLUMN = {"like": "likes", "comment": "comments", "share": "reposts", "repost": "reposts",
                    "view": "views"}

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.exceptions import IgnoreRequest
 from sqlmodel import Session, col, select
 from twisted.python.failure import Failure
 

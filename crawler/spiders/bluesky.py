@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import scrapy
@@ -12,8 +12,8 @@ from twisted.python.failure import Failure
 
 from crawler.items import PostItem
 from crawler.parsers import bluesky as parse
-from crawler.spiders.base import AccountRef, AccountSpider
 from crawler.parsers.common import ParseError
+from crawler.spiders.base import AccountRef, AccountSpider
 
 PAGE_SIZE = 100  # getAuthorFeed's maximum
 _GONE = {"AccountTakedown": "suspended", "AccountDeactivated": "suspended"}
@@ -24,7 +24,7 @@ class BlueskySpider(AccountSpider):
 
     name = "bluesky"
     platform = "bluesky"
-    custom_settings = {
+    custom_settings: ClassVar[dict[str, Any]] = {
         # Bluesky AppView: 3,000 requests / 5 min per IP; RateLimit-* headers pace the rest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
     }

@@ -1,7 +1,7 @@
 """Blogs: RSS 2.0 and Atom feeds, plus the schema.org counters on each item's page."""
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import scrapy
 from scrapy.http import Response
@@ -22,7 +22,7 @@ class FeedSpider(AccountSpider):
 
     name = "feed"
     platform = "feed"
-    custom_settings = {"CONCURRENT_REQUESTS_PER_DOMAIN": 4}  # blogs are small sites: go gently
+    custom_settings: ClassVar[dict[str, Any]] = {"CONCURRENT_REQUESTS_PER_DOMAIN": 4}  # blogs are small sites: go gently
 
     def start_account(self, ref: AccountRef) -> Iterable[scrapy.Request]:
         if not ref.base_url:

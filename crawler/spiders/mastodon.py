@@ -3,7 +3,7 @@
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import scrapy
@@ -32,7 +32,7 @@ class MastodonSpider(AccountSpider):
 
     name = "mastodon"
     platform = "mastodon"
-    custom_settings = {
+    custom_settings: ClassVar[dict[str, Any]] = {
         # Mastodon: 300 requests / 5 min per IP without a token; headers pace the rest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
     }
