@@ -231,10 +231,10 @@ class DatabaseWriterPipeline:
         self.posts.clear()
         existing: set[tuple[str, str]] = set()
         for chunk in _chunks(list({(i.platform, i.platform_post_id) for i in items})):
-            existing.update(connection.execute(
+            existing.update((platform, key) for platform, key in connection.execute(
                 select(Post.platform, Post.platform_post_id)
                 .where(tuple_(Post.platform, Post.platform_post_id).in_(chunk))
-            ).tuples())
+            ))
         # Multi-row upserts need the same columns in every row: group by what each item sent.
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for item in items:
