@@ -20,6 +20,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# A local Prefect server on 127.0.0.1:4200, the deployments of prefect.yaml and a worker
+# (PREFECT_API_URL set: use that server or Prefect Cloud instead). Ctrl-C twice stops all.
+serve: $(STAMP)
+	BIN=$(BIN) scripts/serve.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check reach crawler flows models sandbox
 

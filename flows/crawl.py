@@ -73,23 +73,24 @@ def _crawl_run_name() -> str:
 
 @flow(name="crawl", flow_run_name=_crawl_run_name)
 def crawl(
-    platforms: Annotated[list[Platform], Field(
-        min_length=1,
+    platforms: Annotated[Sequence[Platform], Field(min_length=1)] = Field(
+        default=PLATFORMS,
         description="Platforms to crawl (mastodon, bluesky, feed). LinkedIn is never crawled: "
         "use the import-linkedin flow.",
-    )] = PLATFORMS,
-    ambassadors: Annotated[list[str], Field(
-        description="Ambassador slugs to crawl, e.g. amara-okafor. Empty means every "
-        "active ambassador. An unknown slug fails the run at once.",
-    )] = [],  # noqa: B006 - never mutated; the UI form shows this default
-    lookback_days: Annotated[int | None, Field(
-        ge=1, le=3650,
+    ),
+    ambassadors: Sequence[str] = Field(
+        default=[],
+        description="Ambassador slugs to crawl, e.g. amara-okafor. Empty means every active ambassador. An "
+        "unknown slug fails the run at once.",
+    ),
+    lookback_days: Annotated[int | None, Field(ge=1, le=3650)] = Field(
+        default=None,
         description="How many days back to fetch posts. Empty means REACH_LOOKBACK_DAYS (30).",
-    )] = None,
-    timeout_minutes: Annotated[float, Field(
-        gt=0, le=24 * 60,
+    ),
+    timeout_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = Field(
+        default=60,
         description="Each platform's crawl is stopped (its process killed) after this long.",
-    )] = 60,
+    ),
 ) -> list[dict[str, object]]:
     """Crawl the chosen platforms for the chosen ambassadors now; fails naming what failed."""
     from sqlmodel import Session

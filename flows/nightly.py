@@ -5,6 +5,7 @@ why, once everything that could run has run. Importing this module has no side e
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -33,28 +34,28 @@ def _run_name() -> str:
 
 @flow(name="nightly-reach", flow_run_name=_run_name)
 def nightly_reach(
-    platforms: Annotated[list[Platform], Field(
-        min_length=1, description="Platforms to crawl, concurrently.",
-    )] = PLATFORMS,
-    lookback_days: Annotated[int | None, Field(
-        ge=1, le=3650,
+    platforms: Annotated[Sequence[Platform], Field(min_length=1)] = Field(
+        default=PLATFORMS, description="Platforms to crawl, concurrently.",
+    ),
+    lookback_days: Annotated[int | None, Field(ge=1, le=3650)] = Field(
+        default=None,
         description="How many days back to fetch posts. Empty means REACH_LOOKBACK_DAYS (30).",
-    )] = None,
-    crawl_timeout_minutes: Annotated[float, Field(
-        gt=0, le=24 * 60,
+    ),
+    crawl_timeout_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = Field(
+        default=90,
         description="Each platform's crawl is stopped (its process killed) after this long.",
-    )] = 90,
-    crawl_retries: Annotated[int, Field(
-        ge=0, le=3,
-        description="Retries of a crawl that got no answer at all (network down). A crawl whose "
-        "accounts failed is not retried: the platform answered.",
-    )] = 1,
-    report_days: Annotated[int, Field(
-        ge=1, le=3660, description="Days covered by the report."
-    )] = 30,
-    report_until: Annotated[dt.date | None, Field(
-        description="Last day of the report. Empty means today in REACH_TIMEZONE.",
-    )] = None,
+    ),
+    crawl_retries: Annotated[int, Field(ge=0, le=3)] = Field(
+        default=1,
+        description="Retries of a crawl that got no answer at all (network down). A crawl whose accounts "
+        "failed is not retried: the platform answered.",
+    ),
+    report_days: Annotated[int, Field(ge=1, le=3660)] = Field(
+        default=30, description="Days covered by the report.",
+    ),
+    report_until: dt.date | None = Field(  # noqa: B008 - Prefect reads the description from a Field default
+        default=None, description="Last day of the report. Empty means today in REACH_TIMEZONE.",
+    ),
 ) -> dict[str, Any]:
     """Crawl each platform concurrently, then score sentiment, then build the reach report."""
     logger = get_run_logger()

@@ -4,6 +4,7 @@ Importing this module has no side effects (deploy and workers import it).
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from prefect import flow
@@ -57,26 +58,25 @@ def _run_name() -> str:
 
 @flow(name="reach-report", flow_run_name=_run_name)
 def reach_report(
-    days: Annotated[int, Field(
-        ge=1, le=3660,
-                      description="Length of the period in days, ending on `until` (ignored when `since` is set)."
-    )] = 30,
-    until: Annotated[dt.date | None, Field(
-        description="Last day of the period, inclusive. "
-                                  "Empty means today in REACH_TIMEZONE."
-    )] = None,
-    since: Annotated[dt.date | None, Field(
-        description="First day of the period, inclusive. "
-                                  "Empty means `days` days before `until`."
-    )] = None,
-    by: Annotated[ReportGrouping, Field(
-        description="One row per ambassador, platform, "
-                               "country, cohort or team."
-    )] = "ambassador",
-    formats: Annotated[list[ReportFormat], Field(
-        min_length=1,
-                                        description="Files written under REACH_REPORTS_DIR."
-    )] = ["html", "csv"],  # noqa: B006 - never mutated
+    days: Annotated[int, Field(ge=1, le=3660)] = Field(
+        default=30,
+        description="Length of the period in days, ending on `until` (ignored when `since` is set).",
+    ),
+    until: dt.date | None = Field(  # noqa: B008 - Prefect reads the description from a Field default
+        default=None,
+        description="Last day of the period, inclusive. Empty means today in REACH_TIMEZONE.",
+    ),
+    since: dt.date | None = Field(  # noqa: B008 - Prefect reads the description from a Field default
+        default=None,
+        description="First day of the period, inclusive. Empty means `days` days before `until`.",
+    ),
+    by: ReportGrouping = Field(  # noqa: B008 - Prefect reads the description from a Field default
+        default="ambassador",
+        description="One row per ambassador, platform, country, cohort or team.",
+    ),
+    formats: Annotated[Sequence[ReportFormat], Field(min_length=1)] = Field(
+        default=["html", "csv"], description="Files written under REACH_REPORTS_DIR.",
+    ),
 ) -> dict[str, Any]:
     """Build the reach report of a period, write its files and publish its headline."""
     start, end = report_period(days, until)

@@ -3,7 +3,7 @@
 Importing this module has no side effects (deploy and workers import it).
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
 from pydantic import Field
@@ -29,10 +29,11 @@ def publish_sentiment_artifact(counts: dict[str, Any], key: str = "score-sentime
 
 @flow(name="score-sentiment", flow_run_name=_run_name)
 def score_sentiment_flow(
-    rescore: Annotated[bool, Field(
-        description="Score every text again (replaces this scorer version's "
-        "scores). Off: only texts that are new or edited since they were scored.",
-    )] = False,
+    rescore: bool = Field(
+        default=False,
+        description="Score every text again (replaces this scorer version's scores). Off: only texts that are"
+        " new or edited since they were scored.",
+    ),
 ) -> dict[str, Any]:
     """Score the sentiment of post and reply texts (English only, TextBlob)."""
     counts = score_sentiment(rescore)
