@@ -1,11 +1,47 @@
-"""`reach demo`: the main job end to end on the embedded default (SQLite under ./var)."""
+"""`reach demo`: the main job end to end on the embedded default (SQLite under ./var).
 
+Starts the platform sandbox on 127.0.0.1:8787, runs the `nightly-reach` flow on Prefect's
+ephemeral API (no server to start), runs it again one sandbox day later, prints what each run
+did, and stops the sandbox. Each step is a function so later steps can be appended to run_demo().
+"""
+
+import datetime as dt
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 DEMO_ROSTER = Path(str(files("reach") / "data" / "demo_roster.csv"))
 SANDBOX_PORT = 8787  # the demo roster's accounts live on http://127.0.0.1:8787
+# Mastodon's real budget (300 requests / 5 min) would make the crawler wait for the window to
+# reset, correctly; the demo's sandbox grants a larger budget so the demo takes under 2 minutes.
+SANDBOX_RATE_BUDGET = 5000
+_LISTENING = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)")
+
+
+def sandbox_port() -> int:
+    """8787, or REACH_DEMO_SANDBOX_PORT when 8787 is taken (the roster is then rewritten to it)."""
+    return int(os.environ.get("REACH_DEMO_SANDBOX_PORT") or SANDBOX_PORT)
+
+
+def demo_roster(var_dir: Path) -> Path:
+    """The bundled roster, its accounts moved to the sandbox's port when it is not 8787."""
+    port = sandbox_port()
+    if port == SANDBOX_PORT:
+        return DEMO_ROSTER
+    moved = var_dir / "demo_roster.csv"
+    moved.parent.mkdir(parents=True, exist_ok=True)
+    moved.write_text(DEMO_ROSTER.read_text(encoding="utf-8").replace(
+        f"127.0.0.1:{SANDBOX_PORT}", f"127.0.0.1:{port}"), encoding="utf-8")
+    return moved
 
 
 def demo_environment(var_dir: Path) -> dict[str, str]:
@@ -13,22 +49,124 @@ def demo_environment(var_dir: Path) -> dict[str, str]:
     return {
         "REACH_DATABASE_URL": f"sqlite:///{(var_dir / 'demo.db').resolve()}",
         "REACH_ALLOW_PRIVATE_HOSTS": "true",
-        "REACH_BLUESKY_APPVIEW_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+        "REACH_BLUESKY_APPVIEW_URL": f"http://127.0.0.1:{sandbox_port()}",
         "REACH_REPORTS_DIR": str((var_dir / "demo-reports").resolve()),
     }
 
 
+def prefect_environment(var_dir: Path) -> dict[str, str]:
+    """Prefect's ephemeral API with its database under var/, and no telemetry (offline machines)."""
+    return {
+        "PREFECT_HOME": os.environ.get("PREFECT_HOME", str((var_dir / "prefect").resolve())),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
+@contextmanager
+def demo_sandbox(day: int, port: int | None = None, timeout: float = 30) -> Iterator[subprocess.Popen[str]]:
+    """The sandbox on 127.0.0.1:`port` at a simulated day; stopped by its pid on exit."""
+    port = port or sandbox_port()
+    cmd = [sys.executable, "-m", "sandbox", "--port", str(port), "--day", str(day),
+           "--fault", f"rate_limit={SANDBOX_RATE_BUDGET}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the sandbox did not start (port {port} in use?): {''.join(seen[-5:])}")
+            seen.append(line)
+            if _LISTENING.search(line):
+                break
+        else:
+            raise RuntimeError(f"the sandbox did not listen on port {port} within {timeout:.0f}s")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def run_nightly(day: int) -> Any:
+    """Run the nightly flow against the sandbox at `day`; returns its final Prefect state."""
+    from flows.nightly import nightly_reach
+    from reach.settings import get_settings
+
+    today = dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
+    with demo_sandbox(day):
+        # The sandbox's clock runs `day` days ahead: the report ends on the sandbox's today.
+        return nightly_reach(crawl_retries=0, report_until=today + dt.timedelta(days=day), return_state=True)
+
+
+def print_run_summary(title: str, state: Any, seconds: float) -> None:
+    """What one nightly run did: per platform, followers gained, top posts, the report files."""
+    from rich.table import Table
+    from sqlmodel import Session, select
+
+    from crawler.run import load_result
+    from flows.artifacts import run_highlights
+    from models import CrawlRun
+    from reach import cli
+    from reach.db import get_engine
+
+    flow_run_id = str(state.state_details.flow_run_id)
+    with Session(get_engine()) as session:
+        runs = session.exec(select(CrawlRun).where(CrawlRun.prefect_flow_run_id == flow_run_id)
+                            .order_by(CrawlRun.platform)).all()
+    table = Table("platform", "status", "accounts ok / failed", "posts new / updated", "snapshots",
+                  title=f"{title}: {state.name} in {seconds:.0f} s")
+    for run in runs:
+        assert run.id is not None
+        result = load_result(run.id, 0, 0.0, run.stats or {})
+        table.add_row(run.platform, run.status, f"{result.accounts_ok} / {result.accounts_failed}",
+                      f"{result.posts_new} / {result.posts_updated}", str(result.snapshots))
+    cli.console.print(table)
+    if not state.is_completed():
+        cli.console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
+    highlights = run_highlights([r.id for r in runs if r.id is not None])
+    if highlights.accounts_compared:
+        cli.console.print(f"followers gained since the previous crawl: {highlights.followers_gained:+,} "
+                          f"over {highlights.accounts_compared} accounts")
+    for post in highlights.top_posts[:3]:
+        cli.console.print(f"  top post: {post.ambassador} ({post.platform}) {post.engagements:,} engagements "
+                          f"{post.url or ''}", soft_wrap=True)
+    if state.is_completed():
+        for path in state.result()["report"]:
+            cli.console.print(f"report: {path}", soft_wrap=True)
+
+
 def run_demo() -> None:
-    """Create the demo database, import the bundled roster and print it."""
+    """Create the demo database, import the bundled roster, then run the nightly job twice."""
     from reach import cli
     from reach.db import upgrade
     from reach.settings import get_settings
 
+    started = time.monotonic()
     var_dir = get_settings().var_dir
     os.environ.update(demo_environment(var_dir))
+    os.environ.update(prefect_environment(var_dir))
     get_settings.cache_clear()
     settings = get_settings()
     cli.console.print(f"[bold]demo database:[/] {settings.database_url}")
     upgrade()
-    cli.roster_import(DEMO_ROSTER)
+    cli.roster_import(demo_roster(var_dir))
     cli.roster_list()
+
+    failed = False
+    for day in (0, 1):
+        began = time.monotonic()
+        cli.console.print(f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)")
+        state = run_nightly(day)
+        print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
+        failed = failed or not state.is_completed()
+    cli.console.print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    if failed:
+        raise SystemExit(1)
