@@ -77,8 +77,10 @@ def nightly_reach(
     since, until = report_period(report_days, report_until)
     built = build_reach_report(since, until, "ambassador", ["html", "csv"], return_state=True)
     paths: list[str] = []
+    report_seconds = None
     if built.is_completed():
         files = built.result()
+        report_seconds = round(files.report.build_seconds, 2)
         publish_report_artifacts(files, key_prefix=f"{ARTIFACT_PREFIX}-report")
         paths = [str(p) for p in files.paths]
         notes.append(f"Report {since} to {until}: " + ", ".join(f"`{p}`" for p in paths))
@@ -91,4 +93,5 @@ def nightly_reach(
     if failures:
         raise NightlyFailed("; ".join(failures))
     logger.info("nightly run complete: %s", "; ".join(notes))
-    return {"crawls": [o.row() for o in outcomes], "sentiment": counts, "report": paths}
+    return {"crawls": [o.row() for o in outcomes], "sentiment": counts, "report": paths,
+            "report_seconds": report_seconds}
