@@ -65,3 +65,14 @@ class AccountDone:
     reason: str | None = None
     status: str | None = None  # a new account status: not_found, suspended, blocked_by_robots
     window_start: dt.datetime | None = None
+
+
+@dataclass
+class PageItems:
+    """The posts and replies parsed from one response, passed on together.
+
+    One Scrapy item per page instead of per post: Scrapy's per-item machinery (signals,
+    middleware chains, tasks) cost more CPU than parsing and storing a post.
+    """
+
+    records: list[PostItem | ReplyItem]

@@ -10,7 +10,7 @@ from scrapy.exceptions import DropItem
 from sqlalchemy import Connection, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crawler.items import AccountDone, PostItem, ProfileItem, ReplyItem
+from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem
 from models import (
     Account,
     AccountSnapshot,
@@ -45,6 +45,21 @@ class ValidationPipeline:
         raise DropItem(f"{reason}: {item!r}"[:300])
 
     def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageItems):  # a page's records: drop the bad ones, keep the rest
+            item.records = [record for record in item.records if self._valid(record)]
+        else:
+            self.check(item)
+        return item
+
+    def _valid(self, item: Any) -> bool:
+        try:
+            self.check(item)
+        except DropItem:
+            return False
+        return True
+
+    def check(self, item: Any) -> None:
+        """Raise DropItem (counting the reason) when an item must not be stored."""
         if isinstance(item, PostItem):
             if not item.platform_post_id:
                 self.drop("post_without_id", item)
@@ -72,7 +87,6 @@ class ValidationPipeline:
                 self.drop("reply_without_id", item)
         elif not isinstance(item, AccountDone):
             self.drop("unknown_item_type", item)
-        return item
 
 
 def _insert(connection: Connection):  # type: ignore[no-untyped-def]
@@ -139,7 +153,10 @@ class DatabaseWriterPipeline:
         self.crawler.stats.set_value("reach/crawl_run_id", run_id)
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, PostItem):
+        if isinstance(item, PageItems):
+            for record in item.records:
+                self.process_item(record)
+        elif isinstance(item, PostItem):
             self.posts[(item.platform, item.platform_post_id)] = item  # last one of a key wins
             if len(self.posts) >= self.batch_size:
                 self.flush()

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -182,6 +183,17 @@ def run_crawl(
         log_path = Path(tmp) / "crawl.log"
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl+setpgrp
+        # A watchdog enforces the timeout even when the crawl prints nothing.
+        timed_out = threading.Event()
+
+        def on_timeout() -> None:
+            timed_out.set()
+            _stop(process)
+
+        watchdog = threading.Timer(timeout, on_timeout) if timeout else None
+        if watchdog:
+            watchdog.daemon = True
+            watchdog.start()
         tail: list[str] = []
         try:
             assert process.stderr is not None
@@ -191,14 +203,21 @@ def run_crawl(
                     tail = (tail + [line.rstrip()])[-40:]
                     if on_progress and (match := _PROGRESS.search(line)):
                         on_progress(int(match.group(1)), int(match.group(2)))
-                    if timeout and time.monotonic() - started > timeout:
-                        raise TimeoutError(f"{platform} crawl exceeded {timeout:.0f}s")
             # wait4 reaps this very child and reports its own peak memory.
             _, status, usage = os.wait4(process.pid, 0)
             process.returncode = exit_code = os.waitstatus_to_exitcode(status)
             peak_rss_mb, cpu_seconds = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+        except BaseException as exc:  # cancelled or interrupted: the run must not stay "running"
+            _mark_failed(run_id, f"the crawl was stopped: {type(exc).__name__}: {exc}")
+            raise
         finally:
+            if watchdog:
+                watchdog.cancel()
             _stop(process)  # on timeout, cancellation or any error: no crawler is left behind
+        if timed_out.is_set():
+            _mark_failed(run_id, f"the {platform} crawl exceeded its {timeout:.0f}s timeout and was stopped",
+                         only_running=False)
+            raise TimeoutError(f"{platform} crawl exceeded its {timeout:.0f}s timeout and was stopped")
         stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     result = load_result(run_id, exit_code, time.monotonic() - started, stats)
     result.peak_rss_mb, result.cpu_seconds = peak_rss_mb, cpu_seconds
@@ -208,10 +227,11 @@ def run_crawl(
     return result
 
 
-def _mark_failed(run_id: int, message: str) -> None:
+def _mark_failed(run_id: int, message: str, only_running: bool = True) -> None:
+    """Record why a crawl run failed (by default only if nothing closed it already)."""
     with Session(get_engine()) as session:
         run = session.get(CrawlRun, run_id)
-        if run is not None and run.status == "running":
+        if run is not None and (run.status == "running" or not only_running):
             run.status, run.message = "failed", message[-4000:]
             session.add(run)
             session.commit()

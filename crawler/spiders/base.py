@@ -17,7 +17,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from sqlmodel import Session, col, select
 from twisted.python.failure import Failure
 
-from crawler.items import AccountDone
+from crawler.items import AccountDone, PageItems, PostItem, ReplyItem
 from crawler.parsers.common import ParseError
 from models import Account, Ambassador, Post, PostSnapshot, utcnow
 from reach.db import get_engine
@@ -156,20 +156,26 @@ class AccountSpider(scrapy.Spider):
         ref = self.refs[response.meta["account_id"]]
         ref.pending -= 1
         handler = getattr(self, response.meta["handler"])
+        records: list[PostItem | ReplyItem] = []
+        done: AccountDone | None = None
         try:
-            yield from handler(response, ref)
+            for output in handler(response, ref):
+                if isinstance(output, PostItem | ReplyItem):
+                    records.append(output)
+                else:
+                    yield output
         except (AccountNotFound, AccountSuspended) as exc:
             status = "not_found" if isinstance(exc, AccountNotFound) else "suspended"
-            ref.failed = True
-            yield self.finish(ref, ok=False, error=type(exc).__name__, reason=str(exc), status=status)
-            return
+            done = self.finish(ref, ok=False, error=type(exc).__name__, reason=str(exc), status=status)
         except (ParseError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             self.crawler.stats.inc_value(f"reach/parse_errors/{self.platform}")
+            done = self.finish(ref, ok=False, error="ParseError", reason=f"{exc} ({response.url})")
+        if records:
+            yield PageItems(records)
+        if done is not None:
             ref.failed = True
-            reason = f"{exc} ({response.url})"
-            yield self.finish(ref, ok=False, error="ParseError", reason=reason)
-            return
-        if ref.pending == 0 and not ref.failed:
+            yield done
+        elif ref.pending == 0 and not ref.failed:
             yield self.finish(ref, ok=True)
 
     def _failed(self, failure: Failure) -> Iterator[Any]:

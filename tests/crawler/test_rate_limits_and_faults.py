@@ -132,3 +132,24 @@ def test_unknown_ambassador_fails_before_crawling(db_url: str, roster: object) -
 
     with pytest.raises(UnknownSelection, match="unknown ambassador\\(s\\): nobody"):
         crawl("mastodon", ambassadors=["amara-okafor", "nobody"])
+
+
+def test_timeout_stops_the_crawl_process_and_fails_its_run(db_url: str, roster: object, sandboxed: SandboxProcess) -> None:
+    import psutil
+
+    from crawler.run import run_crawl
+    from models import CrawlRun
+
+    sandboxed.set_faults(slow=5)
+    with pytest.raises(TimeoutError, match="mastodon crawl exceeded its 3s timeout"):
+        run_crawl("mastodon", timeout=3)
+    def ours(process: psutil.Process) -> bool:  # a crawl of this test's database, still alive
+        try:
+            return "scrapy" in process.cmdline() and process.environ().get("REACH_DATABASE_URL") == db_url
+        except psutil.Error:
+            return False
+
+    assert [p for p in psutil.process_iter() if ours(p)] == []
+    with Session(get_engine(db_url)) as session:
+        run = session.exec(select(CrawlRun)).one()
+        assert run.status == "failed" and "timeout" in run.message
