@@ -143,6 +143,19 @@ def print_run_summary(title: str, state: Any, seconds: float) -> None:
             cli.console.print(f"report: {path}", soft_wrap=True)
 
 
+def print_report(days: int, day_offset: int) -> None:
+    """Write the HTML reach report of the last `days` days and print its top-10 ambassadors."""
+    from reach import cli
+    from reach.report import build_report, default_report_path, print_top_ambassadors, write_report
+    from reach.settings import get_settings
+
+    until = dt.datetime.now(ZoneInfo(get_settings().timezone)).date() + dt.timedelta(days=day_offset)
+    report = build_report(None, until - dt.timedelta(days=days - 1), until)
+    path = write_report(report, "html", default_report_path(report, "html"))
+    cli.console.print(f"\n[bold]reach report:[/] {path}", soft_wrap=True)
+    print_top_ambassadors(report, 10, console=cli.console)
+
+
 def run_demo() -> None:
     """Create the demo database, import the bundled roster, then run the nightly job twice."""
     from reach import cli
@@ -167,6 +180,7 @@ def run_demo() -> None:
         state = run_nightly(day)
         print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
         failed = failed or not state.is_completed()
+    print_report(settings.lookback_days, day_offset=1)
     cli.console.print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     if failed:
         raise SystemExit(1)
