@@ -31,6 +31,7 @@ from reach.linkedin.parse import (
     parse_export,
     post_key,
 )
+from reach.linkedin.samples import write_creator_export, write_post_export
 from reach.linkedin.store import import_files
 
 D = dt.date
@@ -40,14 +41,6 @@ URL_ACTIVITY = "https://www.linkedin.com/feed/update/urn:li:activity:74123456789
 URL_UGC = "https://www.linkedin.com/posts/amara-okafor_launch-ugcPost-7400000000000000001-Xy"
 TABLES = (Account, AccountDailyMetric, AccountPeriodMetric, AccountSnapshot, AudienceDemographic,
           CrawlRun, Post, PostSnapshot)
-
-
-def us(day: dt.date) -> str:
-    return f"{day.month}/{day.day}/{day.year}"
-
-
-def num(value: int, text: bool) -> Any:
-    return str(value) if text else value
 
 
 def creator_workbook(
@@ -66,78 +59,34 @@ def creator_workbook(
     demographics: bool = True,
     tweak: Any = None,
 ) -> Path:
-    """A creator analytics export laid out as LinkedIn does (text=True: the 2026 all-text cells)."""
+    """A creator analytics export with these tests' defaults (text=True: the 2026 generation)."""
     days = [start + dt.timedelta(n) for n in range((end - start).days + 1)]
-    daily = daily if daily is not None else {d: (100 + d.day, d.day % 5) for d in days}
-    followers = followers if followers is not None else {d: 2 for d in days}
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "DISCOVERY"
-    ws.append(["Overall Performance", f"{us(start)} - {us(end)}"])
-    ws.append(["Impressions", num(sum(i for i, _ in daily.values()), text)])
-    ws.append(["Members reached", num(2100, text)])
-    ws = wb.create_sheet("ENGAGEMENT")
-    ws.append(["Date", "Impressions", "Engagements"])
-    for day, (impressions, engagements) in daily.items():
-        ws.append([us(day), num(impressions, text), num(engagements, text)])
-    ws = wb.create_sheet("TOP POSTS")
-    ws.append(["Maximum of 50 posts available to include in this list"])
-    ws.append([])
-    ws.append(["Post URL", date_header, "Engagements", None, "Post URL", date_header, "Impressions"])
-    left = top_engagements if top_engagements is not None else [(URL_SHARE, D(2026, 1, 5), 420)]
-    right = top_impressions if top_impressions is not None else [(URL_SHARE, D(2026, 1, 5), 9000)]
-    for n in range(max(len(left), len(right))):
-        row: list[Any] = [None] * 7
-        if n < len(left):
-            row[0:3] = [left[n][0], us(left[n][1]), num(left[n][2], text)]
-        if n < len(right):
-            row[4:7] = [right[n][0], us(right[n][1]), num(right[n][2], text)]
-        ws.append(row)
-    ws = wb.create_sheet("FOLLOWERS")
-    ws.append([f"Total followers on {us(end)}" + (":" if colon else ""), num(total, text)])
-    ws.append([])
-    ws.append(["Date", "New followers"])
-    for day, gained in followers.items():
-        ws.append([us(day), num(gained, text)])
-    if demographics:
-        names = ("AUDIENCE DEMOGRAPHICS", "CONTENT DEMOGRAPHICS") if text else ("DEMOGRAPHICS",)
-        for name in names:
-            ws = wb.create_sheet(name)
-            ws.append(["Top Demographics", "Value", "Percentage"])
-            ws.append(["Job titles", "Software Engineer", "12%" if text else 0.12])
-            ws.append(["Locations", "Lagos", "< 1%" if text else 0.005])
-    if tweak:
-        tweak(wb)
-    wb.save(path)
-    return path
+    return write_creator_export(
+        path, start, end,
+        daily=daily if daily is not None else {d: (100 + d.day, d.day % 5) for d in days},
+        new_followers=followers if followers is not None else {d: 2 for d in days},
+        total_followers=total, members_reached=2100,
+        top_by_engagements=top_engagements if top_engagements is not None else [(URL_SHARE, D(2026, 1, 5), 420)],
+        top_by_impressions=top_impressions if top_impressions is not None else [(URL_SHARE, D(2026, 1, 5), 9000)],
+        demographics=[("Job titles", "Software Engineer", 0.12), ("Locations", "Lagos", 0.005)]
+        if demographics else None,
+        generation="2026" if text else "older", followers_colon=colon, date_header=date_header,
+        tweak=tweak,
+    )
 
 
 def post_workbook(
     path: Path, *, url: str = URL_ACTIVITY, text: bool = True, reactions: Any = 31000,
     comments: Any = 2900, tweak: Any = None,
 ) -> Path:
-    """A single-post export: label/value rows, then a demographics block."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Post analytics"
-    rows: list[list[Any]] = [
-        ["Post URL", url], ["Post Date", "1/10/2026"], ["Post Publish Time", "9:04 AM"], [],
-        ["Discovery"], ["Impressions", num(1250000, text)], ["Members reached", num(610000, text)],
-        ["Profile activity"], ["Profile viewers from this post", num(3100, text)],
-        ["Followers gained from this post", num(900, text)],
-        ["Social engagements"],
-        ["Reactions", num(reactions, text) if isinstance(reactions, int) else reactions],
-        ["Comments", num(comments, text) if isinstance(comments, int) else comments],
-        ["Reposts", num(410, text)], ["Saves", num(1200, text)], ["Sends on LinkedIn", num(300, text)],
-        [], ["Post viewer demographics"], ["Category", "Value", "%"],
-        ["Job title", "Product Manager", "9%"], ["Location", "Nairobi", "< 1%"],
-    ]
-    for row in rows:
-        ws.append(row)
-    if tweak:
-        tweak(wb)
-    wb.save(path)
-    return path
+    """A single-post export with these tests' defaults (the seed post's figures)."""
+    return write_post_export(
+        path, url=url, published_on=D(2026, 1, 10), publish_time="9:04 AM",
+        impressions=1250000, members_reached=610000, reactions=reactions, comments=comments,
+        reposts=410, saves=1200, sends=300, profile_viewers=3100, followers_gained=900,
+        demographics=[("Job title", "Product Manager", 0.09), ("Location", "Nairobi", 0.005)],
+        generation="2026" if text else "older", tweak=tweak,
+    )
 
 
 def counts(session: Session) -> dict[str, int]:
