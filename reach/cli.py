@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlmodel import Session
 
 from reach.settings import get_settings
@@ -99,14 +99,16 @@ def roster_export(
 @roster_app.command("list")
 def roster_list() -> None:
     """Print the roster: ambassadors, countries and their accounts."""
-    from reach.roster import roster_rows
-    from models import Account
     from sqlmodel import select
+
+    from models import Account
+    from reach.roster import roster_rows
 
     with open_session() as session:
         rows = roster_rows(session)
         status = {(a.platform, a.handle): a.status for a in session.exec(select(Account)).all()}
-    table = Table("ambassador", "country", "cohort", "team", "platform", "account", "status",
+    table = Table("ambassador", "country", "cohort", "team", "platform",
+                  Column("account", overflow="fold"), "status",
                   title=f"Roster: {len({r['slug'] for r in rows})} ambassadors, "
                   f"{len({r['country'] for r in rows})} countries, "
                   f"{sum(1 for r in rows if r['platform'])} accounts")
@@ -243,7 +245,15 @@ def report(
     from zoneinfo import ZoneInfo
 
     from reach.metrics import GROUPINGS
-    from reach.report import FORMATS, build_report, default_report_path, render_csv, render_json, render_table, write_report
+    from reach.report import (
+        FORMATS,
+        build_report,
+        default_report_path,
+        render_csv,
+        render_json,
+        render_table,
+        write_report,
+    )
 
     def parse_day(value: str, option: str) -> dt.date:
         try:
