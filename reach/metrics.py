@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, true
+from sqlalchemy import Connection, func, select, true
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -34,6 +34,8 @@ from models import (
 GROUPINGS = ("ambassador", "platform", "country", "cohort", "team")
 COUNTS = ("likes", "comments", "reposts", "quotes", "views", "impressions", "members_reached")
 ENGAGEMENT_PARTS = ("likes", "comments", "reposts", "quotes")
+# The per-post counts summed into a group's row (each with its _n).
+SUMMED_COUNTS = ("likes", "comments", "reposts", "quotes", "views")
 # A polarity within this distance of 0 reads as neutral in the sentiment distribution.
 NEUTRAL_BAND = 0.05
 
@@ -156,7 +158,7 @@ class Period:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class PostFact:
     """One post of the period with its latest and previous counts and its context."""
 
@@ -192,8 +194,12 @@ class PostFact:
 
 
 def _engagements(counts: dict[str, int | None]) -> int | None:
-    known = [counts[k] for k in ENGAGEMENT_PARTS if counts.get(k) is not None]
-    return sum(known) if known else None  # type: ignore[arg-type]
+    # Spelled out: this runs twice for each of the period's posts.
+    likes, comments = counts.get("likes"), counts.get("comments")
+    reposts, quotes = counts.get("reposts"), counts.get("quotes")
+    if likes is None and comments is None and reposts is None and quotes is None:
+        return None
+    return (likes or 0) + (comments or 0) + (reposts or 0) + (quotes or 0)
 
 
 @dataclass
@@ -251,20 +257,24 @@ def _snapshot_lateral(offset: int) -> Any:
     )
 
 
-def _followers_near_post(before: bool) -> Any:
-    snap = aliased(AccountSnapshot)
-    if before:
-        cond, order = snap.observed_at <= Post.published_at, snap.observed_at.desc()
-    else:
-        cond, order = snap.observed_at > Post.published_at, snap.observed_at.asc()
-    return (
-        select(snap.followers)
-        .where(snap.account_id == Post.account_id, cond, snap.followers.is_not(None))
-        .order_by(order)
-        .limit(1)
-        .correlate(Post)
-        .scalar_subquery()
-    )
+def _followers_at_post() -> Any:
+    """Followers of the posting account at publication: the snapshot nearest before, else the
+    first after. COALESCE evaluates its second look-up only when the first finds nothing."""
+    def nearest(before: bool) -> Any:
+        snap = aliased(AccountSnapshot)
+        if before:
+            cond, order = snap.observed_at <= Post.published_at, snap.observed_at.desc()
+        else:
+            cond, order = snap.observed_at > Post.published_at, snap.observed_at.asc()
+        return (
+            select(snap.followers)
+            .where(snap.account_id == Post.account_id, cond, snap.followers.is_not(None))
+            .order_by(order)
+            .limit(1)
+            .correlate(Post)
+            .scalar_subquery()
+        )
+    return func.coalesce(nearest(True), nearest(False))
 
 
 def _scored_polarity(text_hash_column: Any) -> Any:
@@ -278,6 +288,19 @@ def _scored_polarity(text_hash_column: Any) -> Any:
     )
 
 
+def _report_connection(session: Session) -> Connection:
+    """The session's connection, tuned for the report's many small index look-ups.
+
+    PostgreSQL's JIT compiles these queries (their estimated cost is high because they run one
+    look-up per post or account) for about 0.3 s each, more than the compiled code saves: off for
+    this transaction only.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL jit = off")
+    return connection
+
+
 def post_facts(session: Session, period: Period) -> list[PostFact]:
     """Every post published in the period (reposts excluded), one SQL query, no snapshot scan.
 
@@ -287,23 +310,19 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     """
     context = [
         Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
-        Post.url, Post.published_at,
-        _followers_near_post(True).label("followers_before"),
-        _followers_near_post(False).label("followers_after"),
+        Post.url, Post.published_at, _followers_at_post().label("followers_at_post"),
         _scored_polarity(Post.text_hash).label("polarity"),
     ]
     in_period = (Post.published_at >= period.start, Post.published_at < period.end,
                  Post.kind != "repost")
-    if session.get_bind().dialect.name == "postgresql":
+    connection = _report_connection(session)
+    if connection.dialect.name == "postgresql":
         # A LATERAL look-up per post (an index scan that stops at the first row); joining the
         # snapshot ids back made the planner hash the whole snapshot table twice.
         latest, previous = _snapshot_lateral(0), _snapshot_lateral(1)
         stmt = (
-            select(*context,
-                   *[getattr(latest.c, c).label(f"l_{c}") for c in COUNTS],
-                   latest.c.approximate.label("l_approximate"),
-                   *[getattr(previous.c, c).label(f"p_{c}") for c in COUNTS],
-                   previous.c.id.label("p_id"))
+            select(*context, *[latest.c[c] for c in COUNTS], latest.c.approximate,
+                   *[previous.c[c] for c in COUNTS], previous.c.id)
             .join(Account, Account.id == Post.account_id)
             .outerjoin(latest, true())
             .outerjoin(previous, true())
@@ -318,31 +337,27 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
             .subquery()
         )
         l_snap, p_snap = aliased(PostSnapshot), aliased(PostSnapshot)
+        # The snapshot ids are used only to join: SQLite flattens the subquery, and selecting
+        # them as well would run each id look-up a second time.
         stmt = (
-            select(
-                inner,
-                *[getattr(l_snap, c).label(f"l_{c}") for c in COUNTS],
-                l_snap.approximate.label("l_approximate"),
-                *[getattr(p_snap, c).label(f"p_{c}") for c in COUNTS],
-                p_snap.id.label("p_id"),
-            )
+            select(*[inner.c[c.name] for c in context],
+                   *[getattr(l_snap, c) for c in COUNTS], l_snap.approximate,
+                   *[getattr(p_snap, c) for c in COUNTS], p_snap.id)
             .outerjoin(l_snap, l_snap.id == inner.c.latest_id)
             .outerjoin(p_snap, p_snap.id == inner.c.previous_id)
         )
+    n = len(COUNTS)
     facts = []
-    # Core rows on the session's connection: the ORM's per-row machinery costs seconds here.
-    for row in session.connection().execute(stmt).mappings():
-        followers = row["followers_before"]
-        if followers is None:
-            followers = row["followers_after"]
+    # Plain Core tuples: 170,000 posts a year, so per-row mappings and ORM objects cost seconds.
+    for row in connection.execute(stmt).all():
+        (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
+         followers, polarity) = row[:10]
+        previous_id = row[-1]
         facts.append(PostFact(
-            id=row["id"], account_id=row["account_id"], ambassador_id=row["ambassador_id"],
-            platform=row["platform"], kind=row["kind"], source=row["source"], url=row["url"],
-            published_at=_aware(row["published_at"]),
-            latest={c: row[f"l_{c}"] for c in COUNTS},
-            previous={c: row[f"p_{c}"] for c in COUNTS} if row["p_id"] is not None else None,
-            approximate=bool(row["l_approximate"]),
-            followers_at_post=followers, sentiment=row["polarity"],
+            post_id, account_id, ambassador_id, platform, kind, source, url, _aware(published_at),
+            dict(zip(COUNTS, row[10:10 + n])),
+            dict(zip(COUNTS, row[11 + n:11 + 2 * n])) if previous_id is not None else None,
+            bool(row[10 + n]), followers, polarity,
         ))
     return facts
 
@@ -380,7 +395,7 @@ def account_facts(session: Session, period: Period) -> list[AccountFact]:
         _snapshots_in_period(period).label("n_in_period"),
     )
     facts: dict[int, AccountFact] = {}
-    for row in session.execute(stmt).mappings():
+    for row in _report_connection(session).execute(stmt).mappings():
         fact = AccountFact(row["id"], row["ambassador_id"], row["platform"], row["handle"],
                            _label_source(row["source"], row["platform"]))
         start = row["start_before"] if row["start_before"] is not None else row["start_within"]
@@ -543,16 +558,43 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     row.platforms = ", ".join(sorted({a.platform for a in accounts} | {p.platform for p in posts}))
     row.sources = ", ".join(sorted({a.source for a in accounts}))
     row.posts = len(posts)
-    for count in ("likes", "comments", "reposts", "quotes", "views"):
-        total, n = _sum_known(p.latest.get(count) for p in posts)
-        setattr(row, count, total)
-        setattr(row, f"{count}_n", n)
-    row.engagements, row.engagements_n = _sum_known(p.engagements for p in posts)
-    row.engagements_growth, _ = _sum_known(p.engagements_growth for p in posts)
-    rated = [(p.engagements, p.followers_at_post) for p in posts
-             if p.engagements is not None and p.followers_at_post]
+    # One pass over the posts (a year-long report has 170,000 of them): a sum over posts is
+    # None when no post had the figure, and its _n counts the posts that had it.
+    totals: dict[str, int | None] = dict.fromkeys(SUMMED_COUNTS)
+    ns = dict.fromkeys(SUMMED_COUNTS, 0)
+    engagements: int | None = None
+    engagements_n = 0
+    growth: int | None = None
+    rated_engagements = rated_followers = 0
+    rated = False
+    top: PostFact | None = None
+    for p in posts:
+        latest = p.latest
+        for count in SUMMED_COUNTS:
+            value = latest.get(count)
+            if value is not None:
+                total = totals[count]
+                totals[count] = value if total is None else total + value
+                ns[count] += 1
+        e = p.engagements
+        if e is not None:
+            engagements = e if engagements is None else engagements + e
+            engagements_n += 1
+            if top is None or e > top.engagements:  # type: ignore[operator]
+                top = p  # the first of equals, as max() picks
+            if p.followers_at_post:
+                rated_engagements += e
+                rated_followers += p.followers_at_post
+                rated = True
+        g = p.engagements_growth
+        if g is not None:
+            growth = g if growth is None else growth + g
+    for count in SUMMED_COUNTS:
+        setattr(row, count, totals[count])
+        setattr(row, f"{count}_n", ns[count])
+    row.engagements, row.engagements_n, row.engagements_growth = engagements, engagements_n, growth
     if rated:
-        row.engagement_rate = 100.0 * sum(e for e, _ in rated) / sum(f for _, f in rated)  # type: ignore[misc]
+        row.engagement_rate = 100.0 * rated_engagements / rated_followers
     for rate, count in (("applause_rate", "likes"), ("conversation_rate", "comments"),
                         ("amplification_rate", "reposts")):
         total, n = getattr(row, count), getattr(row, f"{count}_n")
@@ -573,8 +615,6 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     row.reply_sentiment_n = sum(a.reply_n for a in accounts)
     if row.reply_sentiment_n:
         row.reply_sentiment = sum(a.reply_polarity_sum for a in accounts) / row.reply_sentiment_n
-    top = max((p for p in posts if p.engagements is not None), key=lambda p: p.engagements or 0,
-              default=None)
     if top is not None:
         row.top_post_url, row.top_post_engagements, row.top_post_id = top.url, top.engagements, top.id
     return row
