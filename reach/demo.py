@@ -16,8 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 DEMO_ROSTER = Path(str(files("reach") / "data" / "demo_roster.csv"))
 SANDBOX_PORT = 8787  # the demo roster's accounts live on http://127.0.0.1:8787
@@ -156,8 +159,95 @@ def print_report(days: int, day_offset: int) -> None:
     print_top_ambassadors(report, 10, console=cli.console)
 
 
+def linkedin_ambassadors(session: "Session") -> list[tuple[str, str]]:
+    """(name, slug) of each ambassador with a LinkedIn account in the roster."""
+    from sqlmodel import select
+
+    from models import Account, Ambassador
+
+    rows = session.exec(
+        select(Ambassador.name, Ambassador.slug).join(Account, Account.ambassador_id == Ambassador.id)
+        .where(Account.platform == "linkedin").distinct().order_by(Ambassador.slug)
+    ).all()
+    return [(name, slug) for name, slug in rows]
+
+
+def import_demo_linkedin(day_offset: int) -> bool:
+    """Drop seeded LinkedIn exports (incl. the seed case) into the inbox; run import-linkedin.
+
+    LinkedIn is never crawled: its figures come from the ambassadors' own analytics exports.
+    The exports end on the report's last day, so the report's 30 days match their period.
+    """
+    from sqlmodel import Session
+
+    from flows.linkedin import import_linkedin
+    from reach import cli
+    from reach.db import get_engine
+    from reach.linkedin.samples import write_demo_exports
+    from reach.settings import get_settings
+
+    settings = get_settings()
+    until = dt.datetime.now(ZoneInfo(settings.timezone)).date() + dt.timedelta(days=day_offset)
+    with Session(get_engine()) as session:
+        people = linkedin_ambassadors(session)
+    inbox = settings.linkedin_inbox
+    write_demo_exports(inbox, people, until)
+    cli.console.print(f"\n[bold]import-linkedin[/] {inbox} (sample exports of {len(people)} ambassadors)",
+                      soft_wrap=True)
+    state = import_linkedin(folder=str(inbox), return_state=True)
+    if not state.is_completed():
+        cli.console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
+        return False
+    for line in state.result():
+        cli.console.print(f"  {line}", soft_wrap=True)
+    return True
+
+
+def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "amara-okafor") -> None:
+    """Each platform's figures for the report's period, imported LinkedIn beside the crawled
+    platforms; then the seed case: the ambassador's most liked LinkedIn post and followers gained."""
+    from rich.table import Table
+    from sqlmodel import Session, select
+
+    from models import Ambassador
+    from reach import cli
+    from reach.db import get_engine
+    from reach.metrics import Period, account_facts, post_facts
+    from reach.report import build_report
+    from reach.report.render import fmt_counted, fmt_int
+    from reach.settings import get_settings
+
+    timezone = get_settings().timezone
+    until = dt.datetime.now(ZoneInfo(timezone)).date() + dt.timedelta(days=day_offset)
+    since = until - dt.timedelta(days=days - 1)
+    report = build_report(None, since, until, by="platform")
+    table = Table("Platform", "Source", "Posts", "Likes", "Comments", "Impressions", "Members reached",
+                  "New followers (net)", title=f"By platform, {since} to {until}")
+    for row in sorted(report.rows, key=lambda r: r.key):
+        table.add_row(row.key, row.sources, fmt_int(row.posts), fmt_counted(row.likes, row.likes_n, row.posts),
+                      fmt_counted(row.comments, row.comments_n, row.posts), fmt_int(row.impressions),
+                      fmt_int(row.members_reached),
+                      fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"))
+    cli.console.print(table)
+    period = Period(since, until, timezone)
+    with Session(get_engine()) as session:
+        person = session.exec(select(Ambassador).where(Ambassador.slug == seed_slug)).first()
+        if person is None:
+            return
+        posts = [p for p in post_facts(session, period)
+                 if p.ambassador_id == person.id and p.platform == "linkedin" and p.latest["likes"] is not None]
+        gained = [a.new_followers for a in account_facts(session, period)
+                  if a.ambassador_id == person.id and a.platform == "linkedin" and a.new_followers is not None]
+    best = max(posts, key=lambda p: p.latest["likes"] or 0, default=None)
+    if best is not None:
+        cli.console.print(f"seed case, {person.name} on LinkedIn (imported): {fmt_int(best.latest['likes'])} "
+                          f"reactions, {fmt_int(best.latest['comments'])} comments on {best.url}; "
+                          f"{fmt_int(sum(gained))} new followers over the period", soft_wrap=True)
+
+
 def run_demo() -> None:
-    """Create the demo database, import the bundled roster, then run the nightly job twice."""
+    """Create the demo database, import the bundled roster and sample LinkedIn exports, then run
+    the nightly job twice."""
     from reach import cli
     from reach.db import upgrade
     from reach.settings import get_settings
@@ -173,7 +263,7 @@ def run_demo() -> None:
     cli.roster_import(demo_roster(var_dir))
     cli.roster_list()
 
-    failed = False
+    failed = not import_demo_linkedin(day_offset=1)  # the report's last day (sandbox day 1)
     for day in (0, 1):
         began = time.monotonic()
         cli.console.print(f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)")
@@ -181,6 +271,7 @@ def run_demo() -> None:
         print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
         failed = failed or not state.is_completed()
     print_report(settings.lookback_days, day_offset=1)
+    print_linkedin_beside_crawled(settings.lookback_days, day_offset=1)
     cli.console.print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     if failed:
         raise SystemExit(1)
