@@ -221,10 +221,13 @@ def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "
     until = dt.datetime.now(ZoneInfo(timezone)).date() + dt.timedelta(days=day_offset)
     since = until - dt.timedelta(days=days - 1)
     report = build_report(None, since, until, by="platform")
-    table = Table("Platform", "Source", "Posts", "Likes", "Comments", "Impressions", "Members reached",
-                  "New followers (net)", title=f"By platform, {since} to {until}")
+    table = Table(title=f"By platform, {since} to {until}")
+    for header in ("Platform", "Posts", "Likes", "Comments", "Impressions", "Members reached",
+                   "New followers (net)"):
+        table.add_column(header, overflow="fold")  # narrow terminals: fold, never cut a figure
     for row in sorted(report.rows, key=lambda r: r.key):
-        table.add_row(row.key, row.sources, fmt_int(row.posts), fmt_counted(row.likes, row.likes_n, row.posts),
+        table.add_row(f"{row.key} ({row.sources})", fmt_int(row.posts),
+                      fmt_counted(row.likes, row.likes_n, row.posts),
                       fmt_counted(row.comments, row.comments_n, row.posts), fmt_int(row.impressions),
                       fmt_int(row.members_reached),
                       fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"))
