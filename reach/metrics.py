@@ -8,8 +8,10 @@ per account the follower snapshots at the period's start and end, and for import
 """
 
 import datetime as dt
+import gc
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -301,6 +303,23 @@ def _report_connection(session: Session) -> Connection:
     return connection
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Every 700 new container objects start a collection that walks the young ones, and the older
+    generations follow as they grow: for a year's 170,000 posts (a row, two dicts and a fact each)
+    that costs about half a second and frees nothing, since none of them forms a cycle.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def post_facts(session: Session, period: Period) -> list[PostFact]:
     """Every post published in the period (reposts excluded), one SQL query, no snapshot scan.
 
@@ -349,16 +368,18 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     n = len(COUNTS)
     facts = []
     # Plain Core tuples: 170,000 posts a year, so per-row mappings and ORM objects cost seconds.
-    for row in connection.execute(stmt).all():
-        (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
-         followers, polarity) = row[:10]
-        previous_id = row[-1]
-        facts.append(PostFact(
-            post_id, account_id, ambassador_id, platform, kind, source, url, _aware(published_at),
-            dict(zip(COUNTS, row[10:10 + n])),
-            dict(zip(COUNTS, row[11 + n:11 + 2 * n])) if previous_id is not None else None,
-            bool(row[10 + n]), followers, polarity,
-        ))
+    with _collection_paused():
+        rows = connection.execute(stmt).all()
+        for row in rows:
+            (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
+             followers, polarity) = row[:10]
+            previous_id = row[-1]
+            facts.append(PostFact(
+                post_id, account_id, ambassador_id, platform, kind, source, url, _aware(published_at),
+                dict(zip(COUNTS, row[10:10 + n])),
+                dict(zip(COUNTS, row[11 + n:11 + 2 * n])) if previous_id is not None else None,
+                bool(row[10 + n]), followers, polarity,
+            ))
     return facts
 
 
