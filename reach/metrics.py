@@ -380,7 +380,36 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
                 dict(zip(COUNTS, row[11 + n:11 + 2 * n])) if previous_id is not None else None,
                 bool(row[10 + n]), followers, polarity,
             ))
+    _fill_imported_counts(connection, facts)
     return facts
+
+
+def _fill_imported_counts(connection: Connection, facts: list[PostFact]) -> None:
+    """An imported post's count is the one of the latest export that carried it.
+
+    Each LinkedIn export carries some counts only (a creator export has a post's impressions,
+    its single-post export the reactions and comments), so the latest snapshot alone would lose
+    what an earlier export said. Crawled posts keep their latest crawl's counts as they are.
+    """
+    gaps = {fact.id: fact for fact in facts
+            if fact.source == "import" and any(v is None for v in fact.latest.values())}
+    if not gaps:
+        return
+    known: dict[int, dict[str, int]] = {}
+    ids = list(gaps)
+    for start in range(0, len(ids), 500):
+        rows = connection.execute(
+            select(PostSnapshot.post_id, *[getattr(PostSnapshot, c) for c in COUNTS])
+            .where(PostSnapshot.post_id.in_(ids[start:start + 500]))
+            .order_by(PostSnapshot.observed_at, PostSnapshot.id)
+        ).all()
+        for post_id, *values in rows:  # oldest first: later exports overwrite
+            known.setdefault(post_id, {}).update(
+                {c: v for c, v in zip(COUNTS, values, strict=True) if v is not None})
+    for post_id, fact in gaps.items():
+        found = known.get(post_id, {})
+        fact.latest = {c: v if v is not None else found.get(c) for c, v in fact.latest.items()}
+        fact.__post_init__()  # engagements and rates from the completed counts
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

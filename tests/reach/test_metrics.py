@@ -185,6 +185,21 @@ def test_linkedin_figures_come_from_the_imported_series(session: Session) -> Non
     assert other.members_reached is None and other.new_followers == 1600
 
 
+def test_imported_counts_of_an_earlier_export_survive_a_later_export_without_them(
+    session: Session,
+) -> None:
+    amara = f.ambassador(session, "amara-okafor")
+    linkedin = f.account(session, amara, platform="linkedin", handle="amara-okafor", source="import")
+    job_post = f.post(session, linkedin, f.at("2026-03-10"), source="import")
+    single = f.run(session, f.at("2026-03-20"), platform="linkedin", source="import")
+    creator = f.run(session, f.at("2026-03-31"), platform="linkedin", source="import")
+    f.post_snapshot(session, job_post, single, likes=31000, comments=2900, impressions=900000)
+    f.post_snapshot(session, job_post, creator, impressions=1236400)  # TOP POSTS: no reactions
+    session.commit()
+    row = _by_slug(session)["amara-okafor"]
+    assert (row.likes, row.comments, row.engagements) == (31000, 2900, 33900)
+
+
 def test_rollups_by_platform_country_cohort_and_team(session: Session) -> None:
     f.seed_case(session)
     assert _by_slug(session, by="platform")["linkedin"].likes == 31000
