@@ -164,6 +164,10 @@ class LanguageGuesser:
         by_script = script_language(text)
         if by_script is not None:
             return by_script
+        if tag is None and len(text) < LONG_TEXT_CHARS:
+            # No tag to confirm and too short for the fast mode's answer to stand: only the
+            # high-accuracy mode's answer would be used, so ask it alone.
+            return self.codes.get(self.precise.detect_language_of(text))  # type: ignore[arg-type]
         fast = self.codes.get(self.fast.detect_language_of(text))  # type: ignore[arg-type]
         if tag is not None and fast == tag:
             return tag
