@@ -19,7 +19,7 @@ def test_html_report_draws_charts_shows_numbers_and_runs_no_injected_script(
     session: Session, db_url: str, tmp_path: Path
 ) -> None:
     if CHROMIUM is None:
-        pytest.skip("no chromium found (install Debian's `chromium` package; .ci/run does)")
+        pytest.skip(reason="no chromium found (install Debian's `chromium` package; .ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     f.seed_case(session)
     report = build_report(db_url, f.SEED_SINCE, f.SEED_UNTIL, timezone="UTC")
