@@ -363,7 +363,10 @@ class DatabaseWriterPipeline:
                 select(CrawlOutcome.ok).where(CrawlOutcome.crawl_run_id == self.run_id)
             ).scalars().all()
             failed = sum(1 for ok in outcomes if not ok)
-            if not outcomes:
+            message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
+            if not getattr(spider, "accounts_loaded", False):
+                status, message = "failed", "the crawl could not read its accounts (see the crawl log)"
+            elif not outcomes:
                 status = "succeeded" if not refs else "failed"
             elif failed == 0:
                 status = "succeeded"
@@ -372,7 +375,6 @@ class DatabaseWriterPipeline:
             else:
                 status = "partial"
             requests = stats.get_value("downloader/request_count", 0)
-            message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
             connection.execute(update(CrawlRun).where(CrawlRun.id == self.run_id).values(
                 status=status, finished_at=now, requests=requests,
                 items=stats.get_value("reach/posts_written", 0), errors=failed, message=message,

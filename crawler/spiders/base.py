@@ -14,7 +14,8 @@ import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from sqlmodel import Session, col, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, func, select
 from twisted.python.failure import Failure
 
 from crawler.items import AccountDone, PageItems, PostItem, ReplyItem
@@ -113,19 +114,25 @@ class AccountSpider(scrapy.Spider):
         by_id = {ref.id: ref for ref in refs}
         if not by_id:
             return
+        # Only each post's latest snapshot: a month of nightly crawls must not be read back.
+        snapshot = aliased(PostSnapshot)
+        latest = (
+            select(func.max(snapshot.id)).where(snapshot.post_id == Post.id)
+            .correlate(Post).scalar_subquery()
+        )
         rows = session.exec(
             select(Post.account_id, Post.platform_post_id, PostSnapshot.comments)
-            .join(PostSnapshot, col(PostSnapshot.post_id) == Post.id)
+            .join(PostSnapshot, col(PostSnapshot.id) == latest)
             .where(col(Post.account_id).in_(list(by_id)), Post.published_at >= self.window_start)
-            .order_by(PostSnapshot.id)
         ).all()
-        for account_id, key, comments in rows:  # ordered by id: the latest snapshot wins
+        for account_id, key, comments in rows:
             by_id[account_id].known_comments[key] = comments
 
     async def start(self) -> AsyncIterator[Any]:
         """One start request (or several) per account."""
         with Session(get_engine()) as session:
             refs = self.load_accounts(session)
+        self.accounts_loaded = True  # a crawl that could not even read its accounts has failed
         self.crawler.stats.set_value("reach/accounts", len(refs))
         self.logger.info("crawling %d %s account(s), lookback %d days", len(refs), self.platform, self.lookback_days)
         for ref in refs:

@@ -33,6 +33,7 @@ def writer(db_url: str, batch_size: int = 500) -> Iterator[DatabaseWriterPipelin
     crawler = get_crawler(MastodonSpider, {"REACH_WRITE_BATCH_SIZE": batch_size})
     crawler.spider = MastodonSpider()
     crawler.spider.crawler = crawler
+    crawler.spider.accounts_loaded = True  # as start() sets it once the roster was read
     crawler.stats.open_spider()
     pipeline = DatabaseWriterPipeline.from_crawler(crawler)
     pipeline.batch_size = batch_size

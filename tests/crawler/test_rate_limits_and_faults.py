@@ -153,3 +153,15 @@ def test_timeout_stops_the_crawl_process_and_fails_its_run(db_url: str, roster: 
     with Session(get_engine(db_url)) as session:
         run = session.exec(select(CrawlRun)).one()
         assert run.status == "failed" and "timeout" in run.message
+
+
+def test_a_crawl_that_cannot_read_its_accounts_fails_and_says_so(
+    db_url: str, roster: object, sandboxed: SandboxProcess
+) -> None:
+    result = crawl("mastodon", accounts=[f"@nobody@{sandboxed.base_url.removeprefix('http://')}"])
+    assert result.status == "failed"
+    assert any("spider exception" in problem for problem in result.problems())
+    with Session(get_engine(db_url)) as session:
+        from models import CrawlRun
+
+        assert "could not read its accounts" in session.get(CrawlRun, result.crawl_run_id).message
