@@ -7,13 +7,7 @@ did, and stops the sandbox. Each step is a function so later steps can be append
 
 import datetime as dt
 import os
-import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +21,6 @@ SANDBOX_PORT = 8787  # the demo roster's accounts live on http://127.0.0.1:8787
 # Mastodon's real budget (300 requests / 5 min) would make the crawler wait for the window to
 # reset, correctly; the demo's sandbox grants a larger budget so the demo takes under 2 minutes.
 SANDBOX_RATE_BUDGET = 5000
-_LISTENING = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)")
 
 
 def sandbox_port() -> int:
@@ -65,46 +58,15 @@ def prefect_environment(var_dir: Path) -> dict[str, str]:
     }
 
 
-@contextmanager
-def demo_sandbox(day: int, port: int | None = None, timeout: float = 30) -> Iterator[subprocess.Popen[str]]:
-    """The sandbox on 127.0.0.1:`port` at a simulated day; stopped by its pid on exit."""
-    port = port or sandbox_port()
-    cmd = [sys.executable, "-m", "sandbox", "--port", str(port), "--day", str(day),
-           "--fault", f"rate_limit={SANDBOX_RATE_BUDGET}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        seen = []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the sandbox did not start (port {port} in use?): {''.join(seen[-5:])}")
-            seen.append(line)
-            if _LISTENING.search(line):
-                break
-        else:
-            raise RuntimeError(f"the sandbox did not listen on port {port} within {timeout:.0f}s")
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
-
-
 def run_nightly(day: int) -> Any:
     """Run the nightly flow against the sandbox at `day`; returns its final Prefect state."""
     from flows.nightly import nightly_reach
     from reach.settings import get_settings
 
     today = dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
-    with demo_sandbox(day):
+    from sandbox.testing import SandboxProcess
+
+    with SandboxProcess(day=day, port=sandbox_port(), faults=[f"rate_limit={SANDBOX_RATE_BUDGET}"]):
         # The sandbox's clock runs `day` days ahead: the report ends on the sandbox's today.
         return nightly_reach(crawl_retries=0, report_until=today + dt.timedelta(days=day), return_state=True)
 

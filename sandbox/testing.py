@@ -18,10 +18,12 @@ _READY = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)")
 
 
 class SandboxProcess:
-    """A sandbox server in its own process on a free port; stopped by its pid on exit."""
+    """A sandbox server in its own process (on a free port unless given); stopped by its pid on exit."""
 
     def __init__(self, day: int = 0, faults: list[str] | None = None, posts_per_day: float | None = None,
-                 rate_limits: bool = True, rate_window: float | None = None, startup_timeout: float = 20.0) -> None:
+                 rate_limits: bool = True, rate_window: float | None = None, startup_timeout: float = 20.0,
+                 port: int = 0) -> None:
+        self.requested_port = port
         self.day = day
         self.faults = faults or []
         self.posts_per_day = posts_per_day
@@ -43,7 +45,7 @@ class SandboxProcess:
         return self.proc.pid
 
     def __enter__(self) -> Self:
-        cmd = [sys.executable, "-m", "sandbox", "--port", "0", "--day", str(self.day)]
+        cmd = [sys.executable, "-m", "sandbox", "--port", str(self.requested_port), "--day", str(self.day)]
         for fault in self.faults:
             cmd += ["--fault", fault]
         if self.posts_per_day is not None:
@@ -59,16 +61,19 @@ class SandboxProcess:
         deadline = time.monotonic() + self.startup_timeout
         assert self.proc.stdout is not None
         # The server prints its port once it listens; a readline loop needs no polling of a guessed port.
+        seen: list[str] = []
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            seen.append(line)
             if m := _READY.search(line):
                 self.port = int(m.group(1))
                 break
         if not self.port:
             self._stop()
-            raise RuntimeError("sandbox did not start")
+            taken = f" (port {self.requested_port} in use?)" if self.requested_port else ""
+            raise RuntimeError(f"sandbox did not start{taken}: {''.join(seen[-5:]).strip()}")
         self.control("GET", "/_sandbox/health")  # answers: it is up
         return self
 
