@@ -132,18 +132,22 @@ def _die_with_parent() -> None:
     os.setpgrp()
 
 
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _stop(process: subprocess.Popen[str]) -> None:
     """Stop the crawl process group: SIGTERM, then SIGKILL if it lingers."""
     if process.poll() is not None:
         return
+    _signal_group(process.pid, signal.SIGTERM)
     try:
-        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
         process.wait()
 
 
@@ -183,12 +187,17 @@ def run_crawl(
         log_path = Path(tmp) / "crawl.log"
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl+setpgrp
-        # A watchdog enforces the timeout even when the crawl prints nothing.
+        # A watchdog enforces the timeout even when the crawl prints nothing. It only sends
+        # signals (SIGTERM, then SIGKILL 5 s later): reaping is this thread's job, because the
+        # wait4 below must be what collects the child's exit status and peak memory.
         timed_out = threading.Event()
+        killer = threading.Timer(5, _signal_group, (process.pid, signal.SIGKILL))
+        killer.daemon = True
 
         def on_timeout() -> None:
             timed_out.set()
-            _stop(process)
+            _signal_group(process.pid, signal.SIGTERM)
+            killer.start()
 
         watchdog = threading.Timer(timeout, on_timeout) if timeout else None
         if watchdog:
@@ -213,6 +222,7 @@ def run_crawl(
         finally:
             if watchdog:
                 watchdog.cancel()
+            killer.cancel()
             _stop(process)  # on timeout, cancellation or any error: no crawler is left behind
         if timed_out.is_set():
             _mark_failed(run_id, f"the {platform} crawl exceeded its {timeout:.0f}s timeout and was stopped",
