@@ -107,14 +107,25 @@ class PrefectServer:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
-    def request(self, method: str, path: str, payload: Any = None) -> Any:
-        """Call the REST API; HTTPError carries non-2xx answers."""
+    def request(self, method: str, path: str, payload: Any = None, attempts: int = 6) -> Any:
+        """Call the REST API; HTTPError carries non-2xx answers.
+
+        Like Prefect's own client, 429/502/503 are retried with backoff: a server on SQLite
+        answers 503 while its database is locked by its own background services.
+        """
         data = json.dumps(payload).encode() if payload is not None else None
-        req = urllib.request.Request(self.api_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            body = answer.read()
-        return json.loads(body) if body else {}
+        for attempt in range(attempts):
+            req = urllib.request.Request(self.api_url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as answer:
+                    body = answer.read()
+                return json.loads(body) if body else {}
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (429, 502, 503) or attempt == attempts - 1:
+                    raise
+                time.sleep(float(exc.headers.get("Retry-After") or 0) or 0.5 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/flow_runs/{flow_run_id}")
