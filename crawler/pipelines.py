@@ -7,8 +7,9 @@ from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem
 from models import (
@@ -191,45 +192,49 @@ class DatabaseWriterPipeline:
         return self.alias.get(account_id, account_id)
 
     def _write_profiles(self, connection: Connection, now: dt.datetime) -> None:
-        snapshots = []
-        for profile in self.profiles.values():
-            account_id = self._adopt_history(connection, profile)
-            connection.execute(
-                update(Account).where(Account.id == account_id).values(
-                    platform_id=profile.platform_id, status="active", status_reason=None,
-                    last_crawled_at=now, updated_at=now,
-                    **({"profile_url": profile.profile_url} if profile.profile_url else {}),
-                )
-            )
+        """Each profile's account row and follower snapshot: a few statements per flush, not per account."""
+        if not self.profiles:
+            return
+        profiles = list(self.profiles.values())
+        self.profiles.clear()
+        accounts = {row.id: row for row in connection.execute(
+            select(Account).where(col(Account.id).in_([p.account_id for p in profiles])))}
+        owners = {(row.platform, row.platform_id): row for row in connection.execute(
+            select(Account).where(tuple_(Account.platform, Account.platform_id).in_(
+                [(accounts[p.account_id].platform, p.platform_id) for p in profiles])))}
+        updates, snapshots = [], []
+        for profile in profiles:
+            account = accounts[profile.account_id]
+            owner = owners.get((account.platform, profile.platform_id))
+            account_id = account.id if owner is None or owner.id == account.id else self._adopt_history(
+                connection, account, owner)
+            updates.append({"b_id": account_id, "b_platform_id": profile.platform_id, "b_url": profile.profile_url})
             counts = {"followers": profile.followers, "following": profile.following,
                       "posts_count": profile.posts_count}
             if any(value is not None for value in counts.values()):
                 snapshots.append({"account_id": account_id, "crawl_run_id": self.run_id,
                                   "observed_at": now, **counts})
+        connection.execute(
+            update(Account).where(Account.id == bindparam("b_id")).values(
+                platform_id=bindparam("b_platform_id"), status="active", status_reason=None,
+                last_crawled_at=now, updated_at=now,
+                profile_url=func.coalesce(bindparam("b_url"), Account.profile_url),
+            ), updates)
         if snapshots:
             stmt = _insert(connection)(AccountSnapshot)
             connection.execute(stmt.on_conflict_do_update(
                 index_elements=["account_id", "crawl_run_id"],
                 set_={c: stmt.excluded[c] for c in ("observed_at", "followers", "following", "posts_count")},
             ), snapshots)
-        self.profiles.clear()
 
-    def _adopt_history(self, connection: Connection, profile: ProfileItem) -> int:
+    def _adopt_history(self, connection: Connection, account: Row[Any], owner: Row[Any]) -> int:
         """A new handle that resolves to a known platform id is the same account renamed.
 
-        The older row keeps its history and takes the new handle; the new row is removed.
+        The older row (`owner`) keeps its history and takes the new handle; the new row is removed.
         """
-        account = connection.execute(select(Account).where(Account.id == profile.account_id)).one()
-        owner = connection.execute(
-            select(Account).where(Account.platform == account.platform,
-                                  Account.platform_id == profile.platform_id,
-                                  Account.id != account.id)
-        ).first()
-        if owner is None:
-            return account.id
         if owner.ambassador_id != account.ambassador_id:
             raise ValueError(
-                f"{account.platform} id {profile.platform_id} already belongs to account {owner.id} "
+                f"{account.platform} id {owner.platform_id} already belongs to account {owner.id} "
                 "of another ambassador"
             )
         for table in (Post, AccountSnapshot, CrawlOutcome):
@@ -323,29 +328,43 @@ class DatabaseWriterPipeline:
         self.crawler.stats.inc_value("reach/replies_written", len(rows))
 
     def _write_done(self, connection: Connection, now: dt.datetime) -> None:
+        """Per-account outcomes, statuses and deletions: a few statements per flush, not per account."""
+        if not self.done:
+            return
+        outcomes, crawled, statuses = [], [], []
+        complete: dict[dt.datetime, list[int]] = defaultdict(list)
         for done in self.done:
             account_id = self._account(done.account_id)
             self.finished.add(done.account_id)
             tally = self.tally.get(account_id, AccountTally())
-            values = {"ok": done.ok, "error": done.error, "reason": done.reason, **dataclasses.asdict(tally)}
-            stmt = _insert(connection)(CrawlOutcome)
-            connection.execute(stmt.values(crawl_run_id=self.run_id, account_id=account_id, **values)
-                               .on_conflict_do_update(index_elements=["crawl_run_id", "account_id"], set_=values))
-            account_values: dict[str, Any] = {"last_crawled_at": now}
+            outcomes.append({"crawl_run_id": self.run_id, "account_id": account_id, "ok": done.ok,
+                             "error": done.error, "reason": done.reason, **dataclasses.asdict(tally)})
+            crawled.append({"b_id": account_id})
             if done.status:
-                account_values |= {"status": done.status, "status_reason": None if done.ok else done.reason}
-            connection.execute(update(Account).where(Account.id == account_id).values(**account_values))
+                statuses.append({"b_id": account_id, "b_status": done.status,
+                                 "b_reason": None if done.ok else done.reason})
             if done.window_start is not None:
-                # A complete crawl of the window did not see these posts: they were deleted.
-                result = connection.execute(
-                    update(Post).where(
-                        Post.account_id == account_id, Post.published_at >= done.window_start,
-                        Post.last_seen_at < self.started_at, Post.deleted_at.is_(None),
-                        Post.source == "crawl",
-                    ).values(deleted_at=now)
-                )
-                self.crawler.stats.inc_value("reach/posts_marked_deleted", result.rowcount or 0)
+                complete[done.window_start].append(account_id)
         self.done.clear()
+        stmt = _insert(connection)(CrawlOutcome)
+        connection.execute(stmt.on_conflict_do_update(
+            index_elements=["crawl_run_id", "account_id"],
+            set_={c: stmt.excluded[c] for c in ("ok", "error", "reason", "posts_new", "posts_updated", "snapshots")},
+        ), outcomes)
+        by_id = update(Account).where(Account.id == bindparam("b_id"))
+        connection.execute(by_id.values(last_crawled_at=now), crawled)
+        if statuses:
+            connection.execute(by_id.values(status=bindparam("b_status"), status_reason=bindparam("b_reason")),
+                               statuses)
+        for window_start, account_ids in complete.items():
+            # A complete crawl of the window did not see these posts: they were deleted.
+            result = connection.execute(
+                update(Post).where(
+                    col(Post.account_id).in_(account_ids), Post.published_at >= window_start,
+                    Post.last_seen_at < self.started_at, Post.deleted_at.is_(None), Post.source == "crawl",
+                ).values(deleted_at=now)
+            )
+            self.crawler.stats.inc_value("reach/posts_marked_deleted", result.rowcount or 0)
 
     def close_run(self) -> None:
         """Close the crawl run with its health figures and overall status."""
