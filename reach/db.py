@@ -4,14 +4,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 from reach.settings import get_settings
+
+if TYPE_CHECKING:  # Alembic is imported where it is used: every crawl process imports this module
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -55,8 +57,10 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
             raise
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(url: str | None = None) -> "Config":
     """Alembic configuration pointing at the project's migrations and the given database."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%"))
@@ -66,6 +70,8 @@ def alembic_config(url: str | None = None) -> Config:
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring the database schema up to `revision` (creates the SQLite file if needed)."""
     url = url or get_settings().database_url
+    from alembic import command
+
     get_engine(url)  # creates the SQLite parent folder
     command.upgrade(alembic_config(url), revision)
 
