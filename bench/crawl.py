@@ -65,11 +65,18 @@ def prepare(url: str, roster: Path, replies: bool) -> None:
         session.commit()
 
 
-def run_concurrent(label: str, url: str, roster: Path) -> float:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_concurrent(label: str, url: str, roster: Path, sandbox: SandboxProcess) -> float:
     """The three platforms crawled at once, as the nightly flow runs them; returns posts/s."""
     from crawler.run import run_crawl
 
     prepare(url, roster, replies=False)
+    sandbox_cpu = process_cpu_seconds(sandbox.pid)
     started = time.monotonic()
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda platform: run_crawl(platform, lookback_days=DAYS, extra_settings={
@@ -80,6 +87,11 @@ def run_concurrent(label: str, url: str, roster: Path) -> float:
     statuses = ", ".join(f"{r.platform} {r.status}" for r in results)
     print(f"  {label}: {pages:,} pages, {posts:,} posts in {wall:.1f}s wall -> {posts / wall:.0f} posts/s "
           f"stored end to end, {pages / wall:.0f} pages/s ({statuses})", flush=True)
+    # Everything shares this machine's cores: the crawlers, the database and the sandbox that
+    # stands in for the platforms' servers.
+    print(f"    CPU seconds: crawlers {sum(r.cpu_seconds or 0 for r in results):.1f}, sandbox "
+          f"{process_cpu_seconds(sandbox.pid) - sandbox_cpu:.1f}, over {wall:.1f} s wall on "
+          f"{os.cpu_count()} cores", flush=True)
     return posts / wall
 
 
@@ -130,7 +142,7 @@ def main() -> None:
         results = {"SQLite": run_backend("SQLite", f"sqlite:///{tmp}/bench.db", roster)}
         results["SQLite, with replies"] = run_backend(
             "SQLite, with replies", f"sqlite:///{tmp}/replies.db", roster, replies=True)
-        concurrent = {"SQLite": run_concurrent("SQLite, platforms at once", f"sqlite:///{tmp}/all.db", roster)}
+        concurrent = {"SQLite": run_concurrent("SQLite, platforms at once", f"sqlite:///{tmp}/all.db", roster, sandbox)}
         admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
@@ -141,7 +153,7 @@ def main() -> None:
             with admin.connect() as connection:  # a fresh schema for the concurrent run
                 connection.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
                 connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-            concurrent["PostgreSQL"] = run_concurrent("PostgreSQL, platforms at once", pg_url, roster)
+            concurrent["PostgreSQL"] = run_concurrent("PostgreSQL, platforms at once", pg_url, roster, sandbox)
         finally:
             get_engine(pg_url).dispose()
             with admin.connect() as connection:
