@@ -132,6 +132,9 @@ def _die_with_parent() -> None:
     os.setpgrp()
 
 
+KILL_GRACE_SECONDS = 5  # between SIGTERM and SIGKILL
+
+
 def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
@@ -145,7 +148,7 @@ def _stop(process: subprocess.Popen[str]) -> None:
         return
     _signal_group(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=5)
+        process.wait(timeout=KILL_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
         _signal_group(process.pid, signal.SIGKILL)
         process.wait()
@@ -188,10 +191,10 @@ def run_crawl(
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl+setpgrp
         # A watchdog enforces the timeout even when the crawl prints nothing. It only sends
-        # signals (SIGTERM, then SIGKILL 5 s later): reaping is this thread's job, because the
-        # wait4 below must be what collects the child's exit status and peak memory.
+        # signals (SIGTERM, then SIGKILL after the grace): reaping is this thread's job, because
+        # the wait4 below must be what collects the child's exit status and peak memory.
         timed_out = threading.Event()
-        killer = threading.Timer(5, _signal_group, (process.pid, signal.SIGKILL))
+        killer = threading.Timer(KILL_GRACE_SECONDS, _signal_group, (process.pid, signal.SIGKILL))
         killer.daemon = True
 
         def on_timeout() -> None:

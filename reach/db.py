@@ -69,9 +69,9 @@ def alembic_config(url: str | None = None) -> "Config":
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring the database schema up to `revision` (creates the SQLite file if needed)."""
-    url = url or get_settings().database_url
     from alembic import command
 
+    url = url or get_settings().database_url
     get_engine(url)  # creates the SQLite parent folder
     command.upgrade(alembic_config(url), revision)
 
