@@ -51,10 +51,17 @@ def demo_environment(var_dir: Path) -> dict[str, str]:
 
 
 def prefect_environment(var_dir: Path) -> dict[str, str]:
-    """Prefect's ephemeral API with its database under var/, and no telemetry (offline machines)."""
+    """Prefect's ephemeral API with its database under var/, and no telemetry (offline machines).
+
+    On a fresh clone the ephemeral server first creates and migrates its database: on a slow
+    2-core machine that took longer than Prefect's default 20 s start-up wait, and the demo
+    failed before it began, so the demo waits up to 2 minutes.
+    """
     return {
         "PREFECT_HOME": os.environ.get("PREFECT_HOME", str((var_dir / "prefect").resolve())),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": os.environ.get(
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"),
     }
 
 
