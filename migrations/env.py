@@ -1,7 +1,6 @@
 """Alembic environment: migrations run against the URL given by reach.db.alembic_config."""
 
 from alembic import context
-from sqlalchemy import pool
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on SQLModel.metadata)

@@ -1,9 +1,9 @@
 """SQLModel tables: roster, posts, append-only snapshots, crawl runs, sentiment, analytics."""
 
-from models import rollups  # noqa: F401  (report indexes, migration 0002)
 from models.analytics import AccountDailyMetric, AccountPeriodMetric, AudienceDemographic
 from models.content import AccountSnapshot, Post, PostSnapshot, Reply
 from models.enums import AccountStatus, Platform, PostKind, RunStatus, SentimentState, Source
+from models.rollups import PostCounts
 from models.roster import Account, Ambassador
 from models.runs import CrawlOutcome, CrawlRun
 from models.sentiment import Sentiment
@@ -21,6 +21,7 @@ __all__ = [
     "CrawlRun",
     "Platform",
     "Post",
+    "PostCounts",
     "PostKind",
     "PostSnapshot",
     "Reply",

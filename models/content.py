@@ -36,6 +36,9 @@ class Post(SQLModel, table=True):
     last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
+# Every count a post snapshot carries (NULL where the source did not publish it).
+SNAPSHOT_COUNTS = ("likes", "comments", "reposts", "quotes", "views", "impressions", "members_reached")
+
 
 class PostSnapshot(SQLModel, table=True):
     """Counts of one post as seen by one crawl run (or import). NULL = not published, never 0."""

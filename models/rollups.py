@@ -1,13 +1,50 @@
-"""Indexes that make the reach report fast at real size (a year of nightly snapshots).
+"""What makes the reach report fast at real size (a year of nightly snapshots).
 
-The report picks, per post, its latest and previous snapshot and, per post and per account, the
-follower count nearest a moment. These indexes answer each pick from the index alone (an
-index-only scan on PostgreSQL, a covering index on SQLite) instead of visiting the table.
+- `PostCounts`: each post's latest and previous snapshot, one row per post, kept by database
+  triggers on `postsnapshot` (migration 0003), so the report reads one row per post instead of
+  two look-ups into the snapshot history, and every writer (crawl, import, a test, a bench) keeps
+  it true without calling anything.
+- Indexes (migration 0002) that answer the remaining per-post and per-account picks from the
+  index alone (an index-only scan on PostgreSQL, a covering index on SQLite).
 """
 
-from sqlalchemy import Index
+import datetime as dt
+
+from sqlalchemy import BigInteger, Index
+from sqlmodel import Field, SQLModel
 
 from models.content import AccountSnapshot, PostSnapshot
+from models.types import UTCDateTime
+
+
+class PostCounts(SQLModel, table=True):
+    """A post's latest snapshot and the one before it (`prev_*`), derived, never written by code.
+
+    Latest means the greatest (observed_at, id), as in the snapshot history itself; a snapshot
+    written late with an older observed_at does not become the latest. Rebuilt from the history
+    for each post whose snapshots change.
+    """
+
+    post_id: int = Field(foreign_key="post.id", primary_key=True, sa_column_kwargs={"autoincrement": False})
+    latest_id: int = Field(sa_type=BigInteger)
+    observed_at: dt.datetime = Field(sa_type=UTCDateTime)
+    approximate: bool
+    likes: int | None = Field(default=None, sa_type=BigInteger)
+    comments: int | None = Field(default=None, sa_type=BigInteger)
+    reposts: int | None = Field(default=None, sa_type=BigInteger)
+    quotes: int | None = Field(default=None, sa_type=BigInteger)
+    views: int | None = Field(default=None, sa_type=BigInteger)
+    impressions: int | None = Field(default=None, sa_type=BigInteger)
+    members_reached: int | None = Field(default=None, sa_type=BigInteger)
+    previous_id: int | None = Field(default=None, sa_type=BigInteger)
+    prev_likes: int | None = Field(default=None, sa_type=BigInteger)
+    prev_comments: int | None = Field(default=None, sa_type=BigInteger)
+    prev_reposts: int | None = Field(default=None, sa_type=BigInteger)
+    prev_quotes: int | None = Field(default=None, sa_type=BigInteger)
+    prev_views: int | None = Field(default=None, sa_type=BigInteger)
+    prev_impressions: int | None = Field(default=None, sa_type=BigInteger)
+    prev_members_reached: int | None = Field(default=None, sa_type=BigInteger)
+
 
 # Latest / previous snapshot of a post: ORDER BY observed_at DESC, id DESC LIMIT 1 [OFFSET 1].
 ix_post_snapshot_latest = Index(

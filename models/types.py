@@ -35,7 +35,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        # PostgreSQL sessions run in UTC (reach.db): most values need no conversion.
+        return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
 
 
 # Snapshot tables grow past 2**31 rows in production; SQLite only auto-increments INTEGER keys.

@@ -28,6 +28,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def _postgres_utc(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # Timestamps come back in UTC whatever the server's zone: no per-value conversion on read.
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.autocommit = autocommit
+
+
 def get_engine(url: str | None = None) -> Engine:
     """One engine per database URL (default: the configured one)."""
     return _engine(url or get_settings().database_url)
@@ -42,7 +50,9 @@ def _engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _postgres_utc)
+    return engine
 
 
 @contextmanager

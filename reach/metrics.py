@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select, true
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -28,13 +28,15 @@ from models import (
     Ambassador,
     CrawlRun,
     Post,
+    PostCounts,
     PostSnapshot,
     Reply,
     Sentiment,
 )
+from models.content import SNAPSHOT_COUNTS
 
 GROUPINGS = ("ambassador", "platform", "country", "cohort", "team")
-COUNTS = ("likes", "comments", "reposts", "quotes", "views", "impressions", "members_reached")
+COUNTS = SNAPSHOT_COUNTS
 ENGAGEMENT_PARTS = ("likes", "comments", "reposts", "quotes")
 # The per-post counts summed into a group's row (each with its _n).
 SUMMED_COUNTS = ("likes", "comments", "reposts", "quotes", "views")
@@ -162,7 +164,8 @@ class Period:
 
 @dataclass(slots=True)
 class PostFact:
-    """One post of the period with its latest and previous counts and its context."""
+    """One post of the period with its latest counts, its growth since the previous crawl, and its
+    context."""
 
     id: int
     account_id: int
@@ -173,7 +176,7 @@ class PostFact:
     url: str | None
     published_at: dt.datetime
     latest: dict[str, int | None]
-    previous: dict[str, int | None] | None
+    previous_engagements: int | None
     approximate: bool
     followers_at_post: int | None
     sentiment: float | None
@@ -184,8 +187,10 @@ class PostFact:
 
     def __post_init__(self) -> None:
         # Computed once: roll-ups read these for every post of every group.
-        self.engagements = _engagements(self.latest)
-        before = _engagements(self.previous) if self.previous is not None else None
+        latest = self.latest
+        self.engagements = _engagements(latest["likes"], latest["comments"], latest["reposts"],
+                                        latest["quotes"])
+        before = self.previous_engagements
         self.engagements_growth = (
             None if self.engagements is None or before is None else self.engagements - before
         )
@@ -195,10 +200,10 @@ class PostFact:
         )
 
 
-def _engagements(counts: dict[str, int | None]) -> int | None:
+def _engagements(likes: int | None, comments: int | None, reposts: int | None,
+                 quotes: int | None) -> int | None:
+    """likes + comments + reposts + quotes, the missing ones left out; None if all are missing."""
     # Spelled out: this runs twice for each of the period's posts.
-    likes, comments = counts.get("likes"), counts.get("comments")
-    reposts, quotes = counts.get("reposts"), counts.get("quotes")
     if likes is None and comments is None and reposts is None and quotes is None:
         return None
     return (likes or 0) + (comments or 0) + (reposts or 0) + (quotes or 0)
@@ -232,31 +237,6 @@ def last_crawl_at(session: Session) -> dt.datetime | None:
     return session.execute(
         select(func.max(func.coalesce(CrawlRun.finished_at, CrawlRun.started_at)))
     ).scalar()
-
-
-def _latest_snapshot_id(offset: int) -> Any:
-    snap = aliased(PostSnapshot)
-    return (
-        select(snap.id)
-        .where(snap.post_id == Post.id)
-        .order_by(snap.observed_at.desc(), snap.id.desc())
-        .limit(1)
-        .offset(offset)
-        .correlate(Post)
-        .scalar_subquery()
-    )
-
-
-def _snapshot_lateral(offset: int) -> Any:
-    snap = aliased(PostSnapshot)
-    return (
-        select(snap.id, snap.approximate, *[getattr(snap, c) for c in COUNTS])
-        .where(snap.post_id == Post.id)
-        .order_by(snap.observed_at.desc(), snap.id.desc())
-        .limit(1)
-        .offset(offset)
-        .lateral()
-    )
 
 
 def _followers_at_post() -> Any:
@@ -323,64 +303,39 @@ def _collection_paused() -> Iterator[None]:
 def post_facts(session: Session, period: Period) -> list[PostFact]:
     """Every post published in the period (reposts excluded), one SQL query, no snapshot scan.
 
-    Per post, correlated index look-ups pick the latest and the previous snapshot and the
-    account's followers at publication, so the cost grows with the posts of the period, not with
-    the snapshot history.
+    Each post's latest and previous counts come from its `PostCounts` row (kept by triggers as
+    snapshots are written); an index look-up per post finds the account's followers at
+    publication. The cost grows with the posts of the period, not with the snapshot history.
     """
-    context = [
-        Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
-        Post.url, Post.published_at, _followers_at_post().label("followers_at_post"),
-        _scored_polarity(Post.text_hash).label("polarity"),
-    ]
-    in_period = (Post.published_at >= period.start, Post.published_at < period.end,
-                 Post.kind != "repost")
-    connection = _report_connection(session)
-    if connection.dialect.name == "postgresql":
-        # A LATERAL look-up per post (an index scan that stops at the first row); joining the
-        # snapshot ids back made the planner hash the whole snapshot table twice.
-        latest, previous = _snapshot_lateral(0), _snapshot_lateral(1)
-        stmt = (
-            select(*context, *[latest.c[c] for c in COUNTS], latest.c.approximate,
-                   *[previous.c[c] for c in COUNTS], previous.c.id)
-            .join(Account, Account.id == Post.account_id)
-            .outerjoin(latest, true())
-            .outerjoin(previous, true())
-            .where(*in_period)
+    stmt = (
+        select(
+            Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
+            Post.url, Post.published_at, _followers_at_post().label("followers_at_post"),
+            _scored_polarity(Post.text_hash).label("polarity"),
+            *[getattr(PostCounts, c) for c in COUNTS], PostCounts.approximate,
+            *[getattr(PostCounts, f"prev_{c}") for c in ENGAGEMENT_PARTS], PostCounts.previous_id,
         )
-    else:
-        inner = (
-            select(*context, _latest_snapshot_id(0).label("latest_id"),
-                   _latest_snapshot_id(1).label("previous_id"))
-            .join(Account, Account.id == Post.account_id)
-            .where(*in_period)
-            .subquery()
-        )
-        l_snap, p_snap = aliased(PostSnapshot), aliased(PostSnapshot)
-        # The snapshot ids are used only to join: SQLite flattens the subquery, and selecting
-        # them as well would run each id look-up a second time.
-        stmt = (
-            select(*[inner.c[c.name] for c in context],
-                   *[getattr(l_snap, c) for c in COUNTS], l_snap.approximate,
-                   *[getattr(p_snap, c) for c in COUNTS], p_snap.id)
-            .outerjoin(l_snap, l_snap.id == inner.c.latest_id)
-            .outerjoin(p_snap, p_snap.id == inner.c.previous_id)
-        )
+        .join(Account, Account.id == Post.account_id)
+        .outerjoin(PostCounts, PostCounts.post_id == Post.id)
+        .where(Post.published_at >= period.start, Post.published_at < period.end,
+               Post.kind != "repost")
+    )
     n = len(COUNTS)
     facts = []
     # Plain Core tuples: 170,000 posts a year, so per-row mappings and ORM objects cost seconds.
     with _collection_paused():
-        rows = connection.execute(stmt).all()
+        rows = _report_connection(session).execute(stmt).all()
         for row in rows:
             (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
              followers, polarity) = row[:10]
-            previous_id = row[-1]
+            likes, comments, reposts, quotes, previous_id = row[11 + n:]
             facts.append(PostFact(
-                post_id, account_id, ambassador_id, platform, kind, source, url, _aware(published_at),
+                post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
                 dict(zip(COUNTS, row[10:10 + n])),
-                dict(zip(COUNTS, row[11 + n:11 + 2 * n])) if previous_id is not None else None,
+                None if previous_id is None else _engagements(likes, comments, reposts, quotes),
                 bool(row[10 + n]), followers, polarity,
             ))
-    _fill_imported_counts(connection, facts)
+    _fill_imported_counts(_report_connection(session), facts)
     return facts
 
 
@@ -410,13 +365,6 @@ def _fill_imported_counts(connection: Connection, facts: list[PostFact]) -> None
         found = known.get(post_id, {})
         fact.latest = {c: v if v is not None else found.get(c) for c, v in fact.latest.items()}
         fact.__post_init__()  # engagements and rates from the completed counts
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # Core selects from a subquery skip the column type's result processing on some paths.
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _account_followers(at_or_before: dt.datetime | None, first_from: dt.datetime | None,
@@ -595,6 +543,10 @@ class EntityMetrics:
     top_post_id: int | None = field(default=None, repr=False)
 
 
+def _by_engagements(post: PostFact) -> int:
+    return post.engagements  # type: ignore[return-value]
+
+
 def _sum_known(values: Iterable[int | None]) -> tuple[int | None, int]:
     known = [v for v in values if v is not None]
     return (sum(known) if known else None), len(known)
@@ -608,43 +560,20 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     row.platforms = ", ".join(sorted({a.platform for a in accounts} | {p.platform for p in posts}))
     row.sources = ", ".join(sorted({a.source for a in accounts}))
     row.posts = len(posts)
-    # One pass over the posts (a year-long report has 170,000 of them): a sum over posts is
-    # None when no post had the figure, and its _n counts the posts that had it.
-    totals: dict[str, int | None] = dict.fromkeys(SUMMED_COUNTS)
-    ns = dict.fromkeys(SUMMED_COUNTS, 0)
-    engagements: int | None = None
-    engagements_n = 0
-    growth: int | None = None
-    rated_engagements = rated_followers = 0
-    rated = False
-    top: PostFact | None = None
-    for p in posts:
-        latest = p.latest
-        for count in SUMMED_COUNTS:
-            value = latest.get(count)
-            if value is not None:
-                total = totals[count]
-                totals[count] = value if total is None else total + value
-                ns[count] += 1
-        e = p.engagements
-        if e is not None:
-            engagements = e if engagements is None else engagements + e
-            engagements_n += 1
-            if top is None or e > top.engagements:  # type: ignore[operator]
-                top = p  # the first of equals, as max() picks
-            if p.followers_at_post:
-                rated_engagements += e
-                rated_followers += p.followers_at_post
-                rated = True
-        g = p.engagements_growth
-        if g is not None:
-            growth = g if growth is None else growth + g
+    # A year-long report has 170,000 posts: comprehensions, not a loop of dict updates. A sum over
+    # posts is None when no post had the figure, and its _n counts the posts that had it.
+    latests = [p.latest for p in posts]
     for count in SUMMED_COUNTS:
-        setattr(row, count, totals[count])
-        setattr(row, f"{count}_n", ns[count])
-    row.engagements, row.engagements_n, row.engagements_growth = engagements, engagements_n, growth
+        known = [v for latest in latests if (v := latest[count]) is not None]
+        setattr(row, count, sum(known) if known else None)
+        setattr(row, f"{count}_n", len(known))
+    engaged = [p for p in posts if p.engagements is not None]
+    row.engagements, row.engagements_n = _sum_known([p.engagements for p in engaged])
+    row.engagements_growth, _ = _sum_known([p.engagements_growth for p in engaged])
+    rated = [p for p in engaged if p.followers_at_post]
     if rated:
-        row.engagement_rate = 100.0 * rated_engagements / rated_followers
+        row.engagement_rate = (100.0 * sum(p.engagements for p in rated)  # type: ignore[misc]
+                               / sum(p.followers_at_post for p in rated))  # type: ignore[misc]
     for rate, count in (("applause_rate", "likes"), ("conversation_rate", "comments"),
                         ("amplification_rate", "reposts")):
         total, n = getattr(row, count), getattr(row, f"{count}_n")
@@ -665,7 +594,8 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     row.reply_sentiment_n = sum(a.reply_n for a in accounts)
     if row.reply_sentiment_n:
         row.reply_sentiment = sum(a.reply_polarity_sum for a in accounts) / row.reply_sentiment_n
-    if top is not None:
+    if engaged:
+        top = max(engaged, key=_by_engagements)  # the first of equals
         row.top_post_url, row.top_post_engagements, row.top_post_id = top.url, top.engagements, top.id
     return row
 

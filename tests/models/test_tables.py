@@ -3,10 +3,11 @@
 import datetime as dt
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, select
 
-from models import Account, AccountSnapshot, Ambassador, CrawlRun, Post, PostSnapshot
+from models import Account, AccountSnapshot, Ambassador, CrawlRun, Post, PostCounts, PostSnapshot
 
 
 def _account(session: Session, key: str = "amelie@mastodon.social") -> Account:
@@ -88,3 +89,35 @@ def test_stable_platform_id_is_unique_per_platform(session: Session) -> None:
     session.add(second)
     with pytest.raises(IntegrityError):
         session.flush()
+
+
+def test_post_counts_follow_the_snapshot_history_whatever_order_it_is_written_in(session: Session) -> None:
+    account = _account(session)
+    post = Post(account_id=account.id, platform="mastodon", platform_post_id="1",
+                published_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    runs = [CrawlRun(platform="mastodon") for _ in range(4)]
+    session.add_all([post, *runs])
+    session.flush()
+
+    def snapshot(run: CrawlRun, day: int, likes: int | None) -> None:
+        session.add(PostSnapshot(post_id=post.id, crawl_run_id=run.id, likes=likes,
+                                 observed_at=dt.datetime(2026, 1, day, tzinfo=dt.UTC)))
+        session.flush()
+
+    def counts() -> tuple[int | None, int | None, dt.datetime]:
+        row = session.exec(select(PostCounts).where(PostCounts.post_id == post.id)).one()
+        session.refresh(row)
+        return row.likes, row.prev_likes, row.observed_at
+
+    assert session.exec(select(PostCounts)).all() == []  # no snapshot, no row
+    snapshot(runs[0], 2, 10)
+    assert counts() == (10, None, dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    snapshot(runs[1], 4, 30)
+    assert counts() == (30, 10, dt.datetime(2026, 1, 4, tzinfo=dt.UTC))
+    snapshot(runs[2], 3, 20)  # written late, observed in between: becomes the previous one only
+    assert counts() == (30, 20, dt.datetime(2026, 1, 4, tzinfo=dt.UTC))
+    session.execute(update(PostSnapshot).where(PostSnapshot.crawl_run_id == runs[1].id)
+                    .values(likes=None))  # a count corrected to missing stays missing
+    assert counts() == (None, 20, dt.datetime(2026, 1, 4, tzinfo=dt.UTC))
+    snapshot(runs[3], 5, 40)
+    assert counts() == (40, None, dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
