@@ -10,9 +10,11 @@ per account the follower snapshots at the period's start and end, and for import
 import datetime as dt
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -280,6 +282,7 @@ def _report_connection(session: Session) -> Connection:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL jit = off")
+        connection.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1")
     return connection
 
 
@@ -298,6 +301,22 @@ def _collection_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _batches_ahead(connection: Connection, stmt: Any, size: int = 10_000) -> Iterator[Sequence[Any]]:
+    """The statement's rows in batches, a thread fetching the next batch while the caller works
+    on this one.
+
+    The driver waits for the database with the GIL released, so on two cores the database
+    computes the rows while Python builds on the ones it has: the time is about the longer of
+    the two instead of their sum. (PostgreSQL runs the query in a server-side cursor.)
+    """
+    with ThreadPoolExecutor(1) as pool, connection.execute(stmt.execution_options(yield_per=size)) as result:
+        batches = result.partitions()
+        ahead = pool.submit(next, batches, None)
+        while (batch := ahead.result()) is not None:
+            ahead = pool.submit(next, batches, None)
+            yield batch
 
 
 def post_facts(session: Session, period: Period) -> list[PostFact]:
@@ -324,8 +343,7 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     facts = []
     # Plain Core tuples: 170,000 posts a year, so per-row mappings and ORM objects cost seconds.
     with _collection_paused():
-        rows = _report_connection(session).execute(stmt).all()
-        for row in rows:
+        for row in chain.from_iterable(_batches_ahead(_report_connection(session), stmt)):
             (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
              followers, polarity) = row[:10]
             likes, comments, reposts, quotes, previous_id = row[11 + n:]
