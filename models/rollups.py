@@ -1,9 +1,9 @@
 """What makes the reach report fast at real size (a year of nightly snapshots).
 
-- `PostCounts`: each post's latest and previous snapshot, one row per post, kept by database
-  triggers on `postsnapshot` (migration 0003), so the report reads one row per post instead of
-  two look-ups into the snapshot history, and every writer (crawl, import, a test, a bench) keeps
-  it true without calling anything.
+- `PostCounts`: each post's latest and previous snapshot and its account's followers at
+  publication, one row per post, kept by database triggers (migration 0003): the report reads one
+  row per post instead of three look-ups into the snapshot history, and every writer (crawl,
+  import, a test, a bench) keeps it true without calling anything.
 - Indexes (migration 0002) that answer the remaining per-post and per-account picks from the
   index alone (an index-only scan on PostgreSQL, a covering index on SQLite).
 """
@@ -18,7 +18,8 @@ from models.types import UTCDateTime
 
 
 class PostCounts(SQLModel, table=True):
-    """A post's latest snapshot and the one before it (`prev_*`), derived, never written by code.
+    """A post's latest snapshot, the one before it (`prev_*`) and its account's followers at
+    publication; derived, never written by code.
 
     Latest means the greatest (observed_at, id), as in the snapshot history itself; a snapshot
     written late with an older observed_at does not become the latest. Rebuilt from the history
@@ -44,6 +45,10 @@ class PostCounts(SQLModel, table=True):
     prev_views: int | None = Field(default=None, sa_type=BigInteger)
     prev_impressions: int | None = Field(default=None, sa_type=BigInteger)
     prev_members_reached: int | None = Field(default=None, sa_type=BigInteger)
+    followers_at_post: int | None = Field(
+        default=None, sa_type=BigInteger,
+        description="the account's followers at publication: the snapshot nearest before, else the first after",
+    )
 
 
 # Latest / previous snapshot of a post: ORDER BY observed_at DESC, id DESC LIMIT 1 [OFFSET 1].

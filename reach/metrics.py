@@ -241,26 +241,6 @@ def last_crawl_at(session: Session) -> dt.datetime | None:
     ).scalar()
 
 
-def _followers_at_post() -> Any:
-    """Followers of the posting account at publication: the snapshot nearest before, else the
-    first after. COALESCE evaluates its second look-up only when the first finds nothing."""
-    def nearest(before: bool) -> Any:
-        snap = aliased(AccountSnapshot)
-        if before:
-            cond, order = snap.observed_at <= Post.published_at, snap.observed_at.desc()
-        else:
-            cond, order = snap.observed_at > Post.published_at, snap.observed_at.asc()
-        return (
-            select(snap.followers)
-            .where(snap.account_id == Post.account_id, cond, snap.followers.is_not(None))
-            .order_by(order)
-            .limit(1)
-            .correlate(Post)
-            .scalar_subquery()
-        )
-    return func.coalesce(nearest(True), nearest(False))
-
-
 def _scored_polarity(text_hash_column: Any) -> Any:
     sent = aliased(Sentiment)
     return (
@@ -322,14 +302,14 @@ def _batches_ahead(connection: Connection, stmt: Any, size: int = 10_000) -> Ite
 def post_facts(session: Session, period: Period) -> list[PostFact]:
     """Every post published in the period (reposts excluded), one SQL query, no snapshot scan.
 
-    Each post's latest and previous counts come from its `PostCounts` row (kept by triggers as
-    snapshots are written); an index look-up per post finds the account's followers at
-    publication. The cost grows with the posts of the period, not with the snapshot history.
+    Each post's latest and previous counts and its account's followers at publication come from
+    its `PostCounts` row, kept by triggers as snapshots are written: the cost grows with the posts
+    of the period, not with the snapshot history.
     """
     stmt = (
         select(
             Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
-            Post.url, Post.published_at, _followers_at_post().label("followers_at_post"),
+            Post.url, Post.published_at, PostCounts.followers_at_post,
             _scored_polarity(Post.text_hash).label("polarity"),
             *[getattr(PostCounts, c) for c in COUNTS], PostCounts.approximate,
             *[getattr(PostCounts, f"prev_{c}") for c in ENGAGEMENT_PARTS], PostCounts.previous_id,

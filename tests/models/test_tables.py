@@ -121,3 +121,45 @@ def test_post_counts_follow_the_snapshot_history_whatever_order_it_is_written_in
     assert counts() == (None, 20, dt.datetime(2026, 1, 4, tzinfo=dt.UTC))
     snapshot(runs[3], 5, 40)
     assert counts() == (40, None, dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
+
+
+def test_followers_at_post_follow_the_account_history_and_the_post(session: Session) -> None:
+    account = _account(session)
+    other = Account(ambassador_id=account.ambassador_id, platform="bluesky", handle="amelie.bsky.social",
+                    key="amelie.bsky.social")
+    post = Post(account_id=account.id, platform="mastodon", platform_post_id="1",
+                published_at=dt.datetime(2026, 1, 10, tzinfo=dt.UTC))
+    runs = [CrawlRun(platform="mastodon") for _ in range(5)]
+    session.add_all([other, post, *runs])
+    session.flush()
+
+    def followers(run: CrawlRun, day: int, count: int | None, owner: Account = account) -> None:
+        session.add(AccountSnapshot(account_id=owner.id, crawl_run_id=run.id, followers=count,
+                                    observed_at=dt.datetime(2026, 1, day, tzinfo=dt.UTC)))
+        session.flush()
+
+    def at_post() -> int | None:
+        row = session.exec(select(PostCounts).where(PostCounts.post_id == post.id)).one()
+        session.refresh(row)
+        return row.followers_at_post
+
+    session.add(PostSnapshot(post_id=post.id, crawl_run_id=runs[0].id, likes=1,
+                             observed_at=dt.datetime(2026, 1, 20, tzinfo=dt.UTC)))
+    session.flush()
+    assert at_post() is None  # no account snapshot yet
+    followers(runs[0], 20, 200)
+    assert at_post() == 200  # only one after publication: the first after
+    followers(runs[1], 15, 150)
+    assert at_post() == 150  # a nearer one after
+    followers(runs[2], 5, 50)
+    assert at_post() == 50  # one before publication wins
+    followers(runs[3], 8, 80)
+    assert at_post() == 80  # the nearest before
+    followers(runs[4], 9, None)
+    assert at_post() == 80  # a snapshot without a follower count is no answer
+    session.execute(update(Post).where(Post.id == post.id)
+                    .values(published_at=dt.datetime(2026, 1, 6, tzinfo=dt.UTC)))
+    assert at_post() == 50  # the post's time corrected
+    session.execute(update(AccountSnapshot).where(AccountSnapshot.crawl_run_id == runs[2].id)
+                    .values(account_id=other.id))
+    assert at_post() == 80  # the snapshot moved to another account: first after, of those left
