@@ -14,13 +14,12 @@ import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 from twisted.python.failure import Failure
 
 from crawler.items import AccountDone, PageItems, PostItem, ReplyItem
 from crawler.parsers.common import ParseError
-from models import Account, Ambassador, Post, PostSnapshot, utcnow
+from models import Account, Ambassador, Post, PostCounts, utcnow
 from reach.db import get_engine
 from reach.handles import HandleError, parse_account
 from reach.settings import get_settings
@@ -114,15 +113,10 @@ class AccountSpider(scrapy.Spider):
         by_id = {ref.id: ref for ref in refs}
         if not by_id:
             return
-        # Only each post's latest snapshot: a month of nightly crawls must not be read back.
-        snapshot = aliased(PostSnapshot)
-        latest = (
-            select(func.max(snapshot.id)).where(snapshot.post_id == Post.id)
-            .correlate(Post).scalar_subquery()
-        )
+        # Each post's latest snapshot, kept in PostCounts: a month of nightly crawls is not read back.
         rows = session.exec(
-            select(Post.account_id, Post.platform_post_id, PostSnapshot.comments)
-            .join(PostSnapshot, col(PostSnapshot.id) == latest)
+            select(Post.account_id, Post.platform_post_id, PostCounts.comments)
+            .join(PostCounts, col(PostCounts.post_id) == Post.id)
             .where(col(Post.account_id).in_(list(by_id)), Post.published_at >= self.window_start)
         ).all()
         for account_id, key, comments in rows:
