@@ -101,7 +101,7 @@ def check_blogs(session: Session, run_id: int, day: int) -> int:
         want = [p for p in truth.expected("blog", blog, day=day).blog_posts if p.published >= since]
         assert {p.path.lstrip("/") for p in want} == set(stored), blog
         for post in want:
-            row, counts = stored[post.path.lstrip("/")]
+            _row, counts = stored[post.path.lstrip("/")]
             assert counts.comments == post.comments
             if post.style == "text":  # only "31K likes" on the page: rounded, and flagged so
                 likes, rounded = count_from_text(post.likes_text.split()[0])

@@ -12,7 +12,7 @@ from tests.conftest import get_testdata
 INSTANCE = "127.0.0.1:35775"
 
 
-def load(*parts: str):  # noqa: ANN201
+def load(*parts: str):
     return json.loads(get_testdata(*parts))
 
 

@@ -12,7 +12,6 @@ from crawler.items import AccountDone, PostItem, ProfileItem
 from crawler.pipelines import DatabaseWriterPipeline, ValidationPipeline
 from crawler.spiders.mastodon import MastodonSpider
 from models import Account, AccountSnapshot, Ambassador, CrawlOutcome, CrawlRun, Post, PostSnapshot
-from reach.db import get_engine
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 

@@ -31,7 +31,7 @@ def test_stored_replies_match_the_sandbox_and_unchanged_threads_are_not_fetched_
         since = run.started_at - dt.timedelta(days=30) + dt.timedelta(minutes=1)
         compared = 0
         for name in MASTODON:
-            account = session.exec(select(Account).where(
+            session.exec(select(Account).where(
                 Account.platform == "mastodon", Account.key.startswith(f"{name}@", autoescape=True))).one()
             for post in truth.expected("mastodon", name, day=0).posts:
                 if post.published < since or post.kind == "boost" or not post.replies:

@@ -21,7 +21,7 @@ GOOD = HEADER + (
 )
 
 
-def reach(*args: str):  # noqa: ANN201
+def reach(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
