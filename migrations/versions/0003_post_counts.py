@@ -9,7 +9,7 @@ whoever writes and in whatever order:
 - an account snapshot inserted refreshes followers at publication of the account's posts it can
   change (those published since the account's snapshot before it; all of them if it is the first);
   one updated (or moved to another account) refreshes the posts of both accounts;
-- a post updated (its account or publication time) refreshes its own.
+- a post whose account or publication time changes refreshes its own.
 PostgreSQL runs each trigger once per statement over its transition table; SQLite, which has only
 row triggers, once per row.
 
@@ -91,8 +91,12 @@ TRIGGERS = [
      _refresh_followers("post.account_id IN (SELECT account_id FROM changed "
                         "UNION SELECT account_id FROM gone)"),
      _refresh_followers("post.account_id IN (OLD.account_id, NEW.account_id)")),
-    ("post", "UPDATE", _refresh_followers("post.id IN (SELECT id FROM changed)"),
-     _refresh_followers("post.id = NEW.id")),
+    ("post", "UPDATE",
+     _refresh_followers("post.id IN (SELECT c.id FROM changed c JOIN gone g ON g.id = c.id "
+                        "WHERE c.account_id IS DISTINCT FROM g.account_id "
+                        "OR c.published_at IS DISTINCT FROM g.published_at)"),
+     _refresh_followers("post.id = NEW.id AND (OLD.account_id IS NOT NEW.account_id "
+                        "OR OLD.published_at IS NOT NEW.published_at)")),
 ]
 
 
