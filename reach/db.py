@@ -25,6 +25,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Checkpoint every 40 MB of WAL, not SQLite's 4 MB: batch writers (crawl flushes, sentiment
+    # batches) insert random hashes and keys, so each commit rewrites ~1,000 index pages and the
+    # default checkpointed (copied and synced) nearly every commit; measured: a third less time
+    # in commits while scoring 60,000 texts.
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 
