@@ -128,7 +128,9 @@ def upgrade() -> None:
             op.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {tables} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
         else:
-            op.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW "
+            # A post's other columns (its text, language, last seen) change nightly: no trigger.
+            columns = " OF account_id, published_at" if table == "post" else ""
+            op.execute(f"CREATE TRIGGER {name} AFTER {event}{columns} ON {table} FOR EACH ROW "
                        f"BEGIN {row_statement}; END")
     op.execute(_rebuild("SELECT DISTINCT post_id FROM postsnapshot"))
 
