@@ -291,12 +291,22 @@ def _batches_ahead(connection: Connection, stmt: Any, size: int = 10_000) -> Ite
     computes the rows while Python builds on the ones it has: the time is about the longer of
     the two instead of their sum. (PostgreSQL runs the query in a server-side cursor.)
     """
-    with ThreadPoolExecutor(1) as pool, connection.execute(stmt.execution_options(yield_per=size)) as result:
+    with connection.execute(stmt.execution_options(yield_per=size)) as result:
         batches = result.partitions()
-        ahead = pool.submit(next, batches, None)
-        while (batch := ahead.result()) is not None:
+        if _bound_to_its_thread(connection):
+            yield from batches
+            return
+        with ThreadPoolExecutor(1) as pool:
             ahead = pool.submit(next, batches, None)
-            yield batch
+            while (batch := ahead.result()) is not None:
+                ahead = pool.submit(next, batches, None)
+                yield batch
+
+
+def _bound_to_its_thread(connection: Connection) -> bool:
+    """An in-memory SQLite database lives in one connection that only its thread may use."""
+    url = connection.engine.url
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def post_facts(session: Session, period: Period) -> list[PostFact]:

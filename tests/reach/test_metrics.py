@@ -209,3 +209,19 @@ def test_rollups_by_platform_country_cohort_and_team(session: Session) -> None:
     assert _by_slug(session, by="cohort")["2026"].new_followers == 3200
     with pytest.raises(ValueError, match="unknown grouping"):
         _by_slug(session, by="planet")
+
+
+def test_post_facts_on_an_in_memory_sqlite_database() -> None:
+    """Its one connection may be used by its own thread only: the facts are read without the
+    batch-fetching thread."""
+    from reach.db import get_engine, upgrade
+
+    url = "sqlite://"
+    upgrade(url)
+    with Session(get_engine(url)) as session:
+        acc = f.account(session, f.ambassador(session, "mem"))
+        p = f.post(session, acc, f.at("2026-03-09"))
+        f.post_snapshot(session, p, f.run(session, f.at("2026-03-10")), likes=7)
+        session.commit()
+        (fact,) = post_facts(session, MARCH)
+    assert fact.latest["likes"] == 7 and fact.engagements == 7
