@@ -36,11 +36,23 @@ class Post(SQLModel, table=True):
     last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
-# Every count a post snapshot carries (NULL where the source did not publish it).
-SNAPSHOT_COUNTS = ("likes", "comments", "reposts", "quotes", "views", "impressions", "members_reached")
+
+class SnapshotCounts(SQLModel):
+    """Every count a post snapshot carries (NULL where the source did not publish it, never 0)."""
+
+    likes: int | None = Field(default=None, sa_type=BigInteger)
+    comments: int | None = Field(default=None, sa_type=BigInteger)
+    reposts: int | None = Field(default=None, sa_type=BigInteger)
+    quotes: int | None = Field(default=None, sa_type=BigInteger)
+    views: int | None = Field(default=None, sa_type=BigInteger)
+    impressions: int | None = Field(default=None, sa_type=BigInteger)
+    members_reached: int | None = Field(default=None, sa_type=BigInteger)
 
 
-class PostSnapshot(SQLModel, table=True):
+SNAPSHOT_COUNTS = tuple(SnapshotCounts.model_fields)
+
+
+class PostSnapshot(SnapshotCounts, table=True):
     """Counts of one post as seen by one crawl run (or import). NULL = not published, never 0."""
 
     __table_args__ = (
@@ -52,13 +64,6 @@ class PostSnapshot(SQLModel, table=True):
     post_id: int = Field(foreign_key="post.id")
     crawl_run_id: int = Field(foreign_key="crawlrun.id", index=True)
     observed_at: dt.datetime = Field(sa_type=UTCDateTime)
-    likes: int | None = Field(default=None, sa_type=BigInteger)
-    comments: int | None = Field(default=None, sa_type=BigInteger)
-    reposts: int | None = Field(default=None, sa_type=BigInteger)
-    quotes: int | None = Field(default=None, sa_type=BigInteger)
-    views: int | None = Field(default=None, sa_type=BigInteger)
-    impressions: int | None = Field(default=None, sa_type=BigInteger)
-    members_reached: int | None = Field(default=None, sa_type=BigInteger)
     approximate: bool = Field(default=False, description="a count was read from rounded text")
     extra: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 

@@ -11,15 +11,15 @@
 import datetime as dt
 
 from sqlalchemy import BigInteger, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from models.content import AccountSnapshot, PostSnapshot
+from models.content import AccountSnapshot, PostSnapshot, SnapshotCounts
 from models.types import UTCDateTime
 
 
-class PostCounts(SQLModel, table=True):
-    """A post's latest snapshot, the one before it (`prev_*`) and its account's followers at
-    publication; derived, never written by code.
+class PostCounts(SnapshotCounts, table=True):
+    """A post's latest snapshot (its counts inherited), the one before it (`prev_*`) and its
+    account's followers at publication; derived, never written by code.
 
     Latest means the greatest (observed_at, id), as in the snapshot history itself; a snapshot
     written late with an older observed_at does not become the latest. Rebuilt from the history
@@ -30,13 +30,6 @@ class PostCounts(SQLModel, table=True):
     latest_id: int = Field(sa_type=BigInteger)
     observed_at: dt.datetime = Field(sa_type=UTCDateTime)
     approximate: bool
-    likes: int | None = Field(default=None, sa_type=BigInteger)
-    comments: int | None = Field(default=None, sa_type=BigInteger)
-    reposts: int | None = Field(default=None, sa_type=BigInteger)
-    quotes: int | None = Field(default=None, sa_type=BigInteger)
-    views: int | None = Field(default=None, sa_type=BigInteger)
-    impressions: int | None = Field(default=None, sa_type=BigInteger)
-    members_reached: int | None = Field(default=None, sa_type=BigInteger)
     previous_id: int | None = Field(default=None, sa_type=BigInteger)
     prev_likes: int | None = Field(default=None, sa_type=BigInteger)
     prev_comments: int | None = Field(default=None, sa_type=BigInteger)
