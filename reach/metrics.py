@@ -331,9 +331,10 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     )
     n = len(COUNTS)
     facts = []
+    connection = _report_connection(session)
     # Plain Core tuples: 170,000 posts a year, so per-row mappings and ORM objects cost seconds.
     with _collection_paused():
-        for row in chain.from_iterable(_batches_ahead(_report_connection(session), stmt)):
+        for row in chain.from_iterable(_batches_ahead(connection, stmt)):
             (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
              followers, polarity) = row[:10]
             likes, comments, reposts, quotes, previous_id = row[11 + n:]
@@ -343,7 +344,7 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
                 None if previous_id is None else _engagements(likes, comments, reposts, quotes),
                 bool(row[10 + n]), followers, polarity,
             ))
-    _fill_imported_counts(_report_connection(session), facts)
+    _fill_imported_counts(connection, facts)
     return facts
 
 
