@@ -8,7 +8,6 @@ from typing import Any, Self
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem
@@ -23,7 +22,7 @@ from models import (
     Reply,
     utcnow,
 )
-from reach.db import get_engine
+from reach.db import get_engine, upsert_insert
 from reach.settings import get_settings
 from reach.text import text_hash
 
@@ -88,11 +87,6 @@ class ValidationPipeline:
                 self.drop("reply_without_id", item)
         elif not isinstance(item, AccountDone):
             self.drop("unknown_item_type", item)
-
-
-def _insert(connection: Connection):  # type: ignore[no-untyped-def]
-    """The dialect's INSERT, which knows ON CONFLICT."""
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
 def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
@@ -221,7 +215,7 @@ class DatabaseWriterPipeline:
                 profile_url=func.coalesce(bindparam("b_url"), Account.profile_url),
             ), updates)
         if snapshots:
-            stmt = _insert(connection)(AccountSnapshot)
+            stmt = upsert_insert(connection)(AccountSnapshot)
             connection.execute(stmt.on_conflict_do_update(
                 index_elements=["account_id", "crawl_run_id"],
                 set_={c: stmt.excluded[c] for c in ("observed_at", "followers", "following", "posts_count")},
@@ -272,7 +266,7 @@ class DatabaseWriterPipeline:
             groups[tuple(sorted(row))].append(row)
         ids: dict[tuple[str, str], int] = {}
         for columns, rows in groups.items():
-            stmt = _insert(connection)(Post)
+            stmt = upsert_insert(connection)(Post)
             updated = [c for c in columns if c not in ("platform", "platform_post_id", "first_seen_at", "source")]
             stmt = stmt.on_conflict_do_update(
                 index_elements=["platform", "platform_post_id"],
@@ -293,7 +287,7 @@ class DatabaseWriterPipeline:
                 "post_id": ids[key], "crawl_run_id": self.run_id, "observed_at": now,
                 "approximate": item.approximate, **{c: getattr(item, c) for c in COUNT_COLUMNS},
             })
-        stmt = _insert(connection)(PostSnapshot)
+        stmt = upsert_insert(connection)(PostSnapshot)
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["post_id", "crawl_run_id"],
             set_={c: stmt.excluded[c] for c in ("observed_at", "approximate", *COUNT_COLUMNS)},
@@ -320,7 +314,7 @@ class DatabaseWriterPipeline:
             for r in replies if (r.platform, r.post_platform_id) in post_ids
         ]
         if rows:
-            stmt = _insert(connection)(Reply)
+            stmt = upsert_insert(connection)(Reply)
             connection.execute(stmt.on_conflict_do_update(
                 index_elements=["platform", "platform_reply_id"],
                 set_={c: stmt.excluded[c] for c in ("text", "text_hash", "language", "likes", "last_seen_at")},
@@ -346,7 +340,7 @@ class DatabaseWriterPipeline:
             if done.window_start is not None:
                 complete[done.window_start].append(account_id)
         self.done.clear()
-        stmt = _insert(connection)(CrawlOutcome)
+        stmt = upsert_insert(connection)(CrawlOutcome)
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["crawl_run_id", "account_id"],
             set_={c: stmt.excluded[c] for c in ("ok", "error", "reason", "posts_new", "posts_updated", "snapshots")},

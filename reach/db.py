@@ -1,12 +1,12 @@
 """Engines, sessions and migrations."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -39,6 +39,15 @@ def _postgres_utc(dbapi_connection, _record) -> None:  # type: ignore[no-untyped
     dbapi_connection.autocommit = True
     dbapi_connection.execute("SET TIME ZONE 'UTC'")
     dbapi_connection.autocommit = autocommit
+
+
+def upsert_insert(connection: Connection) -> Callable[..., Any]:
+    """The connection's dialect's INSERT, which knows ON CONFLICT; only that dialect is imported."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def get_engine(url: str | None = None) -> Engine:

@@ -389,11 +389,10 @@ def _write(
     """Upsert the batch's scores and fill missing hashes/languages; one commit per batch."""
     from sqlalchemy import bindparam, func, update
 
+    from reach.db import upsert_insert
+
     now = dt.datetime.now(dt.UTC)
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = upsert_insert(connection)
     values = [
         {
             "text_hash": digest, "scorer": scorer.name, "scorer_version": scorer.version,
