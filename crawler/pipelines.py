@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select,
 from sqlmodel import col
 
 from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem
+from crawler.run import finish_run
 from models import (
     Account,
     AccountSnapshot,
@@ -361,7 +362,7 @@ class DatabaseWriterPipeline:
             self.crawler.stats.inc_value("reach/posts_marked_deleted", result.rowcount or 0)
 
     def close_run(self) -> None:
-        """Close the crawl run with its health figures and overall status."""
+        """Record unfinished accounts, then close the crawl run (a shard leaves that to its starter)."""
         spider = self.crawler.spider
         stats = self.crawler.stats
         refs = getattr(spider, "refs", {})
@@ -370,30 +371,11 @@ class DatabaseWriterPipeline:
             reason = f"the crawl ended ({stats.get_value('finish_reason') or 'stopped'}) before this account finished"
             self.done.append(AccountDone(ref_id, ok=False, error="Unfinished", reason=reason))
         self.flush()
-        now = utcnow()
-        with get_engine().begin() as connection:
-            outcomes = connection.execute(
-                select(CrawlOutcome.ok).where(CrawlOutcome.crawl_run_id == self.run_id)
-            ).scalars().all()
-            failed = sum(1 for ok in outcomes if not ok)
-            message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
-            if not getattr(spider, "accounts_loaded", False):
-                status, message = "failed", "the crawl could not read its accounts (see the crawl log)"
-            elif not outcomes:
-                status = "succeeded" if not refs else "failed"
-            elif failed == 0:
-                status = "succeeded"
-            elif failed == len(outcomes):
-                status = "failed"
-            else:
-                status = "partial"
-            requests = stats.get_value("downloader/request_count", 0)
-            connection.execute(update(CrawlRun).where(CrawlRun.id == self.run_id).values(
-                status=status, finished_at=now, requests=requests,
-                items=stats.get_value("reach/posts_written", 0), errors=failed, message=message,
-                stats={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                       for k, v in stats.get_stats().items() if isinstance(v, int | float | str | dt.datetime)},
-            ))
+        if getattr(spider, "shards", 1) > 1:
+            return  # run_crawl closes the run once every shard has written its outcomes
+        status, ok, failed = finish_run(self.run_id, stats.get_stats(), getattr(spider, "accounts_loaded", False),
+                                        len(refs))
         stats.set_value("reach/run_status", status)
         stats.set_value("reach/accounts_failed", failed)
-        stats.set_value("reach/accounts_ok", len(outcomes) - failed)
+        stats.set_value("reach/accounts_ok", ok)
+

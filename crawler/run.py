@@ -5,6 +5,7 @@ runners hang or silently drop items under Prefect's event loop.
 """
 
 import ctypes
+import datetime as dt
 import json
 import os
 import re
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models import Account, Ambassador, CrawlOutcome, CrawlRun
+from models import Account, Ambassador, CrawlOutcome, CrawlRun, utcnow
 from reach.db import get_engine
 
 SPIDERS = ("mastodon", "bluesky", "feed")
@@ -135,23 +137,73 @@ def _die_with_parent() -> None:
 KILL_GRACE_SECONDS = 5  # between SIGTERM and SIGKILL
 
 
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
+def _signal_groups(pids: Sequence[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
     """Stop the crawl process group: SIGTERM, then SIGKILL if it lingers."""
     if process.poll() is not None:
         return
-    _signal_group(process.pid, signal.SIGTERM)
+    _signal_groups([process.pid], signal.SIGTERM)
     try:
         process.wait(timeout=KILL_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
-        _signal_group(process.pid, signal.SIGKILL)
+        _signal_groups([process.pid], signal.SIGKILL)
         process.wait()
+
+
+@dataclass
+class _Process:
+    """One `scrapy crawl` process of a crawl (a crawl split over processes has several)."""
+
+    process: subprocess.Popen[str]
+    stats_file: Path
+    log_path: Path
+    pages_items: tuple[int, int] = (0, 0)
+    tail: list[str] = field(default_factory=list)
+    exit_code: int = -1
+    peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def follow(self, on_line: Callable[[], None]) -> None:
+        """Keep its log and progress until it exits, then reap it with its peak memory and CPU."""
+        assert self.process.stderr is not None
+        with self.log_path.open("w") as log:
+            for line in self.process.stderr:
+                log.write(line)
+                self.tail = (self.tail + [line.rstrip()])[-40:]
+                if match := _PROGRESS.search(line):
+                    self.pages_items = (int(match.group(1)), int(match.group(2)))
+                    on_line()
+        # wait4 reaps this very child and reports its own peak memory.
+        try:
+            _, status, usage = os.wait4(self.process.pid, 0)
+        except ChildProcessError:  # already reaped by _stop after a cancellation
+            return
+        self.process.returncode = self.exit_code = os.waitstatus_to_exitcode(status)
+        self.peak_rss_mb, self.cpu_seconds = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads(self.stats_file.read_text()) if self.stats_file.exists() else {}
+
+
+# Of several processes' stats, these are not added up.
+_LATEST_STATS = ("finish_time", "finish_reason", "elapsed_time_seconds", "memusage/max", "reach/crawl_run_id")
+
+
+def _combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stats of a crawl split over processes: counts added up, the rest from the last to finish."""
+    combined: dict[str, Any] = {}
+    for part in sorted(stats, key=lambda s: str(s.get("finish_time", ""))):
+        for key, value in part.items():
+            adds = isinstance(value, int | float) and not isinstance(value, bool) and key not in _LATEST_STATS
+            combined[key] = combined.get(key, 0) + value if adds and key in combined else value
+    return combined
 
 
 def run_crawl(
@@ -164,7 +216,13 @@ def run_crawl(
     on_progress: Callable[[int, int], None] | None = None,
     extra_settings: dict[str, str] | None = None,
 ) -> CrawlResult:
-    """Open a crawl run, run `scrapy crawl <platform>` for it, and read back what it did."""
+    """Open a crawl run, run `scrapy crawl <platform>` for it, and read back what it did.
+
+    A feed crawl is split over `REACH_FEED_CRAWL_PROCESSES` processes, each taking its share of
+    the accounts (`-a shard=K/N`), all writing to the one crawl run, which is closed here.
+    """
+    from reach.settings import get_settings
+
     engine = get_engine()
     with Session(engine, expire_on_commit=False) as session:
         check_selection(session, [platform], ambassadors)
@@ -173,10 +231,9 @@ def run_crawl(
         session.commit()
         run_id = run.id
     assert run_id is not None
+    shards = get_settings().feed_crawl_processes if platform == "feed" else 1
     with tempfile.TemporaryDirectory(prefix="reach-crawl-") as tmp:
-        stats_file = Path(tmp) / "stats.json"
-        command = [sys.executable, "-m", "scrapy", "crawl", platform, "-a", f"crawl_run_id={run_id}",
-                   "-s", f"REACH_STATS_FILE={stats_file}"]
+        command = [sys.executable, "-m", "scrapy", "crawl", platform, "-a", f"crawl_run_id={run_id}"]
         if ambassadors:
             command += ["-a", f"ambassadors={','.join(ambassadors)}"]
         if accounts:
@@ -187,38 +244,46 @@ def run_crawl(
             command += ["-s", f"{name}={value}"]
         env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
         started = time.monotonic()
-        log_path = Path(tmp) / "crawl.log"
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl+setpgrp
+        processes: list[_Process] = []
+        for shard in range(shards):
+            stats_file = Path(tmp) / f"stats-{shard}.json"
+            shard_args = ["-a", f"shard={shard}/{shards}"] if shards > 1 else []
+            processes.append(_Process(subprocess.Popen(
+                [*command, *shard_args, "-s", f"REACH_STATS_FILE={stats_file}"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True, env=env,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl+setpgrp
+            ), stats_file, Path(tmp) / f"crawl-{shard}.log"))
         # A watchdog enforces the timeout even when the crawl prints nothing. It only sends
-        # signals (SIGTERM, then SIGKILL after the grace): reaping is this thread's job, because
-        # the wait4 below must be what collects the child's exit status and peak memory.
+        # signals (SIGTERM, then SIGKILL after the grace): reaping is the followers' job, because
+        # their wait4 must be what collects each child's exit status and peak memory.
         timed_out = threading.Event()
-        killer = threading.Timer(KILL_GRACE_SECONDS, _signal_group, (process.pid, signal.SIGKILL))
+        pids = [p.process.pid for p in processes]
+        killer = threading.Timer(KILL_GRACE_SECONDS, _signal_groups, (pids, signal.SIGKILL))
         killer.daemon = True
 
         def on_timeout() -> None:
             timed_out.set()
-            _signal_group(process.pid, signal.SIGTERM)
+            _signal_groups(pids, signal.SIGTERM)
             killer.start()
 
         watchdog = threading.Timer(timeout, on_timeout) if timeout else None
         if watchdog:
             watchdog.daemon = True
             watchdog.start()
-        tail: list[str] = []
+        progress_lock = threading.Lock()
+
+        def on_line() -> None:
+            if on_progress:
+                with progress_lock:
+                    on_progress(sum(p.pages_items[0] for p in processes), sum(p.pages_items[1] for p in processes))
+
         try:
-            assert process.stderr is not None
-            with log_path.open("w") as log:
-                for line in process.stderr:
-                    log.write(line)
-                    tail = (tail + [line.rstrip()])[-40:]
-                    if on_progress and (match := _PROGRESS.search(line)):
-                        on_progress(int(match.group(1)), int(match.group(2)))
-            # wait4 reaps this very child and reports its own peak memory.
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = exit_code = os.waitstatus_to_exitcode(status)
-            peak_rss_mb, cpu_seconds = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+            followers = [threading.Thread(target=p.follow, args=(on_line,), daemon=True) for p in processes[1:]]
+            for follower in followers:
+                follower.start()
+            processes[0].follow(on_line)
+            for follower in followers:
+                follower.join()
         except BaseException as exc:  # cancelled or interrupted: the run must not stay "running"
             _mark_failed(run_id, f"the crawl was stopped: {type(exc).__name__}: {exc}")
             raise
@@ -226,18 +291,55 @@ def run_crawl(
             if watchdog:
                 watchdog.cancel()
             killer.cancel()
-            _stop(process)  # on timeout, cancellation or any error: no crawler is left behind
+            for p in processes:
+                _stop(p.process)  # on timeout, cancellation or any error: no crawler is left behind
         if timed_out.is_set():
             _mark_failed(run_id, f"the {platform} crawl exceeded its {timeout:.0f}s timeout and was stopped",
                          only_running=False)
             raise TimeoutError(f"{platform} crawl exceeded its {timeout:.0f}s timeout and was stopped")
-        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+        parts = [p.stats() for p in processes]
+        # The log tail of each process that died before writing its stats.
+        tail = [line for p, part in zip(processes, parts, strict=True) if not part for line in p.tail]
+    stats = _combined(parts) if all(parts) else {}
+    if shards > 1 and stats:
+        status, ok, failed = finish_run(run_id, stats, all("reach/accounts" in part for part in parts),
+                                        int(stats.get("reach/accounts", 0)))
+        stats.update({"reach/run_status": status, "reach/accounts_ok": ok, "reach/accounts_failed": failed})
+    exit_code = next((p.exit_code for p in processes if p.exit_code != 0), 0)
     result = load_result(run_id, exit_code, time.monotonic() - started, stats)
-    result.peak_rss_mb, result.cpu_seconds = peak_rss_mb, cpu_seconds
+    result.peak_rss_mb = max(p.peak_rss_mb for p in processes)
+    result.cpu_seconds = sum(p.cpu_seconds for p in processes)
     if not stats:
         _mark_failed(run_id, "the crawl process ended without writing its stats:\n" + "\n".join(tail[-15:]))
         result.status = "failed"
     return result
+
+
+def finish_run(run_id: int, stats: dict[str, Any], accounts_loaded: bool, accounts: int) -> tuple[str, int, int]:
+    """Close a crawl run with its health figures and overall status -> (status, accounts ok, failed)."""
+    with get_engine().begin() as connection:
+        outcomes = connection.execute(
+            select(CrawlOutcome.ok).where(CrawlOutcome.crawl_run_id == run_id)
+        ).scalars().all()
+        failed = sum(1 for ok in outcomes if not ok)
+        message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
+        if not accounts_loaded:
+            status, message = "failed", "the crawl could not read its accounts (see the crawl log)"
+        elif not outcomes:
+            status = "succeeded" if not accounts else "failed"
+        elif failed == 0:
+            status = "succeeded"
+        elif failed == len(outcomes):
+            status = "failed"
+        else:
+            status = "partial"
+        connection.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(
+            status=status, finished_at=utcnow(), requests=stats.get("downloader/request_count", 0),
+            items=stats.get("reach/posts_written", 0), errors=failed, message=message,
+            stats={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                   for k, v in stats.items() if isinstance(v, int | float | str | dt.datetime)},
+        ))
+    return status, len(outcomes) - failed, failed
 
 
 def _mark_failed(run_id: int, message: str, only_running: bool = True) -> None:

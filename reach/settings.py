@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="Salt for hashing repliers' ids (identities are never stored in clear).",
     )
     write_batch_size: int = Field(default=500, ge=1, description="Rows per database flush.")
+    feed_crawl_processes: int = Field(
+        default=2, ge=1, le=16,
+        description="Processes a blog-feed crawl is split over (its accounts shared out). A blog post costs a "
+        "request of its own, so one process is CPU-bound; Mastodon and Bluesky crawls stay in one process, "
+        "which owns the per-IP rate budget.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -54,6 +54,16 @@ class UnknownAccounts(ValueError):
     """Accounts or ambassadors asked for by name that the roster does not have."""
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """`-a shard=K/N` (this process takes the accounts whose id is K modulo N) -> (K, N); "" is 0/1."""
+    if not text:
+        return 0, 1
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise ValueError(f"shard must be K/N with 0 <= K < N, got {text!r}")
+    return int(index), int(count)
+
+
 class AccountSpider(scrapy.Spider):
     """Base class: reads its platform's accounts from the database and crawls each one."""
 
@@ -65,6 +75,7 @@ class AccountSpider(scrapy.Spider):
         accounts: str = "",
         lookback_days: str | int | None = None,
         crawl_run_id: str | int | None = None,
+        shard: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -75,6 +86,7 @@ class AccountSpider(scrapy.Spider):
         self.lookback_days = days
         self.window_start = utcnow() - dt.timedelta(days=days)
         self.crawl_run_id = int(crawl_run_id) if crawl_run_id else None
+        self.shard, self.shards = parse_shard(shard)
         self.refs: dict[int, AccountRef] = {}
 
     # -- accounts -------------------------------------------------------------------------------
@@ -104,7 +116,8 @@ class AccountSpider(scrapy.Spider):
             missing = sorted(text for key, text in keys.items() if key not in {a.key for a in accounts})
             if missing:
                 raise UnknownAccounts(f"not in the roster for {self.platform}: {', '.join(missing)}")
-        refs = [AccountRef(a.id, a.key, a.handle, a.base_url, a.platform_id) for a in accounts]
+        refs = [AccountRef(a.id, a.key, a.handle, a.base_url, a.platform_id) for a in accounts
+                if a.id % self.shards == self.shard]
         self._load_known_comments(session, refs)
         return refs
 

@@ -124,3 +124,13 @@ def test_validation_drops_bad_items_with_a_counted_reason() -> None:
         with pytest.raises(DropItem):
             pipeline.process_item(bad)
         assert crawler.stats.get_value(f"validation/dropped/{reason}") == 1
+
+
+def test_shards_share_out_the_accounts_and_a_bad_shard_is_named(db_url: str, session: Session,
+                                                                accounts: list[int]) -> None:
+    shares = [[ref.id for ref in MastodonSpider(shard=f"{k}/2").load_accounts(session)] for k in range(2)]
+    assert sorted(shares[0] + shares[1]) == sorted(accounts) and all(len(share) == 1 for share in shares)
+    assert [ref.id for ref in MastodonSpider().load_accounts(session)] == sorted(accounts)
+    for bad in ("2/2", "1", "a/b", "-1/2"):
+        with pytest.raises(ValueError, match="shard must be K/N"):
+            MastodonSpider(shard=bad)

@@ -3,8 +3,9 @@
 import pytest
 from sqlmodel import Session, col, select
 
-from models import Account, CrawlOutcome, Post, PostSnapshot
+from models import Account, CrawlOutcome, CrawlRun, Post, PostSnapshot
 from reach.db import get_engine
+from reach.settings import get_settings
 from sandbox.testing import SandboxProcess
 from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl
 
@@ -165,3 +166,24 @@ def test_a_crawl_that_cannot_read_its_accounts_fails_and_says_so(
         from models import CrawlRun
 
         assert "could not read its accounts" in session.get(CrawlRun, result.crawl_run_id).message
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_feed_crawl_split_over_processes_closes_one_run_for_every_account(
+    db_url: str, roster: object, sandboxed: SandboxProcess, monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    monkeypatch.setenv("REACH_FEED_CRAWL_PROCESSES", str(processes))
+    get_settings.cache_clear()
+    sandboxed.set_faults(not_found=BLOGS[0])  # one blog fails, in whichever process has it
+    result = crawl("feed")
+    by_key = outcomes(db_url, result.crawl_run_id)
+    assert len(by_key) == len(BLOGS) and result.accounts_failed == 1 and result.accounts_ok == len(BLOGS) - 1
+    assert result.status == "partial", result.summary()
+    assert result.stats["reach/accounts"] == len(BLOGS)  # the processes' stats added up
+    assert result.stats["reach/accounts_failed"] == 1
+    with Session(get_engine(db_url)) as session:
+        run = session.get(CrawlRun, result.crawl_run_id)
+        assert run is not None and run.finished_at is not None and run.status == "partial"
+        assert run.requests == result.stats["downloader/request_count"] > 0
+        assert run.items == result.stats["reach/posts_written"] == len(snapshots_of(db_url, result.crawl_run_id)) > 0
+        assert run.message == f"{len(BLOGS) - 1} account(s) ok, 1 failed"
