@@ -201,8 +201,12 @@ def _combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
     combined: dict[str, Any] = {}
     for part in sorted(stats, key=lambda s: str(s.get("finish_time", ""))):
         for key, value in part.items():
-            adds = isinstance(value, int | float) and not isinstance(value, bool) and key not in _LATEST_STATS
-            combined[key] = combined.get(key, 0) + value if adds and key in combined else value
+            previous = combined.get(key)
+            if value is None and previous is not None:
+                continue
+            adds = key not in _LATEST_STATS and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in (previous, value))
+            combined[key] = previous + value if adds else value
     return combined
 
 

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from crawler.items import AccountDone, PostItem, ProfileItem
 from crawler.pipelines import DatabaseWriterPipeline, ValidationPipeline
+from crawler.run import _combined
 from crawler.spiders.mastodon import MastodonSpider
 from models import Account, AccountSnapshot, Ambassador, CrawlOutcome, CrawlRun, Post, PostSnapshot
 
@@ -134,3 +135,15 @@ def test_shards_share_out_the_accounts_and_a_bad_shard_is_named(db_url: str, ses
     for bad in ("2/2", "1", "a/b", "-1/2"):
         with pytest.raises(ValueError, match="shard must be K/N"):
             MastodonSpider(shard=bad)
+
+
+def test_stats_of_a_crawl_split_over_processes_add_up() -> None:
+    first = {"reach/posts_written": 10, "downloader/request_count": 4, "elapsed_time_seconds": 9.5,
+             "finish_time": "2026-11-28T03:00:09", "finish_reason": "finished", "reach/x": None, "memusage/max": 5}
+    second = {"reach/posts_written": 7, "downloader/request_count": 3, "elapsed_time_seconds": 12.0,
+              "finish_time": "2026-11-28T03:00:12", "finish_reason": "finished", "reach/x": 1.5, "memusage/max": 4}
+    combined = _combined([second, first])
+    assert combined["reach/posts_written"] == 17 and combined["downloader/request_count"] == 7
+    assert combined["elapsed_time_seconds"] == 12.0 and combined["finish_time"] == "2026-11-28T03:00:12"
+    assert combined["memusage/max"] == 4  # the last to finish, not a sum
+    assert combined["reach/x"] == 1.5  # a figure one process did not have is not lost
