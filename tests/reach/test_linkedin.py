@@ -435,7 +435,9 @@ def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API for the session (it takes seconds to start)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    # Its default 30 s wait ran out in a fresh clone, where the server's first start also
+    # compiles Prefect's modules and migrates its database on a busy 2-core machine.
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 
