@@ -246,12 +246,6 @@ class DatabaseWriterPipeline:
             return
         items = list(self.posts.values())
         self.posts.clear()
-        existing: set[tuple[str, str]] = set()
-        for chunk in _chunks(list({(i.platform, i.platform_post_id) for i in items})):
-            existing.update((platform, key) for platform, key in connection.execute(
-                select(Post.platform, Post.platform_post_id)
-                .where(tuple_(Post.platform, Post.platform_post_id).in_(chunk))
-            ))
         # Multi-row upserts need the same columns in every row: group by what each item sent.
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for item in items:
@@ -266,23 +260,28 @@ class DatabaseWriterPipeline:
             row.update({k: v for k, v in optional.items() if v is not None})
             groups[tuple(sorted(row))].append(row)
         ids: dict[tuple[str, str], int] = {}
+        inserted: set[tuple[str, str]] = set()
         for columns, rows in groups.items():
             stmt = upsert_insert(connection)(Post)
             updated = [c for c in columns if c not in ("platform", "platform_post_id", "first_seen_at", "source")]
             stmt = stmt.on_conflict_do_update(
                 index_elements=["platform", "platform_post_id"],
                 set_={c: stmt.excluded[c] for c in updated},
-            ).returning(Post.id, Post.platform, Post.platform_post_id)
-            for post_id, platform, key in connection.execute(stmt, rows):
+            ).returning(Post.id, Post.platform, Post.platform_post_id, Post.first_seen_at)
+            # An upsert never changes first_seen_at, so it reads back as this flush's time only
+            # for the posts it inserted: new and updated posts are told apart without a lookup.
+            for post_id, platform, key, first_seen_at in connection.execute(stmt, rows):
                 ids[(platform, key)] = post_id
+                if first_seen_at == now:
+                    inserted.add((platform, key))
         snapshots = []
         for item in items:
             key = (item.platform, item.platform_post_id)
             tally = self.tally[self._account(item.account_id)]
-            if key in existing:
-                tally.posts_updated += 1
-            else:
+            if key in inserted:
                 tally.posts_new += 1
+            else:
+                tally.posts_updated += 1
             tally.snapshots += 1
             snapshots.append({
                 "post_id": ids[key], "crawl_run_id": self.run_id, "observed_at": now,

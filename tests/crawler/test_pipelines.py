@@ -51,14 +51,20 @@ def post(account_id: int, key: str, **fields: object) -> PostItem:
 def test_upsert_updates_only_what_was_sent_and_appends_snapshots(db_url: str, session: Session, accounts: list[int]) -> None:
     first = writer(db_url)
     first.process_item(post(accounts[0], "1", language="en", likes=5))
+    first.process_item(AccountDone(accounts[0], ok=True))
     first.close_spider()
     second = writer(db_url)
     second.process_item(post(accounts[0], "1", text="Hello, edited", language=None, url=None, likes=9))
+    second.process_item(post(accounts[0], "2"))
+    second.process_item(AccountDone(accounts[0], ok=True))
     second.close_spider()
     session.expire_all()
-    row = session.exec(select(Post)).one()
+    tallies = session.exec(select(CrawlOutcome.posts_new, CrawlOutcome.posts_updated).order_by(CrawlOutcome.id)).all()
+    assert tallies == [(1, 0), (1, 1)]  # the second crawl updated post 1 and found post 2
+    row = session.exec(select(Post).where(Post.platform_post_id == "1")).one()
     assert (row.text, row.language, row.url) == ("Hello, edited", "en", "https://m.example/@amara/1")
-    history = session.exec(select(PostSnapshot.likes).order_by(PostSnapshot.id)).all()
+    history = session.exec(select(PostSnapshot.likes).where(PostSnapshot.post_id == row.id)
+                           .order_by(PostSnapshot.id)).all()
     assert history == [5, 9]  # counts over time, never overwritten
 
 
