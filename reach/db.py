@@ -30,6 +30,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     # default checkpointed (copied and synced) nearly every commit; measured: a third less time
     # in commits while scoring 60,000 texts.
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    # A 64 MB page cache instead of SQLite's 2 MB: a crawl flush touches index pages all over
+    # the post, snapshot and postcounts tables. Measured with the three crawls writing at once
+    # (the nightly flow): their CPU went from 1.13-1.25x to 0.92-0.98x that of the same crawls
+    # one at a time, and stored posts/s from 1,536-1,856 to 2,052-2,103 on the same machine.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
