@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from models import Account, Ambassador, CrawlOutcome, CrawlRun, utcnow
 from reach.db import get_engine
+from reach.settings import get_settings
 
 SPIDERS = ("mastodon", "bluesky", "feed")
 _PROGRESS = re.compile(r"Crawled (\d+) pages .*scraped (\d+) items")
@@ -225,8 +226,6 @@ def run_crawl(
     A feed crawl is split over `REACH_FEED_CRAWL_PROCESSES` processes, each taking its share of
     the accounts (`-a shard=K/N`), all writing to the one crawl run, which is closed here.
     """
-    from reach.settings import get_settings
-
     engine = get_engine()
     with Session(engine, expire_on_commit=False) as session:
         check_selection(session, [platform], ambassadors)
