@@ -443,7 +443,8 @@ def profile(platform: str, account: str, now: datetime, scale: float = DEFAULT_P
     account = account.lower()
     r = rng("profile", platform, account)
     base = int(r.paretovariate(1.2) * 150)
-    per_day = r.uniform(0.5, 6.0)
+    # At least one new follower a day, so growth between two sandbox days shows on every date.
+    per_day = r.uniform(1.0, 6.0)
     days = max(0.0, (now - EPOCH).total_seconds() / 86400)
     name = account.split(".")[0].replace("_", " ").replace("-", " ").title()
     created = EPOCH - timedelta(days=r.randrange(30, 2000))
