@@ -27,8 +27,11 @@ _VISIBLE_COLUMN = {"like": "likes", "comment": "comments", "share": "reposts", "
 # counts (RSS slash:comments, Atom threading thr:total) and RSS's <language> element.
 _COMMENT_COUNTS = ("{http://purl.org/rss/1.0/modules/slash/}comments", "{http://purl.org/syndication/thread/1.0}total")
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-# Like fastfeedparser: a truncated feed still yields the entries before the cut.
-_XML = lxml.etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+# Strict on purpose: a recovering parser reads the first half of a cut or broken feed as a
+# whole feed, and a listing taken for whole is what marks the posts it lacks as deleted.
+_XML = lxml.etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
+_FEED_ROOTS = {"rss", "feed", "RDF"}  # RSS 2.0, Atom 1.0, RSS 1.0
+_WHERE = re.compile(r",? line \d+, column \d+$")
 
 
 @dataclass
@@ -37,6 +40,16 @@ class FeedPage:
 
     entries: list[tuple[PostItem, str | None]]
     language: str | None
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Refuse a body served as something other than XML (an error or login page as text/html).
+
+    No Content-Type at all is accepted: some servers send none, and the document then speaks for itself.
+    """
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type and not media_type.endswith(("/xml", "+xml")):
+        raise ParseError(f"feed is served as {media_type}, not XML")
 
 
 def _language(tag: str | None) -> str | None:
@@ -65,11 +78,24 @@ def _count(element: Any, tag: str) -> int | None:
         raise ParseError(f"{tag.rsplit('}', 1)[-1]} is not a number: {value!r}") from exc
 
 
-def _extensions(body: bytes) -> tuple[str | None, list[tuple[int | None, str | None]]]:
+def _whole_document(body: bytes) -> Any:
+    """The feed's root element, or ParseError saying why the body is not one whole feed."""
+    if not body.strip():
+        raise ParseError("feed body is empty")
+    try:
+        root = lxml.etree.fromstring(body, _XML)
+    except lxml.etree.XMLSyntaxError as exc:
+        message = _WHERE.sub("", exc.msg or "")  # the position is said once, below
+        line, column = exc.position
+        raise ParseError(f"feed is not well-formed XML: {message} (line {line}, column {column})") from exc
+    name = lxml.etree.QName(root).localname
+    if name not in _FEED_ROOTS:
+        raise ParseError(f"document is <{name}>, not an RSS or Atom feed")
+    return root
+
+
+def _extensions(root: Any) -> tuple[str | None, list[tuple[int | None, str | None]]]:
     """The feed's language, and each entry's (comment count, language) in document order."""
-    root = lxml.etree.fromstring(body, _XML)
-    if root is None:
-        return None, []
     language = _language(root.findtext("channel/language") or root.get(_XML_LANG))
     entries = []
     for element in root.iter("{*}item", "{*}entry"):
@@ -79,13 +105,20 @@ def _extensions(body: bytes) -> tuple[str | None, list[tuple[int | None, str | N
     return language, entries
 
 
-def parse_feed(body: bytes, account_id: int) -> FeedPage:
-    """An RSS 2.0 or Atom document to posts; comment counts from slash:comments or thr:total."""
+def parse_feed(body: bytes, account_id: int, *, content_type: str | None = None) -> FeedPage:
+    """A whole RSS 2.0 or Atom document to posts; comment counts from slash:comments or thr:total.
+
+    ParseError when the body is not one whole feed.
+    """
+    check_content_type(content_type)
+    # WordPress plugins that print blank lines before <?xml are common, and cut nothing.
+    body = body.lstrip(b" \t\r\n")
+    root = _whole_document(body)
     try:
         parsed = fastfeedparser.parse(body, include_tags=False, include_media=False, include_enclosures=False)
-    except ValueError as exc:  # not XML, an HTML page, an empty body
+    except ValueError as exc:
         raise ParseError(f"not an RSS or Atom feed: {exc}") from exc
-    language, extensions = _extensions(body)
+    language, extensions = _extensions(root)
     if len(extensions) != len(parsed.entries):
         raise ParseError(f"feed has {len(parsed.entries)} entries but {len(extensions)} item elements")
     entries: list[tuple[PostItem, str | None]] = []

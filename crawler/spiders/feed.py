@@ -33,7 +33,9 @@ class FeedSpider(AccountSpider):
     def on_feed_page(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         if response.status == 404 and ref.state["page"] > 1:
             return  # WordPress answers 404 past its last page
-        page = parse.parse_feed(response.body, ref.id)
+        content_type = response.headers.get("Content-Type")
+        page = parse.parse_feed(response.body, ref.id,
+                                content_type=content_type.decode("latin-1") if content_type else None)
         if ref.state["page"] == 1:
             yield ProfileItem(account_id=ref.id, platform_id=ref.base_url or ref.key)
         reached_end_of_window = not page.entries
