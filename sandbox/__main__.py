@@ -1,4 +1,4 @@
-"""`python -m sandbox --port 8787 --day 0 [--fault NAME[=ARG] ...]`: run the platform sandbox."""
+"""`python -m sandbox --port 8787 [--date YYYY-MM-DD] --day 0 [--fault NAME[=ARG] ...]`: run the platform sandbox."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--date", default=None, metavar="YYYY-MM-DD",
+                        help="calendar date of day 0 (default: $REACH_SANDBOX_DATE, else today's UTC date)")
     parser.add_argument("--day", type=int, default=None,
-                        help="days after today's midnight UTC (default: $REACH_SANDBOX_DAY or 0)")
+                        help="days after midnight UTC of that date (default: $REACH_SANDBOX_DAY or 0)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[=ARG]",
                         help=f"switch a fault on at start; repeatable. Known: {', '.join(FAULT_NAMES)}")
     parser.add_argument("--posts-per-day", type=float, default=truth.DEFAULT_POSTS_PER_DAY,
@@ -22,8 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-window", type=float, default=None, help="rate-limit window in seconds (default 300)")
     args = parser.parse_args(argv)
     day = truth.day_from_env() if args.day is None else args.day
+    try:
+        today = truth.parse_date(args.date, "--date") if args.date is not None else truth.sandbox_today()
+    except ValueError as exc:  # one line naming the setting and the value, not a traceback
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     serve(port=args.port, day=day, faults=args.fault, scale=args.posts_per_day,
-          rate_limits=not args.no_rate_limit, rate_window=args.rate_window)
+          rate_limits=not args.no_rate_limit, rate_window=args.rate_window, today=today)
 
 
 if __name__ == "__main__":

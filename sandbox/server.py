@@ -66,7 +66,8 @@ class State:
     """Mutable sandbox state: clock, scale, faults, rate-limit windows and stats."""
 
     day: int = 0
-    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    today: date = field(default_factory=truth.sandbox_today)  # the calendar date `day` counts from
+    initial_today: date | None = None  # the date given at start, restored by POST /_sandbox/date {"date": null}
     scale: float = truth.DEFAULT_POSTS_PER_DAY
     faults: dict[str, Any] = field(default_factory=dict)
     initial_faults: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +79,7 @@ class State:
 
     @property
     def now(self) -> datetime:
-        """The sandbox clock (fixed for the life of the process, moved by `day`)."""
+        """The sandbox clock (fixed for the life of the process, moved by `day` and `today`)."""
         return truth.sandbox_now(self.day, self.today)
 
     def accounts(self, fault: str) -> set[str]:
@@ -308,7 +309,7 @@ class SandboxResource(Resource):
     # --- control API --------------------------------------------------------------------------
 
     def _control(self, request: Request, method: str, path: str) -> bytes:
-        """/_sandbox/{health,stats,faults,reset,day}: test hooks, never rate limited or faulted."""
+        """/_sandbox/{health,stats,faults,reset,day,date}: test hooks, never rate limited or faulted."""
         st = self.state
         request.setHeader("Content-Type", "application/json")
         payload: Any = None
@@ -320,7 +321,8 @@ class SandboxResource(Resource):
                 request.setResponseCode(400)
                 return json.dumps({"error": f"bad JSON: {exc}"}).encode()
         if path == "/_sandbox/health":
-            out: Any = {"ok": True, "day": st.day, "now": st.now.isoformat(), "scale": st.scale}
+            out: Any = {"ok": True, "date": st.today.isoformat(), "day": st.day, "now": st.now.isoformat(),
+                        "scale": st.scale}
         elif path == "/_sandbox/stats":
             out = {"requests": dict(st.requests), "statuses": dict(st.statuses), "sent_429": st.sent_429,
                    "total": sum(st.requests.values())}
@@ -345,6 +347,17 @@ class SandboxResource(Resource):
             st.day = int((payload or {}).get("day", st.day))
             st.version += 1
             out = {"day": st.day, "now": st.now.isoformat()}
+        elif path == "/_sandbox/date" and method == "POST":
+            # The calendar date the sandbox's day counts from; null goes back to the one given at start.
+            value = (payload or {}).get("date")
+            try:
+                st.today = truth.parse_date(str(value), "date") if value is not None else (
+                    st.initial_today or truth.sandbox_today())
+            except ValueError as exc:
+                request.setResponseCode(400)
+                return json.dumps({"error": str(exc)}).encode()
+            st.version += 1
+            out = {"date": st.today.isoformat(), "day": st.day, "now": st.now.isoformat()}
         else:
             request.setResponseCode(404)
             out = {"error": "unknown control endpoint"}
@@ -374,8 +387,9 @@ class QuietSite(Site):
 
 def build_state(day: int = 0, faults: list[str] | None = None, scale: float = truth.DEFAULT_POSTS_PER_DAY,
                 rate_limits: bool = True, rate_window: float | None = None, today: date | None = None) -> State:
-    """State for a new sandbox from command-line style options."""
-    st = State(day=day, scale=scale, today=today or datetime.now(UTC).date())
+    """State for a new sandbox from command-line style options; `today` defaults to $REACH_SANDBOX_DATE."""
+    today = today or truth.sandbox_today()
+    st = State(day=day, scale=scale, today=today, initial_today=today)
     for spec in faults or []:
         name, value = parse_fault(spec)
         if name == "robots_disallow":
@@ -394,15 +408,19 @@ def build_state(day: int = 0, faults: list[str] | None = None, scale: float = tr
 
 def serve(port: int = 8787, day: int = 0, faults: list[str] | None = None,
           scale: float = truth.DEFAULT_POSTS_PER_DAY, rate_limits: bool = True,
-          rate_window: float | None = None) -> None:
-    """Serve the sandbox on 127.0.0.1:port until interrupted (blocks; port 0 picks a free one)."""
+          rate_window: float | None = None, today: date | None = None) -> None:
+    """Serve the sandbox on 127.0.0.1:port until interrupted (blocks; port 0 picks a free one).
+
+    `today` is the calendar date day 0 stands for: default $REACH_SANDBOX_DATE, else the real UTC date.
+    """
     from twisted.internet import reactor
 
-    state = build_state(day, faults, scale, rate_limits, rate_window)
+    state = build_state(day, faults, scale, rate_limits, rate_window, today)
     listener = reactor.listenTCP(port, QuietSite(SandboxResource(state)), interface="127.0.0.1")
     actual = listener.getHost().port
     # SandboxProcess waits for this exact line to learn the port.
-    print(f"sandbox listening on http://127.0.0.1:{actual} day={day} now={state.now.isoformat()}", flush=True)
+    print(f"sandbox listening on http://127.0.0.1:{actual} date={state.today} day={day} now={state.now.isoformat()}",
+          flush=True)
     sys.stdout.flush()
     reactor.run()
 

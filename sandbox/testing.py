@@ -1,4 +1,8 @@
-"""Start the sandbox as a subprocess for tests: `with SandboxProcess(day=1) as sb: get(sb.base_url + ...)`."""
+"""Start the sandbox as a subprocess for tests: `with SandboxProcess(day=1) as sb: get(sb.base_url + ...)`.
+
+`SandboxProcess(today=date(2025, 3, 4))` fixes its calendar date; otherwise the process takes
+$REACH_SANDBOX_DATE, else the real UTC date.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -22,9 +27,10 @@ class SandboxProcess:
 
     def __init__(self, day: int = 0, faults: list[str] | None = None, posts_per_day: float | None = None,
                  rate_limits: bool = True, rate_window: float | None = None, startup_timeout: float = 20.0,
-                 port: int = 0) -> None:
+                 port: int = 0, today: date | None = None) -> None:
         self.requested_port = port
         self.day = day
+        self.today = today
         self.faults = faults or []
         self.posts_per_day = posts_per_day
         self.rate_limits = rate_limits
@@ -46,6 +52,8 @@ class SandboxProcess:
 
     def __enter__(self) -> Self:
         cmd = [sys.executable, "-m", "sandbox", "--port", str(self.requested_port), "--day", str(self.day)]
+        if self.today is not None:
+            cmd += ["--date", self.today.isoformat()]
         for fault in self.faults:
             cmd += ["--fault", fault]
         if self.posts_per_day is not None:
@@ -108,6 +116,15 @@ class SandboxProcess:
     def stats(self) -> Any:
         """Request counts per path pattern, statuses sent and 429s."""
         return self.control("GET", "/_sandbox/stats")
+
+    def set_date(self, today: date | None) -> date:
+        """Move the calendar date day 0 stands for (None: back to the one given at start); returns it."""
+        out = self.control("POST", "/_sandbox/date", {"date": today.isoformat() if today else None})
+        return date.fromisoformat(out["date"])
+
+    def calendar_date(self) -> date:
+        """The calendar date the running sandbox's day 0 stands for."""
+        return date.fromisoformat(self.control("GET", "/_sandbox/health")["date"])
 
     def reset(self) -> Any:
         """Faults back to those given at start, counters zeroed."""

@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import random
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,9 +29,34 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 DELETE_AFTER = timedelta(hours=72)
 
 
+DATE_SETTING = "REACH_SANDBOX_DATE"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(text: str, source: str = DATE_SETTING) -> date:
+    """A YYYY-MM-DD calendar date, or ValueError naming `source` and the refused value."""
+    try:
+        if not _ISO_DATE.fullmatch(text.strip()):
+            raise ValueError
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{source} must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def date_from_env() -> date | None:
+    """The sandbox's calendar date from REACH_SANDBOX_DATE, or None when it is not set."""
+    value = os.environ.get(DATE_SETTING, "").strip()
+    return parse_date(value) if value else None
+
+
+def sandbox_today() -> date:
+    """The sandbox's calendar date: REACH_SANDBOX_DATE, else the real current UTC date."""
+    return date_from_env() or datetime.now(UTC).date()
+
+
 def sandbox_now(day: int = 0, today: date | None = None) -> datetime:
-    """Midnight UTC of the real current date (or `today`) plus `day` days: the sandbox's clock."""
-    today = today or datetime.now(UTC).date()
+    """Midnight UTC of the sandbox's date (`today`, else `sandbox_today()`) plus `day` days: its clock."""
+    today = today or sandbox_today()
     return datetime.combine(today, time(0), tzinfo=UTC) + timedelta(days=day)
 
 
@@ -280,6 +306,11 @@ def _other_post(key: str, published: datetime, quoted: bool) -> OtherPost:
     )
 
 
+def deletion_phase(platform: str, account: str, ordinal: int) -> int:
+    """0 on the calendar days (date.toordinal()) whose first post the account deletes, else 1 or 2."""
+    return (ordinal + stable_hash("del", platform, account)) % 3
+
+
 @lru_cache(maxsize=200_000)
 def day_seeds(platform: str, account: str, ordinal: int, scale: float) -> tuple[PostSeed, ...]:
     """The posts an account publishes on one calendar day (date.toordinal()), independent of `now`."""
@@ -287,7 +318,7 @@ def day_seeds(platform: str, account: str, ordinal: int, scale: float) -> tuple[
     count = int(scale) + (1 if r.random() < scale - int(scale) else 0)
     start = datetime.combine(date.fromordinal(ordinal), time(0), tzinfo=UTC)
     times = sorted(r.uniform(6, 23.5) for _ in range(count))
-    deleting_day = (ordinal + stable_hash("del", platform, account)) % 3 == 0
+    deleting_day = deletion_phase(platform, account, ordinal) == 0
     seeds: list[PostSeed] = []
     for i, hour in enumerate(times):
         key = f"{platform}/{account}/{ordinal}/{i}"

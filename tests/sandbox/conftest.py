@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sandbox import truth
 from sandbox.testing import SandboxProcess
 
 
@@ -41,8 +42,14 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-def sb(sandbox: SandboxProcess) -> Iterator[SandboxProcess]:
-    """The shared sandbox, with faults and counters reset after the test."""
+def sb(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxProcess]:
+    """The shared sandbox, with faults and counters reset after the test.
+
+    The test's `truth.sandbox_now()` gets the sandbox's own calendar date (the process took
+    $REACH_SANDBOX_DATE or the real date when it started), so the two agree whatever the date.
+    """
+    monkeypatch.setenv(truth.DATE_SETTING, sandbox.calendar_date().isoformat())
     yield sandbox
     sandbox.reset()
     sandbox.control("POST", "/_sandbox/day", {"day": 0})
+    sandbox.set_date(None)
