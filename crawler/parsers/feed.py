@@ -5,6 +5,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import fastfeedparser
 import lxml.etree
@@ -31,6 +32,7 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # whole feed, and a listing taken for whole is what marks the posts it lacks as deleted.
 _XML = lxml.etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
 _FEED_ROOTS = {"rss", "feed", "RDF"}  # RSS 2.0, Atom 1.0, RSS 1.0
+_FETCHABLE = {"http", "https"}
 _WHERE = re.compile(r",? line \d+, column \d+$")
 
 
@@ -40,6 +42,7 @@ class FeedPage:
 
     entries: list[tuple[PostItem, str | None]]
     language: str | None
+    links_dropped: int = 0  # item links that are not http(s) once resolved (javascript:, mailto:, ...)
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -78,6 +81,11 @@ def _count(element: Any, tag: str) -> int | None:
         raise ParseError(f"{tag.rsplit('}', 1)[-1]} is not a number: {value!r}") from exc
 
 
+def _fetchable(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() in _FETCHABLE and bool(parts.netloc)
+
+
 def _whole_document(body: bytes) -> Any:
     """The feed's root element, or ParseError saying why the body is not one whole feed."""
     if not body.strip():
@@ -105,10 +113,12 @@ def _extensions(root: Any) -> tuple[str | None, list[tuple[int | None, str | Non
     return language, entries
 
 
-def parse_feed(body: bytes, account_id: int, *, content_type: str | None = None) -> FeedPage:
+def parse_feed(
+    body: bytes, account_id: int, *, feed_url: str = "", content_type: str | None = None
+) -> FeedPage:
     """A whole RSS 2.0 or Atom document to posts; comment counts from slash:comments or thr:total.
 
-    ParseError when the body is not one whole feed.
+    Links resolve against `feed_url`; ParseError when the body is not one whole feed.
     """
     check_content_type(content_type)
     # WordPress plugins that print blank lines before <?xml are common, and cut nothing.
@@ -122,9 +132,16 @@ def parse_feed(body: bytes, account_id: int, *, content_type: str | None = None)
     if len(extensions) != len(parsed.entries):
         raise ParseError(f"feed has {len(parsed.entries)} entries but {len(extensions)} item elements")
     entries: list[tuple[PostItem, str | None]] = []
+    links_dropped = 0
     for entry, (comments, entry_language) in zip(parsed.entries, extensions, strict=True):
-        link = entry.get("link")
-        key = entry.get("id") or link
+        raw_link = (entry.get("link") or "").strip()
+        resolved = urljoin(feed_url, raw_link) if raw_link else None
+        link = resolved if resolved and _fetchable(resolved) else None
+        if resolved and link is None:
+            links_dropped += 1  # nothing to fetch there; the post itself is still the feed's
+        # fastfeedparser falls back to the link as the id when an item has no guid.
+        document_id = entry.get("id")
+        key = resolved if not document_id or document_id == entry.get("link") else document_id
         if not key:
             raise ParseError("feed entry has neither id nor link")
         content = entry.get("content") or []
@@ -135,7 +152,7 @@ def parse_feed(body: bytes, account_id: int, *, content_type: str | None = None)
             language=entry_language or language, comments=comments,
         )
         entries.append((item, link))
-    return FeedPage(entries, language)
+    return FeedPage(entries, language, links_dropped)
 
 
 def _interaction_type(value: Any) -> str | None:

@@ -34,8 +34,10 @@ class FeedSpider(AccountSpider):
         if response.status == 404 and ref.state["page"] > 1:
             return  # WordPress answers 404 past its last page
         content_type = response.headers.get("Content-Type")
-        page = parse.parse_feed(response.body, ref.id,
+        page = parse.parse_feed(response.body, ref.id, feed_url=response.url,
                                 content_type=content_type.decode("latin-1") if content_type else None)
+        if page.links_dropped:
+            self.crawler.stats.inc_value("reach/links_dropped/not_http", page.links_dropped)
         if ref.state["page"] == 1:
             yield ProfileItem(account_id=ref.id, platform_id=ref.base_url or ref.key)
         reached_end_of_window = not page.entries
