@@ -3,7 +3,7 @@
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from models.types import BigIntegerPK, UTCDateTime, utcnow
@@ -35,6 +35,10 @@ class Post(SQLModel, table=True):
     first_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The comment count at which the reply thread was last read whole (or found gone: 404/410),
+    # written with its replies: only a finished read decides that a thread need not be fetched.
+    thread_comments: int | None = Field(default=None, sa_type=BigInteger)
+    thread_gone: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class SnapshotCounts(SQLModel):

@@ -22,6 +22,7 @@ class AccountStatus(StrEnum):
     NOT_FOUND = "not_found"
     SUSPENDED = "suspended"
     BLOCKED_BY_ROBOTS = "blocked_by_robots"
+    REQUIRES_AUTH = "requires_auth"  # the instance answers 401 to unauthenticated API calls
 
 
 class PostKind(StrEnum):

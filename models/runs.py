@@ -12,7 +12,8 @@ from models.types import UTCDateTime, utcnow
 class CrawlRun(SQLModel, table=True):
     """One crawl of one platform (or one import), with its health figures."""
 
-    __table_args__ = (Index("ix_crawlrun_platform_started", "platform", "started_at"),)
+    __table_args__ = (Index("ix_crawlrun_platform_started", "platform", "started_at"),
+                      Index("ix_crawlrun_status", "status"))
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
@@ -21,6 +22,10 @@ class CrawlRun(SQLModel, table=True):
     started_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     prefect_flow_run_id: str | None = Field(default=None, max_length=64)
+    # Who owns the run while it is `running`: a run whose process is gone is closed as interrupted.
+    host: str | None = Field(default=None, max_length=255)
+    pid: int | None = None
+    heartbeat_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     requests: int = 0
     items: int = 0
     errors: int = 0
@@ -42,3 +47,6 @@ class CrawlOutcome(SQLModel, table=True):
     posts_new: int = 0
     posts_updated: int = 0
     snapshots: int = 0
+    # Secondary requests that failed while the account itself was crawled:
+    # [{"what": "replies", "reason": "HTTP 404", "count": 2}, ...]
+    warnings: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
