@@ -1,7 +1,8 @@
 """What the spiders yield: plain dataclasses, validated by the first pipeline."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -52,6 +53,21 @@ class ReplyItem:
 
 
 @dataclass
+class ThreadItem:
+    """A post's reply thread was read whole (its replies travel with it) or is gone (404/410).
+
+    Written in the same transaction as the replies, so a crawl killed before it was stored
+    leaves the thread to be read again.
+    """
+
+    account_id: int
+    platform: str
+    post_platform_id: str
+    comments: int | None
+    gone: bool = False
+
+
+@dataclass
 class AccountDone:
     """The end of one account's crawl: ok, or failed with an error name and a reason.
 
@@ -65,6 +81,8 @@ class AccountDone:
     reason: str | None = None
     status: str | None = None  # a new account status: not_found, suspended, blocked_by_robots
     window_start: dt.datetime | None = None
+    # Secondary requests that failed without failing the account: {"what", "reason", "count"}.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,4 +93,4 @@ class PageItems:
     middleware chains, tasks) cost more CPU than parsing and storing a post.
     """
 
-    records: list[PostItem | ReplyItem]
+    records: list[PostItem | ReplyItem | ThreadItem]

@@ -22,13 +22,18 @@ from sandbox.common import Answer, Ctx, matches
 # Bluesky AppView 3000 / 5 min per IP (atproto "Rate Limits" page).
 DEFAULT_BUDGETS = {"mastodon": 300, "bluesky": 3000}
 DEFAULT_WINDOW = 300.0
-ACCOUNT_FAULTS = ("malformed_json", "truncated", "missing_fields", "repeat_cursor", "not_found", "suspended")
+ACCOUNT_FAULTS = ("malformed_json", "truncated", "missing_fields", "repeat_cursor", "not_found", "suspended",
+                  "gone_threads", "item_page_error")
 COUNTER_FAULTS = ("storm_429", "error_5xx")
 # Answers kept for identical requests, by encoded size: the crawl benchmark's 1,000 accounts
 # (about 8,000 distinct pages, ~130 MB) fit, so repeated crawls measure the crawler rather than
 # the fake platform re-rendering pages a real one would serve from its own caches.
 CACHE_BYTES = 384 * 2**20
-FAULT_NAMES = ACCOUNT_FAULTS + COUNTER_FAULTS + ("rate_limit", "rate_window", "slow", "timeout", "robots_disallow")
+FAULT_NAMES = ACCOUNT_FAULTS + COUNTER_FAULTS + ("rate_limit", "rate_window", "slow", "timeout", "robots_disallow",
+                                                  "gone_status", "requires_auth")
+# Thread endpoints that `gone_threads` answers as a deleted post does, and blog item pages.
+_THREADS = ("/api/v1/statuses/:id/context", "/xrpc/app.bsky.feed.getPostThread")
+_ITEM_PAGE = "/blogs/:name/:yyyy/:mm/:slug/"
 
 Handler = Callable[..., Answer]
 ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = [
@@ -99,8 +104,10 @@ class State:
             return
         if name in ACCOUNT_FAULTS:
             value = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        elif name in COUNTER_FAULTS:
+        elif name in COUNTER_FAULTS or name == "gone_status":
             value = int(value)
+        elif name == "requires_auth":
+            value = str(value).lower() not in ("false", "0", "off", "no")
         elif name in ("slow", "rate_window"):
             value = float(value)
         elif name == "rate_limit":
@@ -154,6 +161,9 @@ class SandboxResource(Resource):
             return self._send(request, Answer(404, {"error": "Record not found"}))
         self.state.requests[pattern] += 1
         early = self._gate(request, platform)
+        if early is None and platform == "mastodon" and self.state.faults.get("requires_auth"):
+            # DISALLOW_UNAUTHENTICATED_API_ACCESS or limited federation mode (Mastodon's docs).
+            early = Answer(401, {"error": "This method requires an authenticated user"})
         if early is not None:
             return self._send(request, early)
         # Identical requests under identical faults get identical bodies: serve them from memory.
@@ -169,6 +179,7 @@ class SandboxResource(Resource):
                     self.cache_bytes -= len(self.cache.popitem(last=False)[1].body)
         else:
             self.cache.move_to_end(key)
+        answer = self._gone(pattern, answer)
         self._rate_headers(request, platform)
         timeout = self.state.faults.get("timeout")
         if timeout and (path.startswith(str(timeout)) if str(timeout).startswith("/")
@@ -176,6 +187,21 @@ class SandboxResource(Resource):
             request.notifyFinish().addErrback(lambda _: None)
             return NOT_DONE_YET  # never answered: the client's timeout has to fire
         return self._send(request, answer)
+
+    def _gone(self, pattern: str, answer: Answer) -> Answer:
+        """The per-account faults that replace a thread or an item page after it was built."""
+        account = answer.account
+        if account is None or answer.status != 200:
+            return answer
+        if pattern in _THREADS and matches(account, self.state.accounts("gone_threads")):
+            if pattern.startswith("/xrpc/"):  # the AppView answers a deleted post's thread so
+                return Answer(400, {"error": "NotFound", "message": "Post not found"}, account=account)
+            return Answer(int(self.state.faults.get("gone_status") or 404), {"error": "Record not found"},
+                          account=account)
+        if pattern == _ITEM_PAGE and matches(account, self.state.accounts("item_page_error")):
+            return Answer(503, "<h1>Service Unavailable</h1>", content_type="text/html; charset=utf-8",
+                          account=account)
+        return answer
 
     # --- gates: injected errors and rate limits ----------------------------------------------
 

@@ -6,20 +6,21 @@ account's outstanding requests and emits one `AccountDone` per account, ok or wi
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, ResponseDataLossError
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from sqlmodel import Session, col, select
 from twisted.python.failure import Failure
 
-from crawler.items import AccountDone, PageItems, PostItem, ReplyItem
+from crawler.items import AccountDone, PageItems, PostItem, ReplyItem, ThreadItem
 from crawler.parsers.common import ParseError
-from models import Account, Ambassador, Post, PostCounts, utcnow
+from models import Account, Ambassador, Post, utcnow
 from reach.db import get_engine
 from reach.handles import HandleError, parse_account
 from reach.settings import get_settings
@@ -42,12 +43,14 @@ class AccountRef:
     handle: str
     base_url: str | None
     platform_id: str | None
-    # Comment counts seen by the previous crawl, so unchanged threads are not fetched again.
-    known_comments: dict[str, int | None] = field(default_factory=dict)
+    # Per post in the window: (comment count its thread was last read whole at, thread gone).
+    threads: dict[str, tuple[int | None, bool]] = field(default_factory=dict)
     pending: int = 0
     failed: bool = False
     complete: bool = True
     state: dict[str, Any] = field(default_factory=dict)
+    # Secondary requests that failed: (what, reason) -> how many.
+    warnings: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class UnknownAccounts(ValueError):
@@ -62,6 +65,34 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
         raise ValueError(f"shard must be K/N with 0 <= K < N, got {text!r}")
     return int(index), int(count)
+
+
+def _body_text(response: Response) -> str:
+    try:
+        return response.text[:200]
+    except (AttributeError, UnicodeDecodeError):
+        return ""
+
+
+def _gone(failure: Failure) -> bool:
+    """The platform says the thing is not there: 404/410, or XRPC's 400 `NotFound`."""
+    if not failure.check(HttpError):
+        return False
+    response = failure.value.response
+    return response.status in (404, 410) or (response.status == 400 and b'"NotFound"' in response.body)
+
+
+def short_reason(failure: Failure) -> str:
+    """What went wrong with a request, in a few words and never empty ("HTTP 404", "timed out")."""
+    value = failure.value
+    if failure.check(HttpError):
+        return f"HTTP {value.response.status}"
+    if failure.check(ResponseDataLossError):
+        return "the response was cut short (fewer bytes than its Content-Length)"
+    if failure.check(IgnoreRequest):
+        return str(value) or "request ignored"
+    text = str(value).strip()
+    return f"{type(value).__name__}: {text}" if text else type(value).__name__
 
 
 class AccountSpider(scrapy.Spider):
@@ -118,22 +149,25 @@ class AccountSpider(scrapy.Spider):
                 raise UnknownAccounts(f"not in the roster for {self.platform}: {', '.join(missing)}")
         refs = [AccountRef(a.id, a.key, a.handle, a.base_url, a.platform_id) for a in accounts
                 if a.id % self.shards == self.shard]
-        self._load_known_comments(session, refs)
+        self._load_threads(session, refs)
         return refs
 
-    def _load_known_comments(self, session: Session, refs: list[AccountRef]) -> None:
-        """The latest stored comment count per post in the window, per account."""
+    def _load_threads(self, session: Session, refs: list[AccountRef]) -> None:
+        """What each post's reply thread was last read at, per account (threads never read are absent).
+
+        Read from what finished reads wrote with their replies, never from a snapshot's comment
+        count: an interrupted run stored counts whose replies it never wrote.
+        """
         by_id = {ref.id: ref for ref in refs}
         if not by_id:
             return
-        # Each post's latest snapshot, kept in PostCounts: a month of nightly crawls is not read back.
         rows = session.exec(
-            select(Post.account_id, Post.platform_post_id, PostCounts.comments)
-            .join(PostCounts, col(PostCounts.post_id) == Post.id)
-            .where(col(Post.account_id).in_(list(by_id)), Post.published_at >= self.window_start)
+            select(Post.account_id, Post.platform_post_id, Post.thread_comments, Post.thread_gone)
+            .where(col(Post.account_id).in_(list(by_id)), Post.published_at >= self.window_start,
+                   col(Post.thread_comments).is_not(None))
         ).all()
-        for account_id, key, comments in rows:
-            by_id[account_id].known_comments[key] = comments
+        for account_id, key, comments, gone in rows:
+            by_id[account_id].threads[key] = (comments, gone)
 
     async def start(self) -> AsyncIterator[Any]:
         """One start request (or several) per account."""
@@ -158,11 +192,17 @@ class AccountSpider(scrapy.Spider):
 
     # -- requests and bookkeeping ---------------------------------------------------------------
     def request(
-        self, ref: AccountRef, url: str, handler: Callable[..., Iterator[Any]], **kwargs: Any
+        self, ref: AccountRef, url: str, handler: Callable[..., Iterator[Any]], secondary: str | None = None,
+        **kwargs: Any,
     ) -> scrapy.Request:
-        """A request for one account; its handler's exceptions fail the account, not the crawl."""
+        """A request for one account; its handler's exceptions fail the account, not the crawl.
+
+        A `secondary` request ("replies", "item page") is not what the account exists for: when it
+        fails, the account records a warning under that name and stays ok.
+        """
         ref.pending += 1
-        meta = {"account_id": ref.id, "handler": handler.__name__, **kwargs.pop("meta", {})}
+        meta = {"account_id": ref.id, "handler": handler.__name__, "secondary": secondary,
+                **kwargs.pop("meta", {})}
         return scrapy.Request(url, callback=self._dispatch, errback=self._failed, meta=meta,
                               dont_filter=True, **kwargs)
 
@@ -170,11 +210,11 @@ class AccountSpider(scrapy.Spider):
         ref = self.refs[response.meta["account_id"]]
         ref.pending -= 1
         handler = getattr(self, response.meta["handler"])
-        records: list[PostItem | ReplyItem] = []
+        records: list[PostItem | ReplyItem | ThreadItem] = []
         done: AccountDone | None = None
         try:
             for output in handler(response, ref):
-                if isinstance(output, PostItem | ReplyItem):
+                if isinstance(output, PostItem | ReplyItem | ThreadItem):
                     records.append(output)
                 else:
                     yield output
@@ -183,7 +223,10 @@ class AccountSpider(scrapy.Spider):
             done = self.finish(ref, ok=False, error=type(exc).__name__, reason=str(exc), status=status)
         except (ParseError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             self.crawler.stats.inc_value(f"reach/parse_errors/{self.platform}")
-            done = self.finish(ref, ok=False, error="ParseError", reason=f"{exc} ({response.url})")
+            if response.meta["secondary"]:
+                records = self._secondary_failed(ref, response.request, f"unreadable answer: {exc}", gone=False)
+            else:
+                done = self.finish(ref, ok=False, error="ParseError", reason=f"{exc} ({response.url})")
         if records:
             yield PageItems(records)
         if done is not None:
@@ -198,10 +241,62 @@ class AccountSpider(scrapy.Spider):
         ref.pending -= 1
         if ref.failed:
             return
+        if request.meta["secondary"]:
+            records = self._secondary_failed(ref, request, short_reason(failure), gone=_gone(failure))
+            if records:
+                yield PageItems(records)
+            if ref.pending == 0:
+                yield self.finish(ref, ok=True)
+            return
         ref.failed = True
         error, reason, status = self.classify_failure(failure, ref)
         self.crawler.stats.inc_value(f"reach/account_errors/{error}")
         yield self.finish(ref, ok=False, error=error, reason=reason, status=status)
+
+    def _secondary_failed(
+        self, ref: AccountRef, request: scrapy.Request, reason: str, gone: bool
+    ) -> list[PostItem | ReplyItem | ThreadItem]:
+        """Record the warning; what the account still stores (the post whose item page failed, the
+        gone thread) is returned."""
+        what = request.meta["secondary"]
+        ref.warnings[(what, reason)] += 1
+        self.crawler.stats.inc_value(f"reach/warnings/{what}")
+        records: list[PostItem | ReplyItem | ThreadItem] = []
+        if (fallback := request.meta.get("fallback")) is not None:
+            records.append(fallback)  # e.g. the feed's own counts when the item page is unavailable
+        thread = request.meta.get("thread")
+        if thread is not None and gone:
+            records.append(ThreadItem(ref.id, self.platform, thread[0], thread[1], gone=True))
+        return records
+
+    # -- reply threads --------------------------------------------------------------------------
+    def thread_wanted(self, ref: AccountRef, item: PostItem) -> bool:
+        """Read a post's replies when it has comments and their count changed since its thread was
+        last read whole; a gone thread (404/410) waits until its count grows."""
+        if self.settings_.replies_per_post <= 0 or item.kind == "repost" or not item.comments:
+            return False
+        last = ref.threads.get(item.platform_post_id)
+        if last is None or last[0] is None:
+            return True
+        comments, gone = last
+        if item.comments == comments or (gone and item.comments < comments):
+            self.crawler.stats.inc_value("reach/threads_unchanged")
+            return False
+        return True
+
+    def thread_request(
+        self, ref: AccountRef, item: PostItem, url: str, handler: Callable[..., Iterator[Any]]
+    ) -> Iterator[scrapy.Request]:
+        """The request for a post's reply thread, when `thread_wanted`."""
+        if self.thread_wanted(ref, item):
+            yield self.request(ref, url, handler, secondary="replies",
+                               meta={"post_key": item.platform_post_id,
+                                     "thread": (item.platform_post_id, item.comments)})
+
+    def thread_read(self, response: Response, ref: AccountRef) -> ThreadItem:
+        """The mark that the thread of `response`'s post was read whole at its comment count."""
+        key, comments = response.meta["thread"]
+        return ThreadItem(ref.id, self.platform, key, comments)
 
     def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
         """(error name, reason, new account status) for a failed request."""
@@ -211,12 +306,14 @@ class AccountSpider(scrapy.Spider):
         if failure.check(HttpError):
             response = failure.value.response
             status = response.status
-            text = response.text[:200] if hasattr(response, "text") else ""
+            text = _body_text(response)
             if status == 429:
-                return "RateLimited", f"HTTP 429 from {request.url} after waiting: {text}", None
+                return "RateLimited", f"HTTP 429 from {request.url} after waiting: {text}".strip(), None
+            if status == 401:
+                # Instances with DISALLOW_UNAUTHENTICATED_API_ACCESS (or limited federation mode).
+                return "RequiresAuth", f"HTTP 401 from {request.url}: {text}".strip(), "requires_auth"
             return f"HTTP{status}", f"HTTP {status} from {request.url}: {text}".strip(), None
-        value = failure.value
-        return type(value).__name__, f"{value or type(value).__name__} ({request.url})", None
+        return type(failure.value).__name__, f"{short_reason(failure)} ({request.url})", None
 
     def finish(
         self, ref: AccountRef, ok: bool, error: str | None = None, reason: str | None = None,
@@ -224,7 +321,9 @@ class AccountSpider(scrapy.Spider):
     ) -> AccountDone:
         """The account's outcome; a complete, successful crawl allows marking deletions."""
         window = self.window_start if ok and ref.complete else None
-        return AccountDone(ref.id, ok, error, reason, status if not ok else "active", window)
+        warnings = [{"what": what, "reason": why, "count": count}
+                    for (what, why), count in sorted(ref.warnings.items())]
+        return AccountDone(ref.id, ok, error, reason, status if not ok else "active", window, warnings)
 
     def in_window(self, when: dt.datetime) -> bool:
         return when >= self.window_start

@@ -77,20 +77,16 @@ class BlueskySpider(AccountSpider):
             yield self.feed_request(ref, cursor)
 
     def replies_request(self, ref: AccountRef, item: PostItem) -> Iterator[scrapy.Request]:
-        """The post's thread, when it has comments and their count changed since last crawl."""
-        if self.settings_.replies_per_post <= 0 or item.kind == "repost" or not item.comments:
-            return
-        if ref.known_comments.get(item.platform_post_id) == item.comments:
-            self.crawler.stats.inc_value("reach/threads_unchanged")
-            return
+        """The post's thread, when its comment count changed since it was last read."""
         url = self.xrpc("app.bsky.feed.getPostThread", uri=item.platform_post_id, depth=6, parentHeight=0)
-        yield self.request(ref, url, self.on_thread, meta={"post_key": item.platform_post_id})
+        return self.thread_request(ref, item, url, self.on_thread)
 
     def on_thread(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         yield from parse.parse_thread(
             json.loads(response.body), response.meta["post_key"], ref.state["did"],
             self.settings_.reply_author_salt.get_secret_value(), self.settings_.replies_per_post,
         )
+        yield self.thread_read(response, ref)
 
     def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
         handler = failure.request.meta["handler"]  # type: ignore[attr-defined]

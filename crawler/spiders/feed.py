@@ -51,8 +51,9 @@ class FeedSpider(AccountSpider):
             ref.state["seen"].add(item.platform_post_id)
             new_entries += 1
             if link:
-                yield self.request(ref, link, self.on_item_page, meta={
-                    "item": item, "handle_httpstatus_list": [404, 410]})
+                # The item page only adds counts: when it fails the post keeps the feed's own.
+                yield self.request(ref, link, self.on_item_page, secondary="item page", meta={
+                    "item": item, "fallback": item, "handle_httpstatus_list": [404, 410]})
             else:
                 yield item
         if not reached_end_of_window and new_entries:

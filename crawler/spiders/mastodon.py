@@ -76,16 +76,9 @@ class MastodonSpider(AccountSpider):
             yield self.request(ref, link, self.on_statuses)
 
     def replies_request(self, ref: AccountRef, item: PostItem) -> Iterator[scrapy.Request]:
-        """The status's thread, when it has comments and their count changed since last crawl."""
-        limit = self.settings_.replies_per_post
-        if limit <= 0 or item.kind == "repost" or not item.comments:
-            return
-        if ref.known_comments.get(item.platform_post_id) == item.comments:
-            self.crawler.stats.inc_value("reach/threads_unchanged")
-            return
-        status_id = parse.status_id_of(item.platform_post_id)
-        yield self.request(ref, f"{ref.base_url}/api/v1/statuses/{status_id}/context",
-                           self.on_context, meta={"post_key": item.platform_post_id})
+        """The status's thread (`context`), when its comment count changed since it was last read."""
+        url = f"{ref.base_url}/api/v1/statuses/{parse.status_id_of(item.platform_post_id)}/context"
+        return self.thread_request(ref, item, url, self.on_context)
 
     def on_context(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         yield from parse.parse_context(
@@ -93,6 +86,7 @@ class MastodonSpider(AccountSpider):
             str(ref.state["account_id"]), self.settings_.reply_author_salt.get_secret_value(),
             self.settings_.replies_per_post,
         )
+        yield self.thread_read(response, ref)
 
     def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
         if failure.check(HttpError) and failure.request.meta["handler"] == "on_lookup":  # type: ignore[attr-defined]
