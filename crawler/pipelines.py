@@ -2,16 +2,19 @@
 
 import dataclasses
 import datetime as dt
+import logging
+import time
 from collections import defaultdict
 from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, tuple_, update
+from scrapy.utils.defer import deferred_from_coro
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, tuple_, update
 from sqlmodel import col
 
-from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem
-from crawler.run import finish_run
+from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem, ThreadItem
+from crawler.runs import finish_run, heartbeat, open_run
 from models import (
     Account,
     AccountSnapshot,
@@ -23,10 +26,11 @@ from models import (
     Reply,
     utcnow,
 )
-from reach.db import get_engine, upsert_insert
+from reach.db import get_engine, is_transient, upsert_insert
 from reach.settings import get_settings
 from reach.text import text_hash
 
+logger = logging.getLogger(__name__)
 KINDS = {kind.value for kind in PostKind}
 COUNT_COLUMNS = ("likes", "comments", "reposts", "quotes", "views")
 
@@ -86,7 +90,7 @@ class ValidationPipeline:
         elif isinstance(item, ReplyItem):
             if not item.platform_reply_id or not item.author_hash:
                 self.drop("reply_without_id", item)
-        elif not isinstance(item, AccountDone):
+        elif not isinstance(item, AccountDone | ThreadItem):
             self.drop("unknown_item_type", item)
 
 
@@ -101,24 +105,58 @@ class AccountTally:
     snapshots: int = 0
 
 
+@dataclasses.dataclass
+class Batch:
+    """What one flush writes. It stays whole until its transaction commits, so a retry writes it
+    all again and a flush that finally fails knows exactly what was lost."""
+
+    posts: list[PostItem]
+    profiles: list[ProfileItem]
+    replies: list[ReplyItem]
+    threads: list[ThreadItem]
+    done: list[AccountDone]
+
+    def __len__(self) -> int:
+        return len(self.posts) + len(self.profiles) + len(self.replies) + len(self.threads) + len(self.done)
+
+
+@dataclasses.dataclass
+class Written:
+    """What a committed flush changes in the writer's own bookkeeping (kept apart until commit)."""
+
+    tally: dict[int, AccountTally] = dataclasses.field(default_factory=lambda: defaultdict(AccountTally))
+    alias: dict[int, int] = dataclasses.field(default_factory=dict)
+    stats: dict[str, int] = dataclasses.field(default_factory=lambda: defaultdict(int))
+
+
+class WriteFailed(RuntimeError):
+    """A flush failed on every attempt: its rows are lost and the run must say so."""
+
+
 class DatabaseWriterPipeline:
     """Upsert posts on their natural key, append snapshots to the crawl run, in batches.
 
     Items are buffered and flushed every `REACH_WRITE_BATCH_SIZE` posts and when the spider
     closes: one transaction per flush, never one per item. A post's existing columns are only
-    overwritten with values the crawl actually sent.
+    overwritten with values the crawl actually sent. A flush that meets a deadlock, a busy
+    database or a lost connection is tried again (`REACH_WRITE_ATTEMPTS`); one that still fails
+    stops the crawl, and its run ends `failed` with the reason.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.batch_size = get_settings().write_batch_size
+        settings = get_settings()
+        self.batch_size = settings.write_batch_size
+        self.attempts = settings.write_attempts
         self.posts: dict[tuple[str, str], PostItem] = {}
         self.profiles: dict[int, ProfileItem] = {}
         self.replies: dict[tuple[str, str], ReplyItem] = {}
+        self.threads: dict[tuple[str, str], ThreadItem] = {}
         self.done: list[AccountDone] = []
         self.alias: dict[int, int] = {}  # renamed handle's new row -> the account that has the history
         self.tally: dict[int, AccountTally] = defaultdict(AccountTally)
         self.finished: set[int] = set()
+        self.failure: str | None = None  # why rows were lost; once set, nothing more is written
         self.run_id = 0
         self.started_at = utcnow()
 
@@ -129,69 +167,137 @@ class DatabaseWriterPipeline:
     # -- lifecycle ------------------------------------------------------------------------------
     def open_spider(self) -> None:
         spider = self.crawler.spider
-        engine = get_engine()
-        with engine.begin() as connection:
+        with get_engine().begin() as connection:
             run_id = getattr(spider, "crawl_run_id", None)
             if run_id is None:
-                run_id = connection.execute(
-                    insert(CrawlRun).values(platform=spider.platform, source="crawl", status="running",
-                                            started_at=self.started_at, requests=0, items=0, errors=0)
-                    .returning(CrawlRun.id)
-                ).scalar_one()
+                run_id = open_run(connection, spider.platform)
                 spider.crawl_run_id = run_id
-            else:
-                found = connection.execute(select(CrawlRun.started_at).where(CrawlRun.id == run_id)).first()
-                if found is None:
-                    raise ValueError(f"crawl run {run_id} does not exist")
-                self.started_at = found[0]
-                connection.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(status="running"))
+            found = connection.execute(select(CrawlRun.started_at).where(CrawlRun.id == run_id)).first()
+            if found is None:
+                raise ValueError(f"crawl run {run_id} does not exist")
+            self.started_at = found[0]
+            heartbeat(connection, run_id)
         self.run_id = run_id
         self.crawler.stats.set_value("reach/crawl_run_id", run_id)
 
     def process_item(self, item: Any) -> Any:
+        if self.failure is not None:
+            self.crawler.stats.inc_value("reach/items_lost")  # the crawl is stopping: said in the run
+            return item
         if isinstance(item, PageItems):
             for record in item.records:
-                self.process_item(record)
-        elif isinstance(item, PostItem):
+                self._buffer(record)
+        else:
+            self._buffer(item)
+        # Checked once a page is buffered, so a thread's replies and its mark share a flush.
+        if len(self.posts) >= self.batch_size or len(self.replies) >= self.batch_size:
+            self.flush()
+        return item
+
+    def _buffer(self, item: Any) -> None:
+        if isinstance(item, PostItem):
             self.posts[(item.platform, item.platform_post_id)] = item  # last one of a key wins
-            if len(self.posts) >= self.batch_size:
-                self.flush()
         elif isinstance(item, ProfileItem):
             self.profiles[item.account_id] = item
         elif isinstance(item, ReplyItem):
             self.replies[(item.platform, item.platform_reply_id)] = item
-            if len(self.replies) >= self.batch_size:
-                self.flush()
+        elif isinstance(item, ThreadItem):
+            self.threads[(item.platform, item.post_platform_id)] = item
         elif isinstance(item, AccountDone):
             self.done.append(item)
-        return item
 
     def close_spider(self) -> None:
         self.flush()
         self.close_run()
 
     # -- writing --------------------------------------------------------------------------------
+    def _take(self) -> Batch:
+        batch = Batch(list(self.posts.values()), list(self.profiles.values()), list(self.replies.values()),
+                      list(self.threads.values()), list(self.done))
+        self.posts, self.profiles, self.replies, self.threads, self.done = {}, {}, {}, {}, []
+        return batch
+
     def flush(self) -> None:
-        """Write everything buffered in one transaction, in dependency order."""
-        if not (self.posts or self.profiles or self.replies or self.done):
+        """Write everything buffered in one transaction, tried again while the error is transient."""
+        if self.failure is not None:
             return
-        now = utcnow()
-        with get_engine().begin() as connection:
-            self._write_profiles(connection, now)
-            self._write_posts(connection, now)
-            self._write_replies(connection, now)
-            self._write_done(connection, now)
+        batch = self._take()
+        if not len(batch):
+            return
+        delay = 0.5
+        for attempt in range(1, self.attempts + 1):
+            now = utcnow()
+            written = Written()
+            try:
+                with get_engine().begin() as connection:
+                    self._write(connection, batch, now, written)
+            except Exception as exc:  # noqa: BLE001 - any failure loses the rows: said below
+                if not is_transient(exc) or attempt == self.attempts:
+                    self._lost(batch, exc, attempt)
+                    return
+                self.crawler.stats.inc_value("reach/flush_retries")
+                logger.warning("flush of %d rows failed (attempt %d of %d), retrying in %.1fs: %s",
+                               len(batch), attempt, self.attempts, delay, _one_line(exc))
+                time.sleep(delay)
+                delay *= 2
+                continue
+            self._committed(batch, written)
+            return
+
+    def _lost(self, batch: Batch, exc: Exception, attempts: int) -> None:
+        """A flush that failed for good: say what was lost, and stop the crawl."""
+        self.failure = (f"{len(batch.posts)} post(s), {len(batch.replies)} reply(ies) and "
+                        f"{len(batch.done)} account outcome(s) could not be written after {attempts} "
+                        f"attempt(s): {_one_line(exc)}")
+        stats = self.crawler.stats
+        stats.set_value("reach/write_failed", self.failure)
+        stats.inc_value("reach/items_lost", len(batch))
+        logger.error("stopping the crawl: %s", self.failure)
+        if self.crawler.engine is not None and self.crawler.engine.spider is not None:
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="write_failed"))
+
+    def _committed(self, batch: Batch, written: Written) -> None:
+        for account_id, tally in written.tally.items():
+            total = self.tally[account_id]
+            total.posts_new += tally.posts_new
+            total.posts_updated += tally.posts_updated
+            total.snapshots += tally.snapshots
+        self.alias.update(written.alias)
+        self.finished.update(done.account_id for done in batch.done)
+        for key, value in written.stats.items():
+            self.crawler.stats.inc_value(key, value)
         self.crawler.stats.inc_value("reach/flushes")
 
-    def _account(self, account_id: int) -> int:
+    def _write(self, connection: Connection, batch: Batch, now: dt.datetime, written: Written) -> None:
+        """One flush, in one lock order for every writer: the crawl run's row (SQLite's write lock),
+        then the accounts concerned by id, then posts, snapshots, replies and outcomes by key, so
+        two crawls of the same accounts queue instead of deadlocking."""
+        heartbeat(connection, self.run_id)
+        self._lock_accounts(connection, batch)
+        self._write_profiles(connection, batch.profiles, now, written)
+        self._write_posts(connection, batch.posts, now, written)
+        self._write_replies(connection, batch.replies, batch.threads, now, written)
+        self._write_done(connection, batch.done, now, written)
+
+    def _account(self, account_id: int, written: Written | None = None) -> int:
+        if written is not None and account_id in written.alias:
+            return written.alias[account_id]
         return self.alias.get(account_id, account_id)
 
-    def _write_profiles(self, connection: Connection, now: dt.datetime) -> None:
+    def _lock_accounts(self, connection: Connection, batch: Batch) -> None:
+        if connection.dialect.name != "postgresql":
+            return  # SQLite has one writer at a time: the heartbeat already holds its lock
+        ids = {self._account(i.account_id) for i in (*batch.profiles, *batch.posts, *batch.threads, *batch.done)}
+        if ids:
+            connection.execute(select(Account.id).where(col(Account.id).in_(sorted(ids)))
+                               .order_by(Account.id).with_for_update())
+
+    def _write_profiles(self, connection: Connection, profiles: list[ProfileItem], now: dt.datetime,
+                        written: Written) -> None:
         """Each profile's account row and follower snapshot: a few statements per flush, not per account."""
-        if not self.profiles:
+        if not profiles:
             return
-        profiles = list(self.profiles.values())
-        self.profiles.clear()
+        profiles = sorted(profiles, key=lambda p: p.account_id)
         accounts = {row.id: row for row in connection.execute(
             select(Account).where(col(Account.id).in_([p.account_id for p in profiles])))}
         owners = {(row.platform, row.platform_id): row for row in connection.execute(
@@ -202,7 +308,7 @@ class DatabaseWriterPipeline:
             account = accounts[profile.account_id]
             owner = owners.get((account.platform, profile.platform_id))
             account_id = account.id if owner is None or owner.id == account.id else self._adopt_history(
-                connection, account, owner)
+                connection, account, owner, written)
             updates.append({"b_id": account_id, "b_platform_id": profile.platform_id, "b_url": profile.profile_url})
             counts = {"followers": profile.followers, "following": profile.following,
                       "posts_count": profile.posts_count}
@@ -222,7 +328,7 @@ class DatabaseWriterPipeline:
                 set_={c: stmt.excluded[c] for c in ("observed_at", "followers", "following", "posts_count")},
             ), snapshots)
 
-    def _adopt_history(self, connection: Connection, account: Row[Any], owner: Row[Any]) -> int:
+    def _adopt_history(self, connection: Connection, account: Row[Any], owner: Row[Any], written: Written) -> int:
         """A new handle that resolves to a known platform id is the same account renamed.
 
         The older row (`owner`) keeps its history and takes the new handle; the new row is removed.
@@ -237,20 +343,20 @@ class DatabaseWriterPipeline:
         connection.execute(delete(Account).where(Account.id == account.id))
         connection.execute(update(Account).where(Account.id == owner.id).values(
             key=account.key, handle=account.handle, base_url=account.base_url))
-        self.alias[account.id] = owner.id
-        self.crawler.stats.inc_value("reach/accounts_renamed")
+        written.alias[account.id] = owner.id
+        written.stats["reach/accounts_renamed"] += 1
         return owner.id
 
-    def _write_posts(self, connection: Connection, now: dt.datetime) -> None:
-        if not self.posts:
+    def _write_posts(self, connection: Connection, items: list[PostItem], now: dt.datetime,
+                     written: Written) -> None:
+        if not items:
             return
-        items = list(self.posts.values())
-        self.posts.clear()
+        items = sorted(items, key=lambda i: (i.platform, i.platform_post_id))
         # Multi-row upserts need the same columns in every row: group by what each item sent.
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for item in items:
             row = {
-                "account_id": self._account(item.account_id), "platform": item.platform,
+                "account_id": self._account(item.account_id, written), "platform": item.platform,
                 "platform_post_id": item.platform_post_id, "published_at": item.published_at,
                 "kind": item.kind, "source": "crawl", "first_seen_at": now, "last_seen_at": now,
                 "deleted_at": None,
@@ -277,7 +383,7 @@ class DatabaseWriterPipeline:
         snapshots = []
         for item in items:
             key = (item.platform, item.platform_post_id)
-            tally = self.tally[self._account(item.account_id)]
+            tally = written.tally[self._account(item.account_id, written)]
             if key in inserted:
                 tally.posts_new += 1
             else:
@@ -287,20 +393,23 @@ class DatabaseWriterPipeline:
                 "post_id": ids[key], "crawl_run_id": self.run_id, "observed_at": now,
                 "approximate": item.approximate, **{c: getattr(item, c) for c in COUNT_COLUMNS},
             })
+        snapshots.sort(key=lambda row: row["post_id"])
         stmt = upsert_insert(connection)(PostSnapshot)
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["post_id", "crawl_run_id"],
             set_={c: stmt.excluded[c] for c in ("observed_at", "approximate", *COUNT_COLUMNS)},
         ), snapshots)
-        self.crawler.stats.inc_value("reach/posts_written", len(items))
+        written.stats["reach/posts_written"] += len(items)
 
-    def _write_replies(self, connection: Connection, now: dt.datetime) -> None:
-        if not self.replies:
+    def _write_replies(self, connection: Connection, replies: list[ReplyItem], threads: list[ThreadItem],
+                       now: dt.datetime, written: Written) -> None:
+        """Replies, then the mark on each post that its thread was read: in one transaction, so a
+        thread counts as read only once its replies are stored."""
+        if not replies and not threads:
             return
-        replies = list(self.replies.values())
-        self.replies.clear()
+        wanted = {(r.platform, r.post_platform_id) for r in replies}
         post_ids: dict[tuple[str, str], int] = {}
-        for chunk in _chunks(list({(r.platform, r.post_platform_id) for r in replies})):
+        for chunk in _chunks(sorted(wanted)):
             rows = connection.execute(
                 select(Post.id, Post.platform, Post.platform_post_id)
                 .where(tuple_(Post.platform, Post.platform_post_id).in_(chunk))
@@ -311,7 +420,8 @@ class DatabaseWriterPipeline:
              "platform_reply_id": r.platform_reply_id, "published_at": r.published_at,
              "text": r.text, "text_hash": text_hash(r.text), "language": r.language, "likes": r.likes,
              "author_hash": r.author_hash, "first_seen_at": now, "last_seen_at": now}
-            for r in replies if (r.platform, r.post_platform_id) in post_ids
+            for r in sorted(replies, key=lambda r: (r.platform, r.platform_reply_id))
+            if (r.platform, r.post_platform_id) in post_ids
         ]
         if rows:
             stmt = upsert_insert(connection)(Reply)
@@ -319,31 +429,45 @@ class DatabaseWriterPipeline:
                 index_elements=["platform", "platform_reply_id"],
                 set_={c: stmt.excluded[c] for c in ("text", "text_hash", "language", "likes", "last_seen_at")},
             ), rows)
-        self.crawler.stats.inc_value("reach/replies_written", len(rows))
+        if threads:
+            connection.execute(
+                update(Post).where(Post.platform == bindparam("b_platform"),
+                                   Post.platform_post_id == bindparam("b_key"))
+                .values(thread_comments=bindparam("b_comments"), thread_gone=bindparam("b_gone")),
+                [{"b_platform": t.platform, "b_key": t.post_platform_id, "b_comments": t.comments,
+                  "b_gone": t.gone} for t in sorted(threads, key=lambda t: (t.platform, t.post_platform_id))])
+            written.stats["reach/threads_read"] += sum(1 for t in threads if not t.gone)
+            written.stats["reach/threads_gone"] += sum(1 for t in threads if t.gone)
+        written.stats["reach/replies_written"] += len(rows)
 
-    def _write_done(self, connection: Connection, now: dt.datetime) -> None:
+    def _write_done(self, connection: Connection, done_items: list[AccountDone], now: dt.datetime,
+                    written: Written) -> None:
         """Per-account outcomes, statuses and deletions: a few statements per flush, not per account."""
-        if not self.done:
+        if not done_items:
             return
         outcomes, crawled, statuses = [], [], []
         complete: dict[dt.datetime, list[int]] = defaultdict(list)
-        for done in self.done:
-            account_id = self._account(done.account_id)
-            self.finished.add(done.account_id)
-            tally = self.tally.get(account_id, AccountTally())
+        for done in sorted(done_items, key=lambda d: self._account(d.account_id, written)):
+            account_id = self._account(done.account_id, written)
+            tally = AccountTally(**dataclasses.asdict(self.tally.get(account_id, AccountTally())))
+            if account_id in written.tally:
+                tally.posts_new += written.tally[account_id].posts_new
+                tally.posts_updated += written.tally[account_id].posts_updated
+                tally.snapshots += written.tally[account_id].snapshots
             outcomes.append({"crawl_run_id": self.run_id, "account_id": account_id, "ok": done.ok,
-                             "error": done.error, "reason": done.reason, **dataclasses.asdict(tally)})
+                             "error": done.error, "reason": done.reason, "warnings": done.warnings or None,
+                             **dataclasses.asdict(tally)})
             crawled.append({"b_id": account_id})
             if done.status:
                 statuses.append({"b_id": account_id, "b_status": done.status,
                                  "b_reason": None if done.ok else done.reason})
             if done.window_start is not None:
                 complete[done.window_start].append(account_id)
-        self.done.clear()
         stmt = upsert_insert(connection)(CrawlOutcome)
         connection.execute(stmt.on_conflict_do_update(
             index_elements=["crawl_run_id", "account_id"],
-            set_={c: stmt.excluded[c] for c in ("ok", "error", "reason", "posts_new", "posts_updated", "snapshots")},
+            set_={c: stmt.excluded[c] for c in ("ok", "error", "reason", "warnings", "posts_new",
+                                                "posts_updated", "snapshots")},
         ), outcomes)
         by_id = update(Account).where(Account.id == bindparam("b_id"))
         connection.execute(by_id.values(last_crawled_at=now), crawled)
@@ -358,7 +482,7 @@ class DatabaseWriterPipeline:
                     Post.last_seen_at < self.started_at, Post.deleted_at.is_(None), Post.source == "crawl",
                 ).values(deleted_at=now)
             )
-            self.crawler.stats.inc_value("reach/posts_marked_deleted", result.rowcount or 0)
+            written.stats["reach/posts_marked_deleted"] += result.rowcount or 0
 
     def close_run(self) -> None:
         """Record unfinished accounts, then close the crawl run (a shard leaves that to its starter)."""
@@ -366,15 +490,22 @@ class DatabaseWriterPipeline:
         stats = self.crawler.stats
         refs = getattr(spider, "refs", {})
         unfinished = [ref_id for ref_id in refs if ref_id not in self.finished]
-        for ref_id in unfinished:
-            reason = f"the crawl ended ({stats.get_value('finish_reason') or 'stopped'}) before this account finished"
-            self.done.append(AccountDone(ref_id, ok=False, error="Unfinished", reason=reason))
-        self.flush()
+        if self.failure is None:
+            for ref_id in unfinished:
+                reason = (f"the crawl ended ({stats.get_value('finish_reason') or 'stopped'}) "
+                          "before this account finished")
+                self.done.append(AccountDone(ref_id, ok=False, error="Unfinished", reason=reason))
+            self.flush()
         if getattr(spider, "shards", 1) > 1:
             return  # run_crawl closes the run once every shard has written its outcomes
         status, ok, failed = finish_run(self.run_id, stats.get_stats(), getattr(spider, "accounts_loaded", False),
-                                        len(refs))
+                                        len(refs), failure=self.failure)
         stats.set_value("reach/run_status", status)
         stats.set_value("reach/accounts_failed", failed)
         stats.set_value("reach/accounts_ok", ok)
 
+
+def _one_line(exc: BaseException) -> str:
+    """A database error in one line: its first line, without SQLAlchemy's SQL and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

@@ -5,8 +5,8 @@ runners hang or silently drop items under Prefect's event loop.
 """
 
 import ctypes
-import datetime as dt
 import json
+import logging
 import os
 import re
 import signal
@@ -20,13 +20,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models import Account, Ambassador, CrawlOutcome, CrawlRun, utcnow
-from reach.db import get_engine
+from crawler.runs import (
+    HEARTBEAT_SECONDS,
+    StaleRun,
+    beat,
+    fail_run,
+    finish_run,
+    open_run,
+    reap_stale_runs,
+    run_status,
+    temp_prefix,
+)
+from models import Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus
+from reach.db import get_engine, is_transient
 from reach.settings import get_settings
 
+logger = logging.getLogger(__name__)
 SPIDERS = ("mastodon", "bluesky", "feed")
 _PROGRESS = re.compile(r"Crawled (\d+) pages .*scraped (\d+) items")
 
@@ -39,6 +50,10 @@ class UnknownSelection(ValueError):
     """A platform or ambassador asked for that does not exist (retrying will not help)."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database stopped answering during the crawl (a retry once it answers may help)."""
+
+
 @dataclass
 class AccountResult:
     account: str
@@ -49,6 +64,12 @@ class AccountResult:
     posts_new: int
     posts_updated: int
     snapshots: int
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def warning_text(self) -> str:
+        """ "replies unavailable for 1 post: HTTP 404; ..." """
+        return "; ".join(f"{w['what']} unavailable for {w['count']} post{'s' if w['count'] != 1 else ''}: "
+                         f"{w['reason']}" for w in self.warnings)
 
 
 @dataclass
@@ -62,8 +83,15 @@ class CrawlResult:
     seconds: float
     stats: dict[str, Any]
     accounts: list[AccountResult] = field(default_factory=list)
+    message: str | None = None  # the crawl run's own account of how it ended
     peak_rss_mb: float | None = None  # of the crawl process, from the kernel's accounting
     cpu_seconds: float | None = None  # user + system time of the crawl process
+    interrupted: str | None = None  # the signal that stopped it ("SIGTERM"), when one did
+    reaped: list[StaleRun] = field(default_factory=list)  # earlier runs closed as interrupted
+
+    @property
+    def warnings(self) -> int:
+        return sum(w["count"] for a in self.accounts for w in a.warnings)
 
     @property
     def accounts_ok(self) -> int:
@@ -92,10 +120,16 @@ class CrawlResult:
     def problems(self) -> list[str]:
         """Why this crawl is unhealthy (empty when it is healthy; `partial` is reported, not fatal)."""
         found = []
-        if self.exit_code != 0:
+        if self.interrupted:
+            found.append(f"interrupted by {self.interrupted}")
+        if self.exit_code < 0:
+            found.append(f"the crawl process was killed by {signal.Signals(-self.exit_code).name}")
+        elif self.exit_code != 0:
             found.append(f"scrapy exited with code {self.exit_code}")
-        if not self.stats:
+        elif not self.stats:
             found.append("no stats were written: the crawl process died before closing")
+        if lost := self.stats.get("reach/write_failed"):
+            found.append(f"rows were lost: {lost}")
         expected = int(self.stats.get("reach/accounts", 0) or 0)
         if expected and self.responses == 0:
             found.append(f"0 responses for {expected} account(s)")
@@ -103,14 +137,17 @@ class CrawlResult:
             found.append(f"{self.stats['log_count/CRITICAL']} critical error(s) in the log")
         if self.stats.get("spider_exceptions/count"):
             found.append(f"{self.stats['spider_exceptions/count']} spider exception(s)")
-        if self.status == "failed":
-            reasons = sorted({f"{a.error}: {a.reason}" for a in self.accounts if not a.ok})[:3]
-            found.append("every account failed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+        if self.status == RunStatus.FAILED and not found:
+            if self.accounts and self.accounts_failed == len(self.accounts):
+                reasons = sorted({f"{a.error}: {a.reason}" for a in self.accounts if not a.ok})[:3]
+                found.append("every account failed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+            else:
+                found.append(self.message or "the crawl run failed")
         return found
-
     def summary(self) -> str:
+        warnings = f", {self.warnings} warning(s)" if self.warnings else ""
         return (f"{self.platform}: {self.status}, accounts ok {self.accounts_ok} / failed "
-                f"{self.accounts_failed}, posts new {self.posts_new} / updated {self.posts_updated}, "
+                f"{self.accounts_failed}{warnings}, posts new {self.posts_new} / updated {self.posts_updated}, "
                 f"snapshots {self.snapshots}, {self.responses} responses in {self.seconds:.1f}s")
 
 
@@ -135,7 +172,10 @@ def _die_with_parent() -> None:
     os.setpgrp()
 
 
-KILL_GRACE_SECONDS = 5  # between SIGTERM and SIGKILL
+# Between SIGTERM and SIGKILL: Scrapy's graceful stop lets in-flight requests finish, then
+# flushes what it holds and records the unfinished accounts.
+STOP_GRACE_SECONDS = 30
+DATABASE_WAIT_SECONDS = 60  # for the database to answer again before a crawl's end is recorded
 
 
 def _signal_groups(pids: Sequence[int], sig: int) -> None:
@@ -144,18 +184,6 @@ def _signal_groups(pids: Sequence[int], sig: int) -> None:
             os.killpg(pid, sig)
         except ProcessLookupError:
             pass
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    """Stop the crawl process group: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    _signal_groups([process.pid], signal.SIGTERM)
-    try:
-        process.wait(timeout=KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        _signal_groups([process.pid], signal.SIGKILL)
-        process.wait()
 
 
 @dataclass
@@ -220,22 +248,24 @@ def run_crawl(
     timeout: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     extra_settings: dict[str, str] | None = None,
+    stop: "StopRequest | None" = None,
 ) -> CrawlResult:
     """Open a crawl run, run `scrapy crawl <platform>` for it, and read back what it did.
 
-    A feed crawl is split over `REACH_FEED_CRAWL_PROCESSES` processes, each taking its share of
-    the accounts (`-a shard=K/N`), all writing to the one crawl run, which is closed here.
+    Runs left `running` by a process that is gone are closed as interrupted first. A feed crawl
+    is split over `REACH_FEED_CRAWL_PROCESSES` processes, each taking its share of the accounts
+    (`-a shard=K/N`), all writing to the one crawl run, which is closed here. `stop` (set from a
+    signal handler) stops the crawl the way Scrapy stops on SIGTERM: unfinished accounts are
+    recorded and the run ends `partial` or `failed`; no crawl process outlives this call.
     """
+    reaped = reap_stale_runs()
     engine = get_engine()
     with Session(engine, expire_on_commit=False) as session:
         check_selection(session, [platform], ambassadors)
-        run = CrawlRun(platform=platform, source="crawl", status="running", prefect_flow_run_id=flow_run_id)
-        session.add(run)
-        session.commit()
-        run_id = run.id
-    assert run_id is not None
+    with engine.begin() as connection:
+        run_id = open_run(connection, platform, flow_run_id)
     shards = get_settings().feed_crawl_processes if platform == "feed" else 1
-    with tempfile.TemporaryDirectory(prefix="reach-crawl-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix(run_id)) as tmp:
         command = [sys.executable, "-m", "scrapy", "crawl", platform, "-a", f"crawl_run_id={run_id}"]
         if ambassadors:
             command += ["-a", f"ambassadors={','.join(ambassadors)}"]
@@ -256,23 +286,6 @@ def run_crawl(
                 stderr=subprocess.PIPE, text=True, env=env,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl+setpgrp
             ), stats_file, Path(tmp) / f"crawl-{shard}.log"))
-        # A watchdog enforces the timeout even when the crawl prints nothing. It only sends
-        # signals (SIGTERM, then SIGKILL after the grace): reaping is the followers' job, because
-        # their wait4 must be what collects each child's exit status and peak memory.
-        timed_out = threading.Event()
-        pids = [p.process.pid for p in processes]
-        killer = threading.Timer(KILL_GRACE_SECONDS, _signal_groups, (pids, signal.SIGKILL))
-        killer.daemon = True
-
-        def on_timeout() -> None:
-            timed_out.set()
-            _signal_groups(pids, signal.SIGTERM)
-            killer.start()
-
-        watchdog = threading.Timer(timeout, on_timeout) if timeout else None
-        if watchdog:
-            watchdog.daemon = True
-            watchdog.start()
         progress_lock = threading.Lock()
 
         def on_line() -> None:
@@ -280,79 +293,138 @@ def run_crawl(
                 with progress_lock:
                     on_progress(sum(p.pages_items[0] for p in processes), sum(p.pages_items[1] for p in processes))
 
+        # Each process is followed on a thread of its own (their wait4 collects each child's exit
+        # status and peak memory); this thread watches the clock, the stop request and the heartbeat.
+        followers = [threading.Thread(target=p.follow, args=(on_line,), daemon=True) for p in processes]
+        for follower in followers:
+            follower.start()
+        pids = [p.process.pid for p in processes]
+        deadline = started + timeout if timeout else None
+        timed_out = interrupted = None
         try:
-            followers = [threading.Thread(target=p.follow, args=(on_line,), daemon=True) for p in processes[1:]]
-            for follower in followers:
-                follower.start()
-            processes[0].follow(on_line)
-            for follower in followers:
-                follower.join()
-        except BaseException as exc:  # cancelled or interrupted: the run must not stay "running"
-            _mark_failed(run_id, f"the crawl was stopped: {type(exc).__name__}: {exc}")
+            last_beat = time.monotonic()
+            while any(f.is_alive() for f in followers):
+                for follower in followers:
+                    follower.join(0.2)
+                now = time.monotonic()
+                if deadline and now > deadline:
+                    timed_out = f"the {platform} crawl exceeded its {timeout:.0f}s timeout and was stopped"
+                    break
+                if stop is not None and stop.signal_name:
+                    interrupted = stop.signal_name
+                    break
+                if now - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = now
+                    _try(beat, run_id)
+        except BaseException as exc:  # cancelled (Prefect) or interrupted: stop, close, re-raise
+            _stop(pids, followers)
+            _try(fail_run, run_id, f"interrupted: the crawl was stopped ({type(exc).__name__}: {exc})".strip())
             raise
-        finally:
-            if watchdog:
-                watchdog.cancel()
-            killer.cancel()
-            for p in processes:
-                _stop(p.process)  # on timeout, cancellation or any error: no crawler is left behind
-        if timed_out.is_set():
-            _mark_failed(run_id, f"the {platform} crawl exceeded its {timeout:.0f}s timeout and was stopped",
-                         only_running=False)
-            raise TimeoutError(f"{platform} crawl exceeded its {timeout:.0f}s timeout and was stopped")
+        if timed_out or interrupted:
+            _stop(pids, followers)
         parts = [p.stats() for p in processes]
         # The log tail of each process that died before writing its stats.
         tail = [line for p, part in zip(processes, parts, strict=True) if not part for line in p.tail]
+    if timed_out:
+        _try(fail_run, run_id, timed_out, only_running=False)
+        raise TimeoutError(timed_out)
     stats = _combined(parts) if all(parts) else {}
-    if shards > 1 and stats:
-        status, ok, failed = finish_run(run_id, stats, all("reach/accounts" in part for part in parts),
-                                        int(stats.get("reach/accounts", 0)))
-        stats.update({"reach/run_status": status, "reach/accounts_ok": ok, "reach/accounts_failed": failed})
     exit_code = next((p.exit_code for p in processes if p.exit_code != 0), 0)
-    result = load_result(run_id, exit_code, time.monotonic() - started, stats)
+    # The database may be away (that may be why the crawl stopped): wait a while for it, so the
+    # run ends with its own reason rather than as "interrupted" later.
+    waited_until = time.monotonic() + DATABASE_WAIT_SECONDS
+    while True:
+        try:
+            _close(run_id, platform, stats, parts, processes, tail, shards, interrupted)
+            result = load_result(run_id, exit_code, time.monotonic() - started, stats)
+            break
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if time.monotonic() > waited_until:
+                raise DatabaseUnavailable(
+                    f"the database stopped answering ({_first_line(exc)}); crawl run {run_id} will be "
+                    "closed as interrupted by the next crawl or `reach runs reap`") from exc
+            time.sleep(2)
     result.peak_rss_mb = max(p.peak_rss_mb for p in processes)
     result.cpu_seconds = sum(p.cpu_seconds for p in processes)
-    if not stats:
-        _mark_failed(run_id, "the crawl process ended without writing its stats:\n" + "\n".join(tail[-15:]))
-        result.status = "failed"
+    result.interrupted = interrupted
+    result.reaped = reaped
     return result
 
 
-def finish_run(run_id: int, stats: dict[str, Any], accounts_loaded: bool, accounts: int) -> tuple[str, int, int]:
-    """Close a crawl run with its health figures and overall status -> (status, accounts ok, failed)."""
-    with get_engine().begin() as connection:
-        outcomes = connection.execute(
-            select(CrawlOutcome.ok).where(CrawlOutcome.crawl_run_id == run_id)
-        ).scalars().all()
-        failed = sum(1 for ok in outcomes if not ok)
-        message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
-        if not accounts_loaded:
-            status, message = "failed", "the crawl could not read its accounts (see the crawl log)"
-        elif not outcomes:
-            status = "succeeded" if not accounts else "failed"
-        elif failed == 0:
-            status = "succeeded"
-        elif failed == len(outcomes):
-            status = "failed"
+class StopRequest:
+    """Set from a signal handler (SIGTERM, SIGINT) to stop a running crawl gracefully."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def __call__(self, signum: int, _frame: object = None) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+
+def _stop(pids: Sequence[int], followers: Sequence[threading.Thread]) -> None:
+    """SIGTERM the crawl processes (Scrapy's graceful stop), SIGKILL what outlives the grace."""
+    _signal_groups(pids, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for follower in followers:
+        follower.join(max(0.0, deadline - time.monotonic()))
+    if any(f.is_alive() for f in followers):
+        _signal_groups(pids, signal.SIGKILL)
+        for follower in followers:
+            follower.join(5)
+
+
+def _close(run_id: int, platform: str, stats: dict[str, Any], parts: list[dict[str, Any]],
+           processes: list["_Process"], tail: list[str], shards: int, interrupted: str | None) -> None:
+    """Close the run if its processes could not: split crawls, killed processes, lost writes."""
+    if shards > 1 and stats:
+        failure = stats.get("reach/write_failed") if isinstance(stats.get("reach/write_failed"), str) else None
+        status, ok, failed = finish_run(run_id, stats, all("reach/accounts" in part for part in parts),
+                                        int(stats.get("reach/accounts", 0)), failure=failure)
+        stats.update({"reach/run_status": status, "reach/accounts_ok": ok, "reach/accounts_failed": failed})
+    killed = [signal.Signals(-p.exit_code).name for p in processes if p.exit_code < 0]
+    if killed and run_status(run_id) == RunStatus.RUNNING:
+        _record_unfinished(run_id, f"the crawl process was killed ({killed[0]}) before this account finished")
+    if stats.get("reach/write_failed"):
+        fail_run(run_id, f"rows were lost: {stats['reach/write_failed']}", only_running=False)
+    elif run_status(run_id) == RunStatus.RUNNING:
+        if killed:
+            reason = f"interrupted: the {platform} crawl process was killed by {killed[0]}"
+        elif interrupted:
+            reason = f"interrupted: stopped by {interrupted} before the crawl could close"
         else:
-            status = "partial"
-        connection.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(
-            status=status, finished_at=utcnow(), requests=stats.get("downloader/request_count", 0),
-            items=stats.get("reach/posts_written", 0), errors=failed, message=message,
-            stats={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                   for k, v in stats.items() if isinstance(v, int | float | str | dt.datetime)},
-        ))
-    return status, len(outcomes) - failed, failed
+            reason = "the crawl process ended without closing its run:\n" + "\n".join(tail[-15:])
+        fail_run(run_id, reason)
 
 
-def _mark_failed(run_id: int, message: str, only_running: bool = True) -> None:
-    """Record why a crawl run failed (by default only if nothing closed it already)."""
-    with Session(get_engine()) as session:
-        run = session.get(CrawlRun, run_id)
-        if run is not None and (run.status == "running" or not only_running):
-            run.status, run.message = "failed", message[-4000:]
-            session.add(run)
-            session.commit()
+def _record_unfinished(run_id: int, reason: str) -> None:
+    """An outcome for each account of a killed crawl that has none: what was ok stays ok."""
+    with get_engine().begin() as connection:
+        run = connection.execute(select(CrawlRun.platform).where(CrawlRun.id == run_id)).scalar_one()
+        done = select(CrawlOutcome.account_id).where(CrawlOutcome.crawl_run_id == run_id)
+        missing = connection.execute(
+            select(Account.id).join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
+            .where(Account.platform == run, col(Ambassador.active).is_(True), col(Account.id).not_in(done))
+        ).scalars().all()
+        if missing:
+            connection.execute(CrawlOutcome.__table__.insert(), [  # type: ignore[attr-defined]
+                {"crawl_run_id": run_id, "account_id": account_id, "ok": False, "error": "Unfinished",
+                 "reason": reason, "posts_new": 0, "posts_updated": 0, "snapshots": 0}
+                for account_id in missing])
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def _try(action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """A bookkeeping write that must not hide the error being handled (the database may be away)."""
+    try:
+        action(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the stale-run reaper closes the run later
+        logger.warning("could not record the crawl run's end: %s", _first_line(exc))
 
 
 def load_result(run_id: int, exit_code: int, seconds: float, stats: dict[str, Any]) -> CrawlResult:
@@ -367,6 +439,7 @@ def load_result(run_id: int, exit_code: int, seconds: float, stats: dict[str, An
             .where(CrawlOutcome.crawl_run_id == run_id)
             .order_by(Ambassador.slug)
         ).all()
-        accounts = [AccountResult(handle, slug, o.ok, o.error, o.reason, o.posts_new, o.posts_updated, o.snapshots)
+        accounts = [AccountResult(handle, slug, o.ok, o.error, o.reason, o.posts_new, o.posts_updated, o.snapshots,
+                                  o.warnings or [])
                     for o, handle, slug in rows]
-        return CrawlResult(run.platform, run_id, run.status, exit_code, seconds, stats, accounts)
+        return CrawlResult(run.platform, run_id, run.status, exit_code, seconds, stats, accounts, run.message)

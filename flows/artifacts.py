@@ -94,6 +94,10 @@ def summary_markdown(title: str, outcomes: Sequence[PlatformOutcome], highlights
         lines += [f"- **{o.platform}**: {o.errors or o.status}" for o in failed]
     else:
         lines.append("All crawls succeeded." if outcomes else "No crawl ran.")
+    warned = [o for o in outcomes if o.warnings]
+    if warned:
+        lines += ["", "**Warnings** (the accounts stayed ok):"]
+        lines += [f"- **{o.platform}**: {o.warnings}" for o in warned]
     lines += ["", "| platform | result | accounts ok / failed | posts new / updated | snapshots |",
               "|---|---|---:|---:|---:|"]
     for o in outcomes:

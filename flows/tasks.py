@@ -46,6 +46,7 @@ class PlatformOutcome:
     responses: int = 0
     seconds: float = 0.0
     errors: str = ""
+    warnings: str = ""  # secondary requests that failed while the accounts stayed ok
 
     def row(self) -> dict[str, Any]:
         """The artifact table row."""
@@ -65,7 +66,15 @@ def outcome_from_result(result: Any, problems: list[str]) -> PlatformOutcome:
         accounts_failed=result.accounts_failed, posts_new=result.posts_new,
         posts_updated=result.posts_updated, snapshots=result.snapshots,
         responses=result.responses, seconds=result.seconds, errors="; ".join(errors),
+        warnings=_warnings(result.accounts),
     )
+
+
+def _warnings(accounts: list[Any], shown: int = 10) -> str:
+    """ "@a@x: replies unavailable for 1 post: HTTP 404; ... and 3 more account(s)" """
+    warned = [f"{a.account}: {a.warning_text()}" for a in accounts if a.warnings]
+    more = f"; and {len(warned) - shown} more account(s)" if len(warned) > shown else ""
+    return "; ".join(warned[:shown]) + more
 
 
 def _retry_when_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:

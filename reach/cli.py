@@ -206,30 +206,56 @@ def crawl(
     lookback_days: Annotated[int | None, typer.Option("--lookback-days", min=1, help="Default REACH_LOOKBACK_DAYS.")] = None,
 ) -> None:
     """Crawl one platform in its own Scrapy process and print what it did."""
+    import signal
+
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from crawler.run import UnknownSelection, run_crawl
+    from crawler.run import DatabaseUnavailable, StopRequest, UnknownSelection, run_crawl
 
+    # SIGTERM (timeout, supervisors) stops the crawl like Ctrl-C: gracefully, nothing left running.
+    stop = StopRequest()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                         console=err, transient=True, disable=not err.is_terminal)
     with progress:
         task = progress.add_task(f"crawling {platform}", total=None)
         try:
-            result = run_crawl(platform, ambassador or [], lookback_days=lookback_days,
+            result = run_crawl(platform, ambassador or [], lookback_days=lookback_days, stop=stop,
                                on_progress=lambda pages, items: progress.update(
                                    task, description=f"crawling {platform}: {pages} pages, {items} items"))
-        except UnknownSelection as exc:
+        except (UnknownSelection, DatabaseUnavailable) as exc:
             fail(str(exc))
+    for stale in result.reaped:
+        err.print(f"closed crawl run {stale.id} ({stale.platform}): {stale.reason}", highlight=False)
     table = Table("ambassador", "account", "result", "posts new", "updated", "snapshots",
                   title=f"crawl run {result.crawl_run_id}: {result.summary()}")
     for account in result.accounts:
         outcome = "ok" if account.ok else f"[red]{account.error}[/]: {account.reason}"
+        if account.warnings:
+            outcome += f" [yellow]({account.warning_text()})[/]"
         table.add_row(account.ambassador, account.account, outcome, str(account.posts_new),
                       str(account.posts_updated), str(account.snapshots))
     console.print(table)
     problems = result.problems()
     if problems:
-        fail(f"{platform} crawl unhealthy: " + "; ".join(problems))
+        code = 128 + signal.Signals[result.interrupted].value if result.interrupted else 1
+        fail(f"{platform} crawl unhealthy: " + "; ".join(problems), code)
+
+
+runs_app = typer.Typer(help="Crawl runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("reap")
+def runs_reap() -> None:
+    """Close crawl runs left `running` by a process that is gone, as failed "interrupted"."""
+    from crawler.runs import reap_stale_runs
+
+    reaped = reap_stale_runs()
+    for stale in reaped:
+        console.print(f"crawl run {stale.id} ({stale.platform}): {stale.reason}", highlight=False)
+    console.print(f"{len(reaped)} crawl run(s) closed")
 
 
 @app.command("report")

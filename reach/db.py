@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 
 from reach.settings import get_settings
@@ -55,6 +56,15 @@ def upsert_insert(connection: Connection) -> Callable[..., Any]:
     return insert
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A database error that the same transaction, tried again, may get past: a deadlock or
+    serialization failure (PostgreSQL aborted one of two writers), a busy SQLite file, a lost
+    connection. Constraint violations and bad SQL are not."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 def get_engine(url: str | None = None) -> Engine:
     """One engine per database URL (default: the configured one)."""
     return _engine(url or get_settings().database_url)
@@ -69,7 +79,8 @@ def _engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_pre_ping=True)
+    # A server that stops answering fails a connection attempt in seconds, not minutes.
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     event.listen(engine, "connect", _postgres_utc)
     return engine
 

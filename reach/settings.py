@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="Salt for hashing repliers' ids (identities are never stored in clear).",
     )
     write_batch_size: int = Field(default=500, ge=1, description="Rows per database flush.")
+    write_attempts: int = Field(
+        default=5, ge=1, le=20,
+        description="Tries of a crawl flush that meets a deadlock, a busy database or a lost connection "
+        "(backoff 0.5 s, doubling) before the crawl stops and its run fails.",
+    )
     feed_crawl_processes: int = Field(
         default=2, ge=1, le=16,
         description="Processes a blog-feed crawl is split over (its accounts shared out). A blog post costs a "

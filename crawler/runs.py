@@ -1,0 +1,160 @@
+"""A crawl run's lifecycle, in one place: opened, kept alive, finished, failed, reaped.
+
+A run records the host and process that own it while it is `running`. A run whose process is
+gone (SIGKILL, a machine restart) never closes itself: the next crawl, or `reach runs reap`,
+closes it as failed with the reason "interrupted".
+"""
+
+import datetime as dt
+import glob
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+from sqlalchemy import Connection, insert, select, update
+
+from models import CrawlOutcome, CrawlRun, RunStatus, utcnow
+from reach.db import get_engine
+
+HOST = socket.gethostname()[:255]
+# A run owned by another host is stale when it has not been heard of for this long: its
+# owner heartbeats at least every HEARTBEAT_SECONDS while it crawls.
+STALE_AFTER = dt.timedelta(minutes=30)
+HEARTBEAT_SECONDS = 60.0
+TEMP_PREFIX = "reach-crawl-"
+
+
+def temp_prefix(run_id: int) -> str:
+    """The name prefix of the temporary folder of run `run_id` (removed when it is reaped)."""
+    return f"{TEMP_PREFIX}{run_id}-"
+
+
+def open_run(connection: Connection, platform: str, flow_run_id: str | None = None) -> int:
+    """A new `running` crawl run owned by this process -> its id."""
+    now = utcnow()
+    return int(connection.execute(
+        insert(CrawlRun).values(platform=platform, source="crawl", status=RunStatus.RUNNING,
+                                started_at=now, heartbeat_at=now, host=HOST, pid=os.getpid(),
+                                prefect_flow_run_id=flow_run_id, requests=0, items=0, errors=0)
+        .returning(CrawlRun.id)
+    ).scalar_one())
+
+
+def heartbeat(connection: Connection, run_id: int) -> None:
+    """Say the run is alive. As a flush's first statement it also takes SQLite's write lock
+    before the transaction reads anything, so two writers queue instead of failing."""
+    connection.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(heartbeat_at=utcnow()))
+
+
+def beat(run_id: int) -> None:
+    """`heartbeat` in a transaction of its own (a crawl's starting process, while it waits)."""
+    with get_engine().begin() as connection:
+        heartbeat(connection, run_id)
+
+
+def finish_run(
+    run_id: int, stats: dict[str, Any], accounts_loaded: bool, accounts: int, failure: str | None = None
+) -> tuple[str, int, int]:
+    """Close a crawl run with its health figures and overall status -> (status, accounts ok, failed).
+
+    `failure` (rows that could not be written, a killed process) makes the run `failed` whatever
+    its accounts did: a run that lost rows never says succeeded.
+    """
+    with get_engine().begin() as connection:
+        outcomes = connection.execute(
+            select(CrawlOutcome.ok).where(CrawlOutcome.crawl_run_id == run_id)
+        ).scalars().all()
+        failed = sum(1 for ok in outcomes if not ok)
+        message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
+        if failure:
+            status, message = RunStatus.FAILED, f"{failure} ({message})"
+        elif not accounts_loaded:
+            status, message = RunStatus.FAILED, "the crawl could not read its accounts (see the crawl log)"
+        elif not outcomes:
+            status = RunStatus.SUCCEEDED if not accounts else RunStatus.FAILED
+        elif failed == 0:
+            status = RunStatus.SUCCEEDED
+        elif failed == len(outcomes):
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.PARTIAL
+        connection.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(
+            status=status, finished_at=utcnow(), requests=stats.get("downloader/request_count", 0),
+            items=stats.get("reach/posts_written", 0), errors=failed, message=message,
+            stats={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                   for k, v in stats.items() if isinstance(v, int | float | str | dt.datetime)},
+        ))
+    return str(status), len(outcomes) - failed, failed
+
+
+def fail_run(run_id: int, message: str, only_running: bool = True) -> bool:
+    """Record why a crawl run failed (by default only if nothing closed it already) -> changed."""
+    query = update(CrawlRun).where(CrawlRun.id == run_id)
+    if only_running:
+        query = query.where(CrawlRun.status == RunStatus.RUNNING)
+    with get_engine().begin() as connection:
+        result = connection.execute(query.values(status=RunStatus.FAILED, message=message[-4000:],
+                                                 finished_at=utcnow()))
+    return bool(result.rowcount)
+
+
+def run_status(run_id: int) -> str | None:
+    with get_engine().connect() as connection:
+        return connection.execute(select(CrawlRun.status).where(CrawlRun.id == run_id)).scalar()
+
+
+def _process_alive(pid: int, since: dt.datetime) -> bool:
+    """Process `pid` of this host exists and is the one that started before `since` (not a reuse)."""
+    try:
+        started = dt.datetime.fromtimestamp(psutil.Process(pid).create_time(), dt.UTC)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+    return started <= since + dt.timedelta(seconds=2)
+
+
+@dataclass
+class StaleRun:
+    """A `running` crawl run whose process is gone, closed by `reap_stale_runs`."""
+
+    id: int
+    platform: str
+    reason: str
+
+
+def stale_reason(run: Any, now: dt.datetime) -> str | None:
+    """Why a `running` run is stale, or None while its owner may still be at work."""
+    started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=dt.UTC)
+    if run.host == HOST and run.pid:
+        if _process_alive(run.pid, started):
+            return None
+        return f"interrupted: its process {run.pid} on {HOST} is gone"
+    last = run.heartbeat_at or run.started_at
+    last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
+    if now - last < STALE_AFTER:
+        return None
+    where = f"on {run.host}" if run.host else "on an unrecorded host"
+    return f"interrupted: its process {where} has not been heard of since {last:%Y-%m-%d %H:%M} UTC"
+
+
+def reap_stale_runs() -> list[StaleRun]:
+    """Close every `running` crawl run whose process is gone as failed "interrupted"."""
+    now = utcnow()
+    with get_engine().connect() as connection:
+        running = connection.execute(
+            select(CrawlRun.id, CrawlRun.platform, CrawlRun.started_at, CrawlRun.heartbeat_at,
+                   CrawlRun.host, CrawlRun.pid)
+            .where(CrawlRun.status == RunStatus.RUNNING, CrawlRun.source == "crawl")
+        ).all()
+    reaped = []
+    for run in running:
+        reason = stale_reason(run, now)
+        if reason and fail_run(run.id, reason):
+            reaped.append(StaleRun(run.id, run.platform, reason))
+            if run.host == HOST:
+                for folder in glob.glob(os.path.join(tempfile.gettempdir(), temp_prefix(run.id) + "*")):
+                    shutil.rmtree(folder, ignore_errors=True)
+    return reaped
