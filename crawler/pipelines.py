@@ -415,6 +415,8 @@ class DatabaseWriterPipeline:
                 .where(tuple_(Post.platform, Post.platform_post_id).in_(chunk))
             )
             post_ids.update({(platform, key): post_id for post_id, platform, key in rows})
+        if orphans := sum(1 for r in replies if (r.platform, r.post_platform_id) not in post_ids):
+            written.stats["reach/replies_without_post"] += orphans  # never expected: counted, not hidden
         rows = [
             {"post_id": post_ids[(r.platform, r.post_platform_id)], "platform": r.platform,
              "platform_reply_id": r.platform_reply_id, "published_at": r.published_at,

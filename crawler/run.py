@@ -130,6 +130,8 @@ class CrawlResult:
             found.append("no stats were written: the crawl process died before closing")
         if lost := self.stats.get("reach/write_failed"):
             found.append(f"rows were lost: {lost}")
+        if orphans := self.stats.get("reach/replies_without_post"):
+            found.append(f"{orphans} reply(ies) arrived without their post and were not stored")
         expected = int(self.stats.get("reach/accounts", 0) or 0)
         if expected and self.responses == 0:
             found.append(f"0 responses for {expected} account(s)")

@@ -24,7 +24,7 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> None:
     """Print an error to stderr and exit non-zero."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, however long
     raise typer.Exit(code)
 
 

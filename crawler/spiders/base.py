@@ -211,13 +211,14 @@ class AccountSpider(scrapy.Spider):
         ref.pending -= 1
         handler = getattr(self, response.meta["handler"])
         records: list[PostItem | ReplyItem | ThreadItem] = []
+        requests: list[Any] = []
         done: AccountDone | None = None
         try:
             for output in handler(response, ref):
                 if isinstance(output, PostItem | ReplyItem | ThreadItem):
                     records.append(output)
                 else:
-                    yield output
+                    requests.append(output)
         except (AccountNotFound, AccountSuspended) as exc:
             status = "not_found" if isinstance(exc, AccountNotFound) else "suspended"
             done = self.finish(ref, ok=False, error=type(exc).__name__, reason=str(exc), status=status)
@@ -227,8 +228,11 @@ class AccountSpider(scrapy.Spider):
                 records = self._secondary_failed(ref, response.request, f"unreadable answer: {exc}", gone=False)
             else:
                 done = self.finish(ref, ok=False, error="ParseError", reason=f"{exc} ({response.url})")
+        # A page's posts reach the writer before the requests for their threads are even
+        # scheduled: a thread's replies must never arrive before the post they belong to.
         if records:
             yield PageItems(records)
+        yield from requests
         if done is not None:
             ref.failed = True
             yield done
