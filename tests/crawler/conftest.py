@@ -1,5 +1,6 @@
 """Crawler fixtures: the sandbox in its own process, a roster pointing at it, a crawl helper."""
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from crawler.run import CrawlResult, run_crawl
 from reach.db import get_engine
 from reach.roster import import_roster, parse_roster
 from reach.settings import get_settings
+from sandbox import truth
 from sandbox.testing import SandboxProcess
 
 MASTODON = ["amara_okafor", "wei_zhang", "chloe_bernard"]
@@ -26,15 +28,26 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 @pytest.fixture
 def sandboxed(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxProcess]:
-    """Settings that point the crawler at the sandbox; faults and day reset afterwards."""
+    """Settings that point the crawler at the sandbox; faults, day and calendar date reset afterwards.
+
+    The sandbox keeps the date it started with ($REACH_SANDBOX_DATE, else the real date): the
+    test's `sandbox.truth` gets the same date, and a date in the past lengthens the crawl's
+    lookback by as many days, since the crawler's window follows the real clock.
+    """
     monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "true")
     monkeypatch.setenv("REACH_BLUESKY_APPVIEW_URL", sandbox.base_url)
-    get_settings.cache_clear()
     sandbox.reset()
     sandbox.control("POST", "/_sandbox/day", {"day": 0})
+    today = sandbox.set_date(None)
+    monkeypatch.setenv(truth.DATE_SETTING, today.isoformat())
+    behind = (dt.datetime.now(dt.UTC).date() - today).days
+    if behind > 0:
+        monkeypatch.setenv("REACH_LOOKBACK_DAYS", str(get_settings().lookback_days + behind))
+    get_settings.cache_clear()
     yield sandbox
     sandbox.reset()
     sandbox.control("POST", "/_sandbox/day", {"day": 0})
+    sandbox.set_date(None)
 
 
 def write_roster(path: Path, base_url: str) -> Path:
