@@ -70,3 +70,25 @@ def test_one_platform_failing_fails_the_run_naming_it_and_keeps_the_others_data(
     rows = {row["platform"]: row for row in (table if isinstance(table, list) else json.loads(table))}
     assert rows["bluesky"]["ok"] is False and "robots" in rows["bluesky"]["errors"].lower()
     assert rows["mastodon"]["ok"] is True and rows["mastodon"]["posts_new"] > 0
+
+
+def test_gone_reply_threads_leave_the_nightly_completed_with_warnings_in_its_summary(
+    harness: None, crawl_env: str, sandbox: SandboxProcess,
+) -> None:
+    sandbox.set_faults(gone_threads=["amara_okafor", "amara-okafor"])  # Mastodon and Bluesky
+
+    state = nightly_reach(platforms=["mastodon", "bluesky"], crawl_retries=0, return_state=True)
+
+    assert state.is_completed(), state.message
+    with Session(get_engine(crawl_env)) as session:
+        runs = dict(session.exec(select(CrawlRun.platform, CrawlRun.status)).all())
+    assert runs == {"mastodon": "succeeded", "bluesky": "succeeded"}
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))}
+    summary = str(artifacts["nightly-reach-summary"].data)
+    assert "All crawls succeeded." in summary and "**Warnings** (the accounts stayed ok):" in summary
+    assert "replies unavailable for " in summary and "HTTP 404" in summary and "HTTP 400" in summary
+    table = artifacts["nightly-reach-results"].data
+    rows = {row["platform"]: row for row in (table if isinstance(table, list) else json.loads(table))}
+    assert rows["mastodon"]["ok"] is True and "replies unavailable" in rows["mastodon"]["warnings"]
