@@ -439,6 +439,10 @@ def serve(port: int = 8787, day: int = 0, faults: list[str] | None = None,
 
     `today` is the calendar date day 0 stands for: default $REACH_SANDBOX_DATE, else the real UTC date.
     """
+    try:
+        today = today or truth.sandbox_today()
+    except ValueError as exc:  # a malformed REACH_SANDBOX_DATE, from any caller: one line, no traceback
+        raise SystemExit(f"sandbox: error: {exc}") from None
     from twisted.internet import reactor
 
     state = build_state(day, faults, scale, rate_limits, rate_window, today)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import truth
+from sandbox.server import serve
 from sandbox.testing import SandboxProcess
 from tests.sandbox.conftest import fetch
 
@@ -47,6 +48,13 @@ def test_sandbox_command_refuses_a_malformed_date_in_one_line(args: list[str], e
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and named in lines[0] and "must be a date as YYYY-MM-DD" in lines[0], done.stderr
+
+
+def test_serving_with_a_malformed_date_setting_exits_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What `reach sandbox` calls: refused before any reactor starts.
+    monkeypatch.setenv(truth.DATE_SETTING, "2025-02-31")
+    with pytest.raises(SystemExit, match=r"^sandbox: error: REACH_SANDBOX_DATE must be .* got '2025-02-31'$"):
+        serve(port=0)
 
 
 @pytest.mark.slow
