@@ -40,6 +40,8 @@ class ValidationPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
+        # Posts dropped here: their replies and thread marks, which come after them, go too.
+        self.dropped_posts: set[tuple[str, str]] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -60,6 +62,8 @@ class ValidationPipeline:
         try:
             self.check(item)
         except DropItem:
+            if isinstance(item, PostItem):
+                self.dropped_posts.add((item.platform, item.platform_post_id))
             return False
         return True
 
@@ -87,6 +91,8 @@ class ValidationPipeline:
                 value = getattr(item, column)
                 if value is not None and value < 0:
                     self.drop(f"bad_{column}", item)
+        elif isinstance(item, ReplyItem | ThreadItem) and (item.platform, item.post_platform_id) in self.dropped_posts:
+            self.drop("post_dropped", item)
         elif isinstance(item, ReplyItem):
             if not item.platform_reply_id or not item.author_hash:
                 self.drop("reply_without_id", item)
