@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reach.metrics import METRICS, EntityMetrics, metric_rows
+from reach.report.cells import csv_cell, xlsx_append
 from reach.report.model import ENTITY_COLUMNS, Report, top_post_dict
 
 FORMATS = ("table", "csv", "json", "xlsx", "html")
@@ -86,12 +87,15 @@ def render_table(report: Report, console: Console | None = None) -> str:
 
 
 def render_csv(report: Report) -> str:
-    """One row per group, the columns of ENTITY_COLUMNS (period and its meaning on every row)."""
+    """One row per group, the columns of ENTITY_COLUMNS (period and its meaning on every row).
+
+    Text that a spreadsheet would read as a formula is quote-prefixed (reach.report.cells).
+    """
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[c for c, _ in ENTITY_COLUMNS], lineterminator="\n")
     writer.writeheader()
     for row in report.row_dicts():
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else csv_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 
@@ -117,7 +121,7 @@ def render_json(report: Report) -> str:
 
 
 def write_xlsx(report: Report, path: Path) -> None:
-    """A workbook: the groups (header on row 1), the top posts, and an About sheet."""
+    """A workbook: the groups (header on row 1), the top posts, and an About sheet; text never a formula."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
@@ -125,28 +129,28 @@ def write_xlsx(report: Report, path: Path) -> None:
     ws = wb.active
     ws.title = f"by {report.by}"[:31]
     columns = [c for c, _ in ENTITY_COLUMNS]
-    ws.append(columns)
+    xlsx_append(ws, columns)
     for row in report.row_dicts():
-        ws.append([row[c] for c in columns])
+        xlsx_append(ws, [row[c] for c in columns])
     ws.freeze_panes = "C2"
     posts = wb.create_sheet("top posts")
     post_rows = [top_post_dict(p) for p in report.top_posts]
     post_columns = list(post_rows[0]) if post_rows else ["id"]
-    posts.append(post_columns)
+    xlsx_append(posts, post_columns)
     for prow in post_rows:
-        posts.append([prow[c] for c in post_columns])
+        xlsx_append(posts, [prow[c] for c in post_columns])
     about = wb.create_sheet("about")
-    about.append(["period", f"{report.period.since} to {report.period.until} ({report.period.timezone})"])
-    about.append(["meaning", report.meaning])
-    about.append([])
-    about.append(["column", "meaning"])
+    xlsx_append(about, ["period", f"{report.period.since} to {report.period.until} ({report.period.timezone})"])
+    xlsx_append(about, ["meaning", report.meaning])
+    xlsx_append(about, [])
+    xlsx_append(about, ["column", "meaning"])
     for column, meaning in ENTITY_COLUMNS:
         metric = METRICS.get(column)
-        about.append([column, f"{meaning}: {metric.formula}" if metric else meaning])
-    about.append([])
-    about.append(["metric", "label", "unit", "formula", "period", "version"])
+        xlsx_append(about, [column, f"{meaning}: {metric.formula}" if metric else meaning])
+    xlsx_append(about, [])
+    xlsx_append(about, ["metric", "label", "unit", "formula", "period", "version"])
     for m in metric_rows():
-        about.append([m["key"], m["label"], m["unit"], m["formula"], m["period"], m["version"]])
+        xlsx_append(about, [m["key"], m["label"], m["unit"], m["formula"], m["period"], m["version"]])
     for sheet in (ws, posts):
         for i in range(1, sheet.max_column + 1):
             sheet.column_dimensions[get_column_letter(i)].width = 16
