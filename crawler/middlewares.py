@@ -12,8 +12,13 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.robotstxt import RobotParser
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
 from reach.handles import is_private_host
 from reach.settings import get_settings
@@ -39,6 +44,31 @@ class PrivateHostGuardMiddleware:
         if parts.scheme != "https" or is_private_host(parts.hostname or ""):
             raise IgnoreRequest(f"private host or plain http refused: {request.url}")
         return
+
+
+def _pass_on(result: RobotParser | None, waiter: Deferred[RobotParser | None]) -> RobotParser | None:
+    waiter.callback(result)
+    return result  # for the next waiter: a callback's return value is what the next one gets
+
+
+class RobotsTxtEveryRequestMiddleware(RobotsTxtMiddleware):
+    """Scrapy's RobotsTxtMiddleware, with a host's parsed robots.txt given to every request that
+    waited for it.
+
+    Scrapy 2.19 lets every request that arrives while robots.txt downloads await one shared
+    Deferred; turning a Deferred into a future consumes its result, so only the first of them got
+    the rules and the rest were sent as if the host had no robots.txt. Here each waiter awaits a
+    Deferred of its own, fired with the shared one's result. A robots.txt that cannot be
+    downloaded still allows everything, as Scrapy documents.
+    """
+
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        pending = self._parsers.get(urlparse_cached(request).netloc)
+        if not isinstance(pending, Deferred):
+            return await super().robot_parser(request)  # the first request downloads it; or cached
+        waiter: Deferred[RobotParser | None] = Deferred()
+        pending.addBoth(_pass_on, waiter)
+        return await maybe_deferred_to_future(waiter)
 
 
 def _reset_time(value: str, now: float) -> float | None:

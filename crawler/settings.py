@@ -33,6 +33,10 @@ REACH_IDLE_CONNECTIONS_PER_HOST = 2 * CONCURRENT_REQUESTS
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.PrivateHostGuardMiddleware": 50,
+    # In place of Scrapy's own (100), which let all but the first request waiting for a host's
+    # robots.txt through unchecked (README, "Known issues").
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.RobotsTxtEveryRequestMiddleware": 100,
     "crawler.middlewares.RateLimitMiddleware": 560,
     # Stock middlewares with nothing to do here cost CPU on every request of a CPU-bound crawl:
     # no allowed_domains to enforce, no HTTP auth, no <meta refresh> in APIs and feeds.
