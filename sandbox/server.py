@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from twisted.internet.interfaces import IPullProducer
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
+from zope.interface import implementer
 
 from sandbox import blogs, bluesky, mastodon, truth
 from sandbox.common import Answer, Ctx, matches
@@ -23,14 +25,17 @@ from sandbox.common import Answer, Ctx, matches
 DEFAULT_BUDGETS = {"mastodon": 300, "bluesky": 3000}
 DEFAULT_WINDOW = 300.0
 ACCOUNT_FAULTS = ("malformed_json", "truncated", "missing_fields", "repeat_cursor", "not_found", "suspended",
-                  "gone_threads", "item_page_error")
+                  "gone_threads", "item_page_error", "huge_body")
 COUNTER_FAULTS = ("storm_429", "error_5xx")
 # Answers kept for identical requests, by encoded size: the crawl benchmark's 1,000 accounts
 # (about 8,000 distinct pages, ~130 MB) fit, so repeated crawls measure the crawler rather than
 # the fake platform re-rendering pages a real one would serve from its own caches.
 CACHE_BYTES = 384 * 2**20
 FAULT_NAMES = ACCOUNT_FAULTS + COUNTER_FAULTS + ("rate_limit", "rate_window", "slow", "timeout", "robots_disallow",
-                                                  "gone_status", "requires_auth")
+                                                  "gone_status", "requires_auth", "huge_body_mb")
+# Size of a `huge_body` answer unless `huge_body_mb` says otherwise; streamed, never held whole.
+HUGE_BODY_MB = 20.0
+_PAD_CHUNK = b" " * 2**16
 # Thread endpoints that `gone_threads` answers as a deleted post does, and blog item pages.
 _THREADS = ("/api/v1/statuses/:id/context", "/xrpc/app.bsky.feed.getPostThread")
 _ITEM_PAGE = "/blogs/:name/:yyyy/:mm/:slug/"
@@ -108,7 +113,7 @@ class State:
             value = int(value)
         elif name == "requires_auth":
             value = str(value).lower() not in ("false", "0", "off", "no")
-        elif name in ("slow", "rate_window"):
+        elif name in ("slow", "rate_window", "huge_body_mb"):
             value = float(value)
         elif name == "rate_limit":
             value = "off" if str(value).lower() in ("off", "none", "0") else int(value)
@@ -296,6 +301,13 @@ class SandboxResource(Resource):
         request.setHeader("Content-Type", answer.content_type)
         for name, value in answer.headers.items():
             request.setHeader(name, value)
+        if answer.status == 200 and self._huge(request, account):
+            # No Content-Length (chunked, as a streaming API or a generated feed sends it): the
+            # client only learns the size by reading. Trailing whitespace keeps JSON and XML valid.
+            size = max(len(data), int(float(st.faults.get("huge_body_mb") or HUGE_BODY_MB) * 2**20))
+            request.notifyFinish().addErrback(lambda _: None)
+            request.registerProducer(_Padded(request, data, size), False)
+            return NOT_DONE_YET
         request.setHeader("Content-Length", str(len(data)))
         slow = float(st.faults.get("slow") or 0)
         if not truncated and not slow:
@@ -320,6 +332,13 @@ class SandboxResource(Resource):
         else:
             finish()
         return NOT_DONE_YET
+
+    def _huge(self, request: Request, account: str | None) -> bool:
+        """`huge_body` names the answer's account, or a path prefix (e.g. a blog's item pages)."""
+        names = self.state.accounts("huge_body")
+        path = request.path.decode("utf-8", "replace").lower()
+        return bool(names) and ((account is not None and matches(account, names))
+                                or any(n.startswith("/") and path.startswith(n) for n in names))
 
     def _robots(self) -> str:
         """robots.txt: everything allowed unless the robots_disallow fault names prefixes."""
@@ -388,6 +407,32 @@ class SandboxResource(Resource):
             request.setResponseCode(404)
             out = {"error": "unknown control endpoint"}
         return json.dumps(out, default=str).encode()
+
+
+@implementer(IPullProducer)
+class _Padded:
+    """Sends `data` then whitespace up to `size` bytes, one chunk each time the connection asks
+    for more: a 50 MB answer costs the sandbox 64 KB, and stops when the client hangs up."""
+
+    def __init__(self, request: Request, data: bytes, size: int) -> None:
+        self.request, self.data, self.left = request, data, size - len(data)
+
+    def resumeProducing(self) -> None:
+        if self.data:
+            self.request.write(self.data)
+            self.data = b""
+            return
+        if self.left > 0:
+            chunk = _PAD_CHUNK[: self.left]
+            self.left -= len(chunk)
+            self.request.write(chunk)
+            return
+        self.request.unregisterProducer()
+        self.request.finish()
+
+    def stopProducing(self) -> None:
+        self.left = 0
+        self.data = b""
 
 
 def _encode(body: Any) -> bytes:

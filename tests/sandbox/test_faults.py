@@ -129,6 +129,20 @@ def test_robots_disallow_prefix(sb) -> None:
     assert b"Disallow: /blogs/" in fetch(sb.base_url + "/robots.txt").body
 
 
+def test_huge_body_streams_valid_json_and_feeds_of_the_asked_size_without_content_length(sb) -> None:
+    sb.set_faults(huge_body=["alice", "/blogs/bob/feed/"], huge_body_mb=2)
+    conn = http.client.HTTPConnection("127.0.0.1", sb.port, timeout=5)
+    conn.request("GET", LOOKUP)
+    resp = conn.getresponse()
+    assert resp.getheader("Content-Length") is None and resp.getheader("Transfer-Encoding") == "chunked"
+    body = resp.read()
+    conn.close()
+    assert len(body) == 2 * 2**20 and json.loads(body)["acct"] == "alice"
+    feed = fetch(sb.base_url + "/blogs/bob/feed/").body
+    assert len(feed) == 2 * 2**20 and feed.rstrip().endswith((b"</rss>", b"</feed>"))  # still one document
+    assert len(fetch(sb.base_url + "/api/v1/accounts/lookup?acct=bob").body) < 10_000  # others unchanged
+
+
 def test_not_found_per_platform(sb) -> None:
     sb.set_faults(not_found="alice")
     assert fetch(sb.base_url + LOOKUP).json() == {"error": "Record not found"}
