@@ -1,4 +1,4 @@
-"""Downloader middlewares: keep to public hosts, and pace each host by its own rate limits."""
+"""Downloader middlewares: keep to public hosts, obey robots.txt, and pace each host by its own rate limits."""
 
 import asyncio
 import datetime as dt
@@ -13,13 +13,15 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.robotstxt import RobotParser
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+from twisted.internet.error import DNSLookupError
 
+from crawler.handlers import REFUSED
 from reach.handles import is_private_host
 from reach.settings import get_settings
 
@@ -27,23 +29,39 @@ from reach.settings import get_settings
 class PrivateHostGuardMiddleware:
     """Refuse http:// and private or loopback hosts unless REACH_ALLOW_PRIVATE_HOSTS is on.
 
-    A roster or a payload could point the crawler at internal services; this is the last gate.
+    A roster or a payload could point the crawler at internal services. Every request passes
+    here, redirects included (RedirectMiddleware sends its new request down the chain again):
+    addresses are judged however they are spelled, and names by what they resolve to where the
+    connection is made (`crawler.handlers.GuardedResolver`), whose refusal this turns into a reason.
     """
 
-    def __init__(self, allow_private_hosts: bool) -> None:
+    def __init__(self, allow_private_hosts: bool, allowlist: frozenset[str]) -> None:
         self.allow = allow_private_hosts
+        self.allowlist = allowlist
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(get_settings().allow_private_hosts)
+        settings = get_settings()
+        return cls(settings.allow_private_hosts, settings.private_host_allowlist)
 
     def process_request(self, request: Request) -> None:
         if self.allow:
             return
         parts = urlsplit(request.url)
-        if parts.scheme != "https" or is_private_host(parts.hostname or ""):
-            raise IgnoreRequest(f"private host or plain http refused: {request.url}")
+        host = (parts.hostname or "").lower()
+        if host in self.allowlist:
+            return
+        if parts.scheme != "https":
+            raise IgnoreRequest(f"refused: plain http to {host}")
+        if is_private_host(host):
+            raise IgnoreRequest(f"refused: {host} is a private or loopback address")
         return
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        host = (urlsplit(request.url).hostname or "").lower()
+        if isinstance(exception, CannotResolveHostError | DNSLookupError) and host in REFUSED:
+            raise IgnoreRequest(f"refused: {host} resolves only to private or loopback address(es) "
+                                f"{', '.join(REFUSED[host])}")
 
 
 def _pass_on(result: RobotParser | None, waiter: Deferred[RobotParser | None]) -> RobotParser | None:

@@ -15,6 +15,11 @@ CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 20
+# Scrapy's defaults (1 GB, warn at 32 MB) let one hostile answer fill the crawl's memory. Each
+# spider sets its own caps per kind of page (API, feed, item page); this is the ceiling for the
+# rest (robots.txt). Over the cap the download is cancelled and the account fails with the reason.
+DOWNLOAD_MAXSIZE = 16 * 2**20
+DOWNLOAD_WARNSIZE = 4 * 2**20
 DOWNLOAD_DELAY_JITTER = 0  # pacing is exact: RateLimitMiddleware spaces requests to the budget
 
 # 5xx and timeouts are retried with backoff; 429 is handled by RateLimitMiddleware, which
@@ -24,6 +29,13 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 RETRY_BACKOFF_BASE = 0.5
 RETRY_BACKOFF_MAX = 30
+
+# Certificates are verified (Scrapy's default accepts any); REACH_TLS_UNVERIFIED_HOSTS names exceptions.
+DOWNLOAD_VERIFY_CERTIFICATES = True
+DOWNLOADER_CLIENTCONTEXTFACTORY = "crawler.handlers.VerifyingContextFactory"
+# Names are resolved to public addresses only (unless REACH_ALLOW_PRIVATE_HOSTS): checked where
+# the connection is made, so DNS rebinding between a check and the connection gets nowhere.
+TWISTED_DNS_RESOLVER = "crawler.handlers.GuardedResolver"
 
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.KeepAliveHTTPDownloadHandler",

@@ -5,8 +5,11 @@ Shared by the roster import and the spiders, so that both agree on what an accou
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from reach.settings import get_settings
 
 PLATFORMS = ("mastodon", "bluesky", "feed", "linkedin")
 
@@ -30,16 +33,49 @@ class ParsedAccount:
     profile_url: str | None = None
 
 
-def is_private_host(host: str) -> bool:
-    """True for localhost and loopback, private, link-local or reserved IP literals."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    """The address a host names by itself, in any spelling the C resolver accepts ("127.1",
+    "2130706433", "0x7f000001", "0177.0.0.1", "0", "[::1]"), or None for a name."""
+    host = host.strip().strip("[]").rstrip(".")
     try:
-        address = ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return not address.is_global
+        pass
+    if not host or not host[0].isdigit() or not all(c in "0123456789abcdefxABCDEFX." for c in host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """A globally routable unicast address: not private, loopback, link-local, multicast,
+    reserved or unspecified, nor an IPv6 form (mapped, 6to4, Teredo, NAT64) of such an IPv4 one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not is_public_address(embedded):
+            return False
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified
+                                      or address.is_loopback or address.is_link_local or address.is_private)
+
+
+def is_private_host(host: str) -> bool:
+    """True for localhost names and for addresses, however spelled, that are not public.
+
+    A name is judged where the crawler connects, by the addresses it resolves to
+    (`crawler.handlers.GuardedResolver`)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    address = ip_literal(name)
+    return address is not None and not is_public_address(address)
 
 
 def _check_url(url: str, allow_private_hosts: bool) -> tuple[str, str]:
@@ -55,7 +91,8 @@ def _check_url(url: str, allow_private_hosts: bool) -> tuple[str, str]:
     except ValueError as exc:
         raise HandleError(f"malformed URL {url!r}: {exc}") from exc
     private = is_private_host(parts.hostname)
-    if not allow_private_hosts:
+    # The operator's named intranet hosts (REACH_ALLOWED_PRIVATE_HOSTS) are accepted as the crawler accepts them.
+    if not allow_private_hosts and parts.hostname.lower() not in get_settings().private_host_allowlist:
         if private:
             raise HandleError(
                 f"private or loopback host {parts.hostname!r} in {url!r} "

@@ -32,6 +32,17 @@ class Settings(BaseSettings):
         default=False,
         description="Accept http:// and private/loopback hosts in accounts (sandbox and tests).",
     )
+    allowed_private_hosts: str = Field(
+        default="",
+        description="Hosts (names or addresses, space- or comma-separated) the crawler may reach although "
+        "they are private, over http or https: an intranet blog. Redirects to other private hosts are "
+        "still refused.",
+    )
+    tls_unverified_hosts: str = Field(
+        default="",
+        description="host or host:port entries whose TLS certificate is not verified (a server with a "
+        "self-signed certificate you trust); every other certificate is verified.",
+    )
     bluesky_appview_url: str = Field(
         default="https://public.api.bsky.app", description="Bluesky AppView base URL."
     )
@@ -40,6 +51,11 @@ class Settings(BaseSettings):
     linkedin_inbox: Path = Field(
         default=Path("var/linkedin-inbox"),
         description="Folder the import-linkedin flow watches for analytics exports.",
+    )
+    roster_max_bytes: int = Field(
+        default=5_000_000, ge=1,
+        description="Largest roster file `reach roster import` reads, in bytes (10,000 accounts "
+        "are about 0.7 MB as CSV); a larger file is refused before it is parsed.",
     )
     replies_per_post: int = Field(default=50, ge=0, description="Replies fetched per post, at most.")
     reply_author_salt: SecretStr = Field(
@@ -86,6 +102,14 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def private_host_allowlist(self) -> frozenset[str]:
+        return _host_list(self.allowed_private_hosts)
+
+    @property
+    def tls_unverified(self) -> frozenset[str]:
+        return _host_list(self.tls_unverified_hosts)
+
+    @property
     def is_sqlite(self) -> bool:
         return make_url(self.database_url).get_backend_name() == "sqlite"
 
@@ -100,6 +124,10 @@ class Settings(BaseSettings):
                 value = make_url(value).render_as_string(hide_password=True)
             shown[f"REACH_{name.upper()}"] = str(value)
         return shown
+
+
+def _host_list(text: str) -> frozenset[str]:
+    return frozenset(h.strip().strip("[]").lower() for h in text.replace(",", " ").split() if h.strip())
 
 
 @lru_cache

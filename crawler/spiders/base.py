@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest, ResponseDataLossError
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, ResponseDataLossError
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from sqlmodel import Session, col, select
@@ -82,17 +82,40 @@ def _gone(failure: Failure) -> bool:
     return response.status in (404, 410) or (response.status == 400 and b'"NotFound"' in response.body)
 
 
-def short_reason(failure: Failure) -> str:
-    """What went wrong with a request, in a few words and never empty ("HTTP 404", "timed out")."""
+def short_reason(failure: Failure, maxsize: int = 0) -> str:
+    """What went wrong with a request, in a few words and never empty ("HTTP 404", "timed out").
+
+    `maxsize` is the spider's DOWNLOAD_MAXSIZE, for requests that carry no cap of their own.
+    """
     value = failure.value
     if failure.check(HttpError):
         return f"HTTP {value.response.status}"
+    if failure.check(DownloadCancelledError):
+        # Scrapy cancels a download only when its body goes over DOWNLOAD_MAXSIZE.
+        limit = failure.request.meta.get("download_maxsize", maxsize)  # type: ignore[attr-defined]
+        return f"response larger than {limit / 2**20:g} MB"
     if failure.check(ResponseDataLossError):
         return "the response was cut short (fewer bytes than its Content-Length)"
     if failure.check(IgnoreRequest):
         return str(value) or "request ignored"
+    inner = _innermost(value)
+    if type(inner).__module__.split(".")[0] in ("OpenSSL", "service_identity"):
+        return f"TLS certificate not accepted: {type(inner).__name__}: {inner}"
     text = str(value).strip()
     return f"{type(value).__name__}: {text}" if text else type(value).__name__
+
+
+def _innermost(value: BaseException) -> BaseException:
+    """The error under Scrapy's and Twisted's wrappers (a DownloadFailedError's ResponseFailed's reasons)."""
+    for _ in range(5):
+        reasons = getattr(value, "reasons", None)
+        if reasons:
+            value = getattr(reasons[0], "value", reasons[0])
+        elif value.__cause__ is not None:
+            value = value.__cause__
+        else:
+            break
+    return value
 
 
 class AccountSpider(scrapy.Spider):
@@ -246,7 +269,7 @@ class AccountSpider(scrapy.Spider):
         if ref.failed:
             return
         if request.meta["secondary"]:
-            records = self._secondary_failed(ref, request, short_reason(failure), gone=_gone(failure))
+            records = self._secondary_failed(ref, request, self.short_reason(failure), gone=_gone(failure))
             if records:
                 yield PageItems(records)
             if ref.pending == 0:
@@ -317,7 +340,10 @@ class AccountSpider(scrapy.Spider):
                 # Instances with DISALLOW_UNAUTHENTICATED_API_ACCESS (or limited federation mode).
                 return "RequiresAuth", f"HTTP 401 from {request.url}: {text}".strip(), "requires_auth"
             return f"HTTP{status}", f"HTTP {status} from {request.url}: {text}".strip(), None
-        return type(failure.value).__name__, f"{short_reason(failure)} ({request.url})", None
+        return type(failure.value).__name__, f"{self.short_reason(failure)} ({request.url})", None
+
+    def short_reason(self, failure: Failure) -> str:
+        return short_reason(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
 
     def finish(
         self, ref: AccountRef, ok: bool, error: str | None = None, reason: str | None = None,

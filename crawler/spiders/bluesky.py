@@ -27,6 +27,10 @@ class BlueskySpider(AccountSpider):
     custom_settings: ClassVar[dict[str, Any]] = {
         # Bluesky AppView: 3,000 requests / 5 min per IP; RateLimit-* headers pace the rest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
+        # API pages: getAuthorFeed's 100 postViews with their embeds, or a thread 6 levels deep,
+        # run to 1-2 MB at most; 8 MB is no real page, and is refused as it streams in.
+        "DOWNLOAD_MAXSIZE": 8 * 2**20,
+        "DOWNLOAD_WARNSIZE": 2 * 2**20,
     }
 
     def xrpc(self, method: str, **params: Any) -> str:

@@ -22,7 +22,16 @@ class FeedSpider(AccountSpider):
 
     name = "feed"
     platform = "feed"
-    custom_settings: ClassVar[dict[str, Any]] = {"CONCURRENT_REQUESTS_PER_DOMAIN": 4}  # blogs are small sites: go gently
+    custom_settings: ClassVar[dict[str, Any]] = {
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 4,  # blogs are small sites: go gently
+        # Feed pages: WordPress sends 10 items a page (`posts_per_rss`), full content included,
+        # a few hundred KB; a feed that inlines 50 long posts with images stays under 4 MB.
+        "DOWNLOAD_MAXSIZE": 16 * 2**20,
+        "DOWNLOAD_WARNSIZE": 4 * 2**20,
+        # Item pages (one post's HTML, read only for its counters): a heavy theme's page is 1-2 MB.
+        "REACH_ITEM_PAGE_MAXSIZE": 8 * 2**20,
+        "REACH_ITEM_PAGE_WARNSIZE": 2 * 2**20,
+    }
 
     def start_account(self, ref: AccountRef) -> Iterable[scrapy.Request]:
         if not ref.base_url:
@@ -53,7 +62,9 @@ class FeedSpider(AccountSpider):
             if link:
                 # The item page only adds counts: when it fails the post keeps the feed's own.
                 yield self.request(ref, link, self.on_item_page, secondary="item page", meta={
-                    "item": item, "fallback": item, "handle_httpstatus_list": [404, 410]})
+                    "item": item, "fallback": item, "handle_httpstatus_list": [404, 410],
+                    "download_maxsize": self.settings.getint("REACH_ITEM_PAGE_MAXSIZE"),
+                    "download_warnsize": self.settings.getint("REACH_ITEM_PAGE_WARNSIZE")})
             else:
                 yield item
         if not reached_end_of_window and new_entries:

@@ -35,6 +35,11 @@ class MastodonSpider(AccountSpider):
     custom_settings: ClassVar[dict[str, Any]] = {
         # Mastodon: 300 requests / 5 min per IP without a token; headers pace the rest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
+        # Every answer is an API page: 40 statuses (or a context of 40 ancestors and 60
+        # descendants), each with its full Account, at a few KB apiece: well under 1 MB. A body
+        # 8 times that is no real page; it is refused as it streams in instead of being parsed.
+        "DOWNLOAD_MAXSIZE": 8 * 2**20,
+        "DOWNLOAD_WARNSIZE": 2 * 2**20,
     }
 
     def start_account(self, ref: AccountRef) -> Iterable[scrapy.Request]:

@@ -18,7 +18,7 @@ from models import Account
 from reach.db import get_engine
 from reach.roster import import_roster, parse_roster
 from sandbox.testing import SandboxProcess
-from tests.crawler.conftest import crawl
+from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl
 
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 
@@ -95,3 +95,36 @@ def test_every_request_waiting_on_robots_txt_obeys_it_and_blocks_its_account(
     with Session(get_engine(db_url)) as session:
         statuses = session.exec(select(Account.status).where(col(Account.platform) == "mastodon")).all()
     assert statuses == ["blocked_by_robots"] * 12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("platform", "account", "mb", "cap"), [
+    ("mastodon", MASTODON[0], 20, 8),  # an API answer
+    ("bluesky", BLUESKY[0].split(".")[0], 20, 8),
+    ("feed", BLOGS[0], 50, 16),  # a feed page
+], ids=["mastodon-api", "bluesky-api", "feed"])
+def test_answer_over_its_size_cap_fails_its_account_with_the_cap_and_keeps_memory_bounded(
+    db_url: str, roster: object, sandboxed: SandboxProcess, platform: str, account: str, mb: int, cap: int
+) -> None:
+    sandboxed.set_faults(huge_body=account, huge_body_mb=mb)
+    result = crawl(platform)
+    assert result.status == "partial" and result.accounts_failed == 1, result.summary()
+    failed = next(a for a in result.accounts if not a.ok)
+    assert account in failed.account
+    assert failed.error == "DownloadCancelledError"
+    assert failed.reason and failed.reason.startswith(f"response larger than {cap} MB (http"), failed.reason
+    assert result.peak_rss_mb is not None and result.peak_rss_mb < 300, result.peak_rss_mb
+    print(f"{platform}: {mb} MB answer, peak RSS {result.peak_rss_mb:.0f} MB")  # the measured figure, with -s
+
+
+@pytest.mark.slow
+def test_item_page_over_its_cap_is_a_warning_and_the_post_keeps_the_feeds_counts(
+    db_url: str, roster: object, sandboxed: SandboxProcess
+) -> None:
+    sandboxed.set_faults(huge_body=f"/blogs/{BLOGS[0]}/20", huge_body_mb=12)  # item pages: /blogs/name/yyyy/...
+    result = crawl("feed")
+    assert result.status == "succeeded" and result.accounts_ok == 3, result.summary()
+    hit = next(a for a in result.accounts if BLOGS[0] in a.account)
+    assert hit.warnings and hit.warnings[0]["what"] == "item page"
+    assert hit.warnings[0]["reason"] == "response larger than 8 MB"
+    assert hit.posts_new == hit.warnings[0]["count"]  # every post kept, with the feed's counts
