@@ -53,9 +53,13 @@ def drop_postgres_schema() -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own var/ folder and no REACH_ setting from the caller's shell or .env."""
+    """Each test gets its own var/ folder and no REACH_ setting from the caller's shell or .env.
+
+    The sandbox's calendar date stays: the session's sandboxes were started with it, and the
+    tests' `sandbox.truth` must see the same date.
+    """
     for name in list(os.environ):
-        if name.startswith("REACH_") and name != "REACH_TEST_POSTGRES_URL":
+        if name.startswith("REACH_") and name not in ("REACH_TEST_POSTGRES_URL", "REACH_SANDBOX_DATE"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REACH_VAR_DIR", str(tmp_path / "var"))

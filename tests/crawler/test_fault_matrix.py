@@ -4,6 +4,7 @@ One test per case, on SQLite and PostgreSQL, against the sandbox with its faults
 A broken or cut feed and relative links are in test_feed_faults.py.
 """
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from models import Account, AccountSnapshot, CrawlOutcome, CrawlRun, Post, PostS
 from reach.db import get_engine
 from reach.roster import import_roster, parse_roster
 from reach.settings import get_settings
+from sandbox import truth
+from sandbox.mastodon import status_id
 from sandbox.testing import SandboxProcess
 from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl
 
@@ -94,6 +97,16 @@ def test_unavailable_item_page_keeps_the_post_with_the_feeds_counts(
         hit = outcome(session, result.crawl_run_id, f"/blogs/{BLOGS[0]}/")
         assert hit.ok and hit.posts_new > 0
         assert hit.warnings == [{"what": "item page", "reason": "HTTP 503", "count": hit.posts_new}]
+
+
+def test_cut_short_answer_fails_its_account_with_a_reason_that_says_so(
+    db_url: str, roster: object, sandboxed: SandboxProcess
+) -> None:
+    sandboxed.set_faults(truncated=[MASTODON[0]])
+    result = crawl("mastodon")
+    assert result.status == "partial" and result.accounts_failed == 1
+    failed = next(a for a in result.accounts if not a.ok)
+    assert failed.reason and "the response was cut short" in failed.reason
 
 
 # -- writes that fail ----------------------------------------------------------------------------
@@ -306,11 +319,20 @@ def test_killed_crawl_is_closed_as_interrupted_and_a_rerun_fetches_every_reply(
             col(Post.id).in_(select(PostSnapshot.post_id).where(
                 PostSnapshot.crawl_run_id == rerun.crawl_run_id, col(PostSnapshot.comments) > 0)))).one()
         assert unread == 0
-        missing = session.exec(text(
-            "SELECT count(*) FROM post p WHERE p.thread_comments > 0 AND p.kind <> 'repost' "
-            "AND NOT EXISTS (SELECT 1 FROM reply r WHERE r.post_id = p.id)")).one()[0]
-    # A thread whose replies are all hidden has none to store; the sandbox hides about 1 in 10.
-    assert missing <= 0.2 * max(1, kept_posts)
+        # Every reply the sandbox shows is stored, for every post of the window.
+        host = sandboxed.base_url.removeprefix("http://")
+        since = (session.get(CrawlRun, rerun.crawl_run_id).started_at
+                 - dt.timedelta(days=get_settings().lookback_days) + dt.timedelta(minutes=1))
+        compared = 0
+        for name in slow_roster:
+            for post in truth.expected("mastodon", name, day=0).posts:
+                if post.published < since or post.kind == "boost" or not post.replies:
+                    continue
+                row = session.exec(select(Post).where(Post.platform_post_id == f"{host}:{status_id(post)}")).one()
+                stored = session.exec(select(Reply.text).where(Reply.post_id == row.id)).all()
+                assert sorted(stored) == sorted(r.text for r in post.replies_visible[:50]), (name, post.key)
+                compared += len(stored)
+    assert compared > 100
     assert not [p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob(f"reach-crawl-{killed.id}-*")]
 
 
