@@ -63,13 +63,15 @@ def db_current() -> None:
 
 @roster_app.command("import")
 def roster_import(path: Annotated[Path, typer.Argument(help="Roster file, .csv or .yaml.")]) -> None:
-    """Import a roster; any invalid row imports nothing and lists every error."""
+    """Import a roster; any invalid row imports nothing and lists the errors (the first 100)."""
+    from rich.markup import escape
+
     from reach.roster import RosterError, import_roster, parse_roster
 
     try:
         rows = parse_roster(path, allow_private_hosts=get_settings().allow_private_hosts)
     except RosterError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))  # a roster value such as "[/x]" is text, not console markup
     with open_session() as session, session.begin():
         result = import_roster(session, rows)
     console.print(

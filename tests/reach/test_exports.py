@@ -88,3 +88,22 @@ def test_report_xlsx_writes_formulas_as_string_cells_on_every_sheet(hostile, tmp
         for row in sheet.iter_rows():
             assert not any(c.data_type == "f" for c in row), sheet.title
 
+
+def test_roster_csv_export_quotes_formulas_and_reads_back_unchanged(
+    tmp_path: Path, session: Session
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "ambassador,slug,country,cohort,team,platform,account\n"
+        f'"{HYPERLINK.replace(chr(34), chr(34) * 2)}",hostile,FR,=1+2,-team,mastodon,@x@example.social\n',
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["roster", "import", str(roster)]).exit_code == 0
+    exported = tmp_path / "export.csv"
+    assert runner.invoke(app, ["roster", "export", "--output", str(exported)]).exit_code == 0
+    row = next(csv.DictReader(exported.open(encoding="utf-8")))
+    assert (row["ambassador"], row["cohort"], row["team"], row["account"]) == (
+        "'" + HYPERLINK, "'=1+2", "'-team", "'@x@example.social")
+    result = runner.invoke(app, ["roster", "import", str(exported)])
+    assert result.exit_code == 0, result.output
+    assert "+0 ~0, accounts +0 ~0, unchanged 1" in result.output.replace("\n", " ")

@@ -141,3 +141,161 @@ def test_demo_roster_has_32_ambassadors_from_14_countries(session: Session, monk
     for account in session.exec(select(Account)).all():
         per_person[account.ambassador_id] = per_person.get(account.ambassador_id, 0) + 1
     assert len(per_person) == 32 and set(per_person.values()) <= {1, 2, 3, 4}
+
+
+def errors_of(result) -> str:
+    return result.stderr.replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("N" * 201 + ",,FR,1,T,bluesky,a.bsky.social", "line 2: ambassador is 201 characters, longer than the 200 allowed"),
+        ("Ada,,FR," + "c" * 81 + ",T,bluesky,a.bsky.social", "line 2: cohort is 81 characters, longer than the 80 allowed"),
+        ("Ada,,FR,1," + "t" * 121 + ",bluesky,a.bsky.social", "line 2: team is 121 characters, longer than the 120 allowed"),
+        ("Ada," + "s" * 81 + ",FR,1,T,bluesky,a.bsky.social", "line 2: slug is 81 characters, longer than the 80 allowed"),
+        ("Ada,,FR,1,T,feed,https://blog.example.org/" + "p" * 480, "line 2: account is 505 characters, longer than the 500 allowed"),
+        ("N" * 150 + ",,FR,1,T,bluesky,a.bsky.social", "line 2: slug derived from the name is 150 characters, longer than the 80 allowed"),
+        ("Ada,Ä" + "ß" * 79 + ",FR,1,T,bluesky,a.bsky.social", "line 2: slug normalised is 159 characters, longer than the 80 allowed"),
+    ],
+)
+def test_over_long_fields_name_their_line_and_field_and_import_nothing(
+    tmp_path: Path, session: Session, row: str, message: str
+) -> None:
+    text = "ambassador,slug,country,cohort,team,platform,account\n" + row + "\n"
+    result = reach("roster", "import", str(write(tmp_path, text)))
+    assert result.exit_code == 1
+    assert message in errors_of(result)
+    assert counts(session) == (0, 0)
+
+
+def test_slug_in_the_file_is_normalised_so_case_variants_are_one_ambassador(
+    tmp_path: Path, session: Session
+) -> None:
+    text = ("ambassador,slug,country,platform,account\n"
+            "Amara Okafor,Amara,NG,bluesky,amara.bsky.social\n"
+            "Amara Okafor,amara,NG,mastodon,@amara@mastodon.social\n")
+    result = reach("roster", "import", str(write(tmp_path, text)))
+    assert result.exit_code == 0, result.output
+    assert [a.slug for a in session.exec(select(Ambassador)).all()] == ["amara"]
+    assert counts(session) == (1, 2)
+
+
+def test_case_variant_slugs_of_two_different_people_are_reported_as_one_slug(
+    tmp_path: Path, session: Session
+) -> None:
+    text = ("ambassador,slug,country,platform,account\n"
+            "Amara Okafor,Amara,NG,bluesky,amara.bsky.social\n"
+            "Amara Obi,amara,NG,bluesky,obi.bsky.social\n")
+    result = reach("roster", "import", str(write(tmp_path, text)))
+    assert result.exit_code == 1
+    assert ("line 3: name 'Amara Obi' differs from line 2 ('Amara Okafor') for ambassador 'amara', "
+            "slug written 'amara' here and 'Amara' there") in errors_of(result)
+    assert counts(session) == (0, 0)
+
+
+def test_stored_slug_written_before_normalising_is_updated_not_duplicated(
+    tmp_path: Path, session: Session
+) -> None:
+    session.add(Ambassador(slug="Amara", name="Amara Okafor", country="NG"))
+    session.commit()
+    text = "ambassador,slug,country,team,platform,account\nAmara Okafor,Amara,NG,Design,,\n"
+    assert reach("roster", "import", str(write(tmp_path, text))).exit_code == 0
+    session.expire_all()
+    assert [(a.slug, a.team) for a in session.exec(select(Ambassador)).all()] == [("Amara", "Design")]
+
+
+def test_file_over_the_size_limit_is_refused_before_it_is_read(
+    tmp_path: Path, session: Session, monkeypatch
+) -> None:
+    monkeypatch.setenv("REACH_ROSTER_MAX_BYTES", "1000")
+    from reach.settings import get_settings
+
+    get_settings.cache_clear()
+    text = GOOD + "".join(f"P{i},FR,1,T,bluesky,p{i}.bsky.social\n" for i in range(40))
+    result = reach("roster", "import", str(write(tmp_path, text)))
+    assert result.exit_code == 1
+    assert "file is larger than 1,000 bytes (REACH_ROSTER_MAX_BYTES)" in errors_of(result)
+    assert counts(session) == (0, 0)
+
+
+def test_a_10_mb_field_gets_one_clean_line_in_seconds(tmp_path: Path, session: Session, monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("REACH_ROSTER_MAX_BYTES", "20000000")
+    from reach.settings import get_settings
+
+    get_settings.cache_clear()
+    path = write(tmp_path, GOOD + '"' + "x" * 10_000_000 + '",FR,1,T,bluesky,x.bsky.social\n')
+    began = time.perf_counter()
+    result = runner.invoke(app, ["roster", "import", str(path)])
+    assert time.perf_counter() - began < 5
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
+    assert "line 7: a field is longer than the 131,072 characters the CSV reader takes" in errors_of(result)
+    assert counts(session) == (0, 0)
+
+
+@pytest.mark.parametrize("limit", [None, "20000000"], ids=["default-limit", "limit-raised"])
+def test_10_mb_of_bad_rows_lists_the_first_100_errors_and_counts_the_rest_in_seconds(
+    tmp_path: Path, session: Session, monkeypatch, limit: str | None
+) -> None:
+    import time
+
+    if limit:
+        monkeypatch.setenv("REACH_ROSTER_MAX_BYTES", limit)
+    from reach.settings import get_settings
+
+    get_settings.cache_clear()
+    lines, size, i = [HEADER], len(HEADER), 0
+    while size < 10_000_000:
+        lines.append(f"Person {i},ZZ,2026,Team,mastodon,@nobody{i}\n")
+        size, i = size + len(lines[-1]), i + 1
+    path = write(tmp_path, "".join(lines))
+    began = time.perf_counter()
+    result = runner.invoke(app, ["roster", "import", str(path)])
+    elapsed = time.perf_counter() - began
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
+    assert elapsed < 5, f"{elapsed:.1f} s"
+    listed = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    if limit:
+        assert len(listed) == 100
+        assert result.stderr.splitlines()[-1] == f"... and {2 * i - 100} more"
+        assert f"{2 * i} error(s), nothing imported" in result.stderr
+    else:
+        assert "file is larger than 5,000,000 bytes" in result.stderr
+    assert counts(session) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ambassadors:\n  - &a {name: A, country: FR}\n  - *a\n", "line 3: YAML aliases (*name) are not read"),
+        ("[" * 5000, "line 1: nested too deeply"),
+        ("ambassadors: []\n---\nambassadors: []\n", "expected one YAML document, found several"),
+    ],
+    ids=["alias", "deep", "two-documents"],
+)
+def test_yaml_that_could_expand_or_nest_without_end_is_refused(
+    tmp_path: Path, session: Session, text: str, message: str
+) -> None:
+    result = reach("roster", "import", str(write(tmp_path, text, "roster.yaml")))
+    assert result.exit_code == 1
+    assert message in errors_of(result)
+    assert counts(session) == (0, 0)
+
+
+def test_yaml_country_no_is_norway_not_false(tmp_path: Path, session: Session) -> None:
+    text = ("ambassadors:\n  - name: Nora Berg\n    country: NO\n    cohort: ~\n    active: yes\n"
+            "    accounts: [{platform: bluesky, account: nora.bsky.social}]\n")
+    assert reach("roster", "import", str(write(tmp_path, text, "roster.yaml"))).exit_code == 0
+    nora = session.exec(select(Ambassador)).one()
+    assert (nora.country, nora.cohort, nora.active) == ("NO", None, True)
+
+
+def test_roster_values_that_look_like_console_markup_are_printed_as_written(
+    tmp_path: Path, session: Session
+) -> None:
+    text = HEADER + "A,FR,1,T,mastodon,[/x]\n"
+    result = runner.invoke(app, ["roster", "import", str(write(tmp_path, text))])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "line 2: Mastodon handle '[/x]' has no instance" in errors_of(result)
