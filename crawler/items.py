@@ -36,6 +36,7 @@ class PostItem:
     quotes: int | None = None
     views: int | None = None
     approximate: bool = False
+    text_truncated: bool = False  # set by validation when the text was cut to the stored maximum
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ReplyItem:
     text: str | None = None
     language: str | None = None
     likes: int | None = None
+    text_truncated: bool = False
 
 
 @dataclass

@@ -32,6 +32,10 @@ from reach.text import text_hash
 
 logger = logging.getLogger(__name__)
 KINDS = {kind.value for kind in PostKind}
+# Stored text is cut here: a Mastodon instance's own limit is 500 characters by default (some raise
+# it to a few thousand), Bluesky's 300 graphemes, and a 15,000-word blog post is about 90,000.
+# Past this it is no post but a payload (a 52-million-character text was stored before the cap).
+MAX_TEXT_CHARS = 100_000
 COUNT_COLUMNS = ("likes", "comments", "reposts", "quotes", "views")
 
 
@@ -40,6 +44,7 @@ class ValidationPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
+        self.max_text = crawler.settings.getint("REACH_MAX_TEXT_CHARS", MAX_TEXT_CHARS)
         # Posts dropped here: their replies and thread marks, which come after them, go too.
         self.dropped_posts: set[tuple[str, str]] = set()
 
@@ -56,6 +61,7 @@ class ValidationPipeline:
             item.records = [record for record in item.records if self._valid(record)]
         else:
             self.check(item)
+            self.cap_text(item)
         return item
 
     def _valid(self, item: Any) -> bool:
@@ -65,7 +71,15 @@ class ValidationPipeline:
             if isinstance(item, PostItem):
                 self.dropped_posts.add((item.platform, item.platform_post_id))
             return False
+        self.cap_text(item)
         return True
+
+    def cap_text(self, item: Any) -> None:
+        """Cut a post's or reply's text to the stored maximum, flagging it (the post is kept)."""
+        if isinstance(item, PostItem | ReplyItem) and item.text and len(item.text) > self.max_text:
+            item.text = item.text[: self.max_text]
+            item.text_truncated = True
+            self.stats.inc_value("validation/text_truncated")
 
     def check(self, item: Any) -> None:
         """Raise DropItem (counting the reason) when an item must not be stored."""
@@ -365,7 +379,7 @@ class DatabaseWriterPipeline:
                 "account_id": self._account(item.account_id, written), "platform": item.platform,
                 "platform_post_id": item.platform_post_id, "published_at": item.published_at,
                 "kind": item.kind, "source": "crawl", "first_seen_at": now, "last_seen_at": now,
-                "deleted_at": None,
+                "deleted_at": None, "text_truncated": item.text_truncated,
             }
             optional = {"url": item.url, "text": item.text, "text_hash": text_hash(item.text),
                         "language": item.language, "original_url": item.original_url}
@@ -427,7 +441,8 @@ class DatabaseWriterPipeline:
             {"post_id": post_ids[(r.platform, r.post_platform_id)], "platform": r.platform,
              "platform_reply_id": r.platform_reply_id, "published_at": r.published_at,
              "text": r.text, "text_hash": text_hash(r.text), "language": r.language, "likes": r.likes,
-             "author_hash": r.author_hash, "first_seen_at": now, "last_seen_at": now}
+             "author_hash": r.author_hash, "text_truncated": r.text_truncated, "first_seen_at": now,
+             "last_seen_at": now}
             for r in sorted(replies, key=lambda r: (r.platform, r.platform_reply_id))
             if (r.platform, r.post_platform_id) in post_ids
         ]
@@ -435,7 +450,8 @@ class DatabaseWriterPipeline:
             stmt = upsert_insert(connection)(Reply)
             connection.execute(stmt.on_conflict_do_update(
                 index_elements=["platform", "platform_reply_id"],
-                set_={c: stmt.excluded[c] for c in ("text", "text_hash", "language", "likes", "last_seen_at")},
+                set_={c: stmt.excluded[c] for c in ("text", "text_hash", "text_truncated", "language", "likes",
+                                                    "last_seen_at")},
             ), rows)
         if threads:
             connection.execute(

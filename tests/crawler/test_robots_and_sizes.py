@@ -13,12 +13,16 @@ from scrapy.http import Response, TextResponse
 from scrapy.utils.test import get_crawler
 from sqlmodel import Session, col, select
 
+from crawler.items import PageItems, ReplyItem
 from crawler.middlewares import RobotsTxtEveryRequestMiddleware
-from models import Account
+from crawler.pipelines import MAX_TEXT_CHARS, ValidationPipeline
+from crawler.spiders.mastodon import MastodonSpider
+from models import Account, Ambassador, Post, Reply
 from reach.db import get_engine
 from reach.roster import import_roster, parse_roster
 from sandbox.testing import SandboxProcess
 from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl
+from tests.crawler.test_pipelines import NOW, post, writer
 
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 
@@ -128,3 +132,46 @@ def test_item_page_over_its_cap_is_a_warning_and_the_post_keeps_the_feeds_counts
     assert hit.warnings and hit.warnings[0]["what"] == "item page"
     assert hit.warnings[0]["reason"] == "response larger than 8 MB"
     assert hit.posts_new == hit.warnings[0]["count"]  # every post kept, with the feed's counts
+
+
+# -- stored text ---------------------------------------------------------------------------------
+
+def validation() -> ValidationPipeline:
+    crawler = get_crawler(MastodonSpider)
+    crawler.stats.open_spider()
+    return ValidationPipeline.from_crawler(crawler)
+
+
+def reply(key: str, text: str) -> ReplyItem:
+    return ReplyItem("mastodon", "1", key, NOW, author_hash="a" * 64, text=text)
+
+
+def test_text_over_the_cap_is_cut_and_flagged_and_a_shorter_one_is_left_alone() -> None:
+    pipeline = validation()
+    long, short = post(1, "1", text="x" * (MAX_TEXT_CHARS + 1)), post(1, "2", text="y" * MAX_TEXT_CHARS)
+    page = pipeline.process_item(PageItems([long, short, reply("r1", "z" * 52_000_000)]))
+    assert [len(r.text) for r in page.records] == [MAX_TEXT_CHARS] * 3
+    assert [r.text_truncated for r in page.records] == [True, False, True]
+    assert pipeline.stats.get_value("validation/text_truncated") == 2
+
+
+def test_cut_text_is_stored_with_its_flag_and_an_edit_under_the_cap_clears_it(
+    db_url: str, session: Session
+) -> None:
+    person = Ambassador(slug="amara", name="Amara", country="NG")
+    session.add(person)
+    session.flush()
+    account = Account(ambassador_id=person.id, platform="mastodon", handle="@amara@m.example",
+                      key="amara@m.example", base_url="https://m.example")
+    session.add(account)
+    session.commit()
+    for text in ("é" * 150_000, "edited down"):
+        pipeline = writer(db_url)
+        pipeline.process_item(validation().process_item(
+            PageItems([post(account.id, "1", text=text), reply("r1", text)])))
+        pipeline.close_spider()
+        session.expire_all()
+        stored = session.exec(select(Post)).one(), session.exec(select(Reply)).one()
+        for row in stored:
+            assert row.text == text[:MAX_TEXT_CHARS]
+            assert row.text_truncated is (len(text) > MAX_TEXT_CHARS)
