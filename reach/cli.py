@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 from sqlmodel import Session
 
@@ -24,7 +25,8 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> None:
     """Print an error to stderr and exit non-zero."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, however long
+    # One line however long; the message may echo user input, so it is never read as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -64,14 +66,12 @@ def db_current() -> None:
 @roster_app.command("import")
 def roster_import(path: Annotated[Path, typer.Argument(help="Roster file, .csv or .yaml.")]) -> None:
     """Import a roster; any invalid row imports nothing and lists the errors (the first 100)."""
-    from rich.markup import escape
-
     from reach.roster import RosterError, import_roster, parse_roster
 
     try:
         rows = parse_roster(path, allow_private_hosts=get_settings().allow_private_hosts)
     except RosterError as exc:
-        fail(escape(str(exc)))  # a roster value such as "[/x]" is text, not console markup
+        fail(str(exc))
     with open_session() as session, session.begin():
         result = import_roster(session, rows)
     console.print(
