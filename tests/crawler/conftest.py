@@ -75,6 +75,17 @@ def roster(db_url: str, sandboxed: SandboxProcess, tmp_path: Path) -> Path:
     return path
 
 
+def import_accounts(db_url: str, folder: Path, platform: str, accounts: list[str], who: str = "Person") -> None:
+    """One ambassador per account ("<who> 000", ...) imported into the test database."""
+    lines = ["ambassador,country,cohort,team,platform,account"]
+    lines += [f"{who} {i:03d},FR,2026,Eng,{platform},{account}" for i, account in enumerate(accounts)]
+    path = folder / f"{who.lower()}-{platform}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with Session(get_engine(db_url)) as session:
+        import_roster(session, parse_roster(path, allow_private_hosts=True))
+        session.commit()
+
+
 def crawl(platform: str, **kwargs: object) -> CrawlResult:
     """A real crawl subprocess, with a timeout so a hang fails the test instead of blocking it."""
     return run_crawl(platform, timeout=120, **kwargs)  # type: ignore[arg-type]

@@ -22,12 +22,11 @@ from sqlmodel import Session, col, select
 from crawler.run import run_crawl
 from models import Account, AccountSnapshot, CrawlOutcome, CrawlRun, Post, PostSnapshot, Reply
 from reach.db import get_engine
-from reach.roster import import_roster, parse_roster
 from reach.settings import get_settings
 from sandbox import truth
 from sandbox.mastodon import status_id
 from sandbox.testing import SandboxProcess
-from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl
+from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl, import_accounts
 
 pytestmark = pytest.mark.slow
 REACH = Path(sys.executable).with_name("reach")
@@ -176,13 +175,7 @@ def big_roster(db_url: str, sandboxed: SandboxProcess, tmp_path: Path) -> list[s
     """150 Mastodon accounts on the sandbox."""
     host = sandboxed.base_url.removeprefix("http://")
     names = [f"person_{i:03d}" for i in range(150)]
-    lines = ["ambassador,country,cohort,team,platform,account"]
-    lines += [f"Person {i:03d},FR,2026,Eng,mastodon,@{name}@{host}" for i, name in enumerate(names)]
-    path = tmp_path / "big.csv"
-    path.write_text("\n".join(lines) + "\n")
-    with Session(get_engine(db_url)) as session:
-        import_roster(session, parse_roster(path, allow_private_hosts=True))
-        session.commit()
+    import_accounts(db_url, tmp_path, "mastodon", [f"@{name}@{host}" for name in names])
     return names
 
 
@@ -273,13 +266,7 @@ def slow_roster(db_url: str, sandboxed: SandboxProcess, tmp_path: Path) -> list[
     """40 Mastodon accounts and a sandbox that answers slowly: a crawl that lasts long enough to kill."""
     host = sandboxed.base_url.removeprefix("http://")
     names = [f"slow_{i:02d}" for i in range(40)]
-    lines = ["ambassador,country,cohort,team,platform,account"]
-    lines += [f"Slow {i:02d},FR,2026,Eng,mastodon,@{name}@{host}" for i, name in enumerate(names)]
-    path = tmp_path / "slow.csv"
-    path.write_text("\n".join(lines) + "\n")
-    with Session(get_engine(db_url)) as session:
-        import_roster(session, parse_roster(path, allow_private_hosts=True))
-        session.commit()
+    import_accounts(db_url, tmp_path, "mastodon", [f"@{name}@{host}" for name in names], who="Slow")
     sandboxed.set_faults(slow=0.15)
     return names
 

@@ -23,9 +23,8 @@ from crawler.middlewares import PrivateHostGuardMiddleware
 from models import Post
 from reach.db import get_engine
 from reach.handles import HandleError, is_private_host, parse_account
-from reach.roster import import_roster, parse_roster
 from reach.settings import get_settings
-from tests.crawler.conftest import crawl
+from tests.crawler.conftest import crawl, import_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 SPELLINGS = ["127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0", "[::1]", "[::ffff:127.0.0.1]",
@@ -143,16 +142,6 @@ def internal() -> Iterator[_Server]:
     server.close()
 
 
-def _import_feeds(db_url: str, tmp_path: Path, urls: list[str]) -> None:
-    lines = ["ambassador,country,cohort,team,platform,account"]
-    lines += [f"Person {i},FR,2026,Eng,feed,{url}" for i, url in enumerate(urls)]
-    path = tmp_path / "hostile.csv"
-    path.write_text("\n".join(lines) + "\n")
-    with Session(get_engine(db_url)) as session:
-        import_roster(session, parse_roster(path, allow_private_hosts=True))
-        session.commit()
-
-
 def test_redirects_to_private_hosts_are_refused_before_any_connection(
     db_url: str, internal: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,7 +155,7 @@ def test_redirects_to_private_hosts_are_refused_before_any_connection(
 
     allowed = _Server("127.0.0.2", redirect)
     try:
-        _import_feeds(db_url, tmp_path, [f"http://127.0.0.2:{allowed.port}/feed-{i}/" for i in range(len(targets))])
+        import_accounts(db_url, tmp_path, "feed", [f"http://127.0.0.2:{allowed.port}/feed-{i}/" for i in range(len(targets))])
         monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "false")
         monkeypatch.setenv("REACH_ALLOWED_PRIVATE_HOSTS", "127.0.0.2")
         # A name that resolves to 127.0.0.1: the resolver's answer is stubbed in the crawl process.
@@ -219,7 +208,7 @@ def test_certificate_that_does_not_match_fails_the_request_unless_the_host_is_na
     server = _Server("127.0.0.2", lambda _: (200, {"Content-Type": "application/rss+xml"}, _feed_body()),
                      tls=_self_signed(tmp_path, "wrong.example"))
     try:
-        _import_feeds(db_url, tmp_path, [f"https://127.0.0.2:{server.port}/feed/"])
+        import_accounts(db_url, tmp_path, "feed", [f"https://127.0.0.2:{server.port}/feed/"])
         monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "false")
         monkeypatch.setenv("REACH_ALLOWED_PRIVATE_HOSTS", "127.0.0.2")
         get_settings.cache_clear()

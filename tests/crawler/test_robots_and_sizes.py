@@ -19,9 +19,8 @@ from crawler.pipelines import MAX_TEXT_CHARS, ValidationPipeline
 from crawler.spiders.mastodon import MastodonSpider
 from models import Account, Ambassador, Post, Reply
 from reach.db import get_engine
-from reach.roster import import_roster, parse_roster
 from sandbox.testing import SandboxProcess
-from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl
+from tests.crawler.conftest import BLOGS, BLUESKY, MASTODON, crawl, import_accounts
 from tests.crawler.test_pipelines import NOW, post, writer
 
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
@@ -74,13 +73,7 @@ def twelve_mastodon_accounts(db_url: str, sandboxed: SandboxProcess, tmp_path: P
     """12 Mastodon accounts on the sandbox's one host: their lookups all wait on one robots.txt."""
     host = sandboxed.base_url.removeprefix("http://")
     names = [f"person_{i:03d}" for i in range(12)]
-    lines = ["ambassador,country,cohort,team,platform,account"]
-    lines += [f"Person {i:03d},FR,2026,Eng,mastodon,@{name}@{host}" for i, name in enumerate(names)]
-    path = tmp_path / "twelve.csv"
-    path.write_text("\n".join(lines) + "\n")
-    with Session(get_engine(db_url)) as session:
-        import_roster(session, parse_roster(path, allow_private_hosts=True))
-        session.commit()
+    import_accounts(db_url, tmp_path, "mastodon", [f"@{name}@{host}" for name in names])
     return names
 
 
