@@ -226,6 +226,13 @@ def _start_crawl(platform: str, env: dict[str, str], *args: str) -> subprocess.P
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _crawl_under_way(db_url: str, **env: str) -> subprocess.Popen[str]:
+    """`reach crawl --platform mastodon` in a process of its own, once 5 accounts are written."""
+    proc = _start_crawl("mastodon", {**_env(), "REACH_WRITE_BATCH_SIZE": "10", **env})
+    _wait_for(lambda: _outcomes(db_url) >= 5)
+    return proc
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "COLUMNS": "200"}
 
@@ -272,11 +279,9 @@ def slow_roster(db_url: str, sandboxed: SandboxProcess, tmp_path: Path) -> list[
 
 
 def test_killed_crawl_is_closed_as_interrupted_and_a_rerun_fetches_every_reply(
-    db_url: str, slow_roster: list[str], sandboxed: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+    db_url: str, slow_roster: list[str], sandboxed: SandboxProcess
 ) -> None:
-    monkeypatch.setenv("REACH_WRITE_BATCH_SIZE", "10")
-    proc = _start_crawl("mastodon", _env())
-    _wait_for(lambda: _outcomes(db_url) >= 5)
+    proc = _crawl_under_way(db_url)
     children = [p.pid for p in _scrapy_children(proc.pid)]
     assert children
     os.kill(proc.pid, signal.SIGKILL)  # parent and (by its death signal) the Scrapy child
@@ -324,11 +329,9 @@ def test_killed_crawl_is_closed_as_interrupted_and_a_rerun_fetches_every_reply(
 
 
 def test_killed_scrapy_child_is_reported_as_killed_and_ok_accounts_stay_ok(
-    db_url: str, slow_roster: list[str], sandboxed: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+    db_url: str, slow_roster: list[str], sandboxed: SandboxProcess
 ) -> None:
-    monkeypatch.setenv("REACH_WRITE_BATCH_SIZE", "10")
-    proc = _start_crawl("mastodon", _env())
-    _wait_for(lambda: _outcomes(db_url) >= 5)
+    proc = _crawl_under_way(db_url)
     for child in _scrapy_children(proc.pid):
         child.send_signal(signal.SIGKILL)
     _, stderr = proc.communicate(timeout=60)
@@ -344,11 +347,9 @@ def test_killed_scrapy_child_is_reported_as_killed_and_ok_accounts_stay_ok(
 
 
 def test_sigterm_stops_the_crawl_like_ctrl_c_and_leaves_no_crawler(
-    db_url: str, slow_roster: list[str], sandboxed: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+    db_url: str, slow_roster: list[str], sandboxed: SandboxProcess
 ) -> None:
-    monkeypatch.setenv("REACH_WRITE_BATCH_SIZE", "10")
-    proc = _start_crawl("mastodon", _env())
-    _wait_for(lambda: _outcomes(db_url) >= 5)
+    proc = _crawl_under_way(db_url)
     children = [p.pid for p in _scrapy_children(proc.pid)]
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
@@ -441,13 +442,9 @@ def db_proxy(db_url: str) -> Iterator[tuple[CuttableProxy, str]]:
 @pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_database_that_goes_away_stops_the_crawl_and_fails_its_run_in_one_line(
     db_url: str, slow_roster: list[str], sandboxed: SandboxProcess, db_proxy: tuple[CuttableProxy, str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     proxy, proxied_url = db_proxy
-    env = {**_env(), "REACH_DATABASE_URL": proxied_url, "REACH_WRITE_BATCH_SIZE": "10",
-           "REACH_WRITE_ATTEMPTS": "3"}
-    proc = _start_crawl("mastodon", env)
-    _wait_for(lambda: _outcomes(db_url) >= 3)
+    proc = _crawl_under_way(db_url, REACH_DATABASE_URL=proxied_url, REACH_WRITE_ATTEMPTS="3")
     proxy.go_away()
     started = time.monotonic()
     threading.Timer(8.0, proxy.come_back).start()
