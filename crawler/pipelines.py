@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, select, tuple_,
 from sqlmodel import col
 
 from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem, ThreadItem
-from crawler.runs import finish_run, heartbeat, open_run
+from reach.runs import finish_run, heartbeat, open_run
 from models import (
     Account,
     AccountSnapshot,

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from crawler.runs import (
+from reach.runs import (
     HEARTBEAT_SECONDS,
     StaleRun,
     beat,

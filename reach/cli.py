@@ -252,7 +252,7 @@ app.add_typer(runs_app, name="runs")
 @runs_app.command("reap")
 def runs_reap() -> None:
     """Close crawl runs left `running` by a process that is gone, as failed "interrupted"."""
-    from crawler.runs import reap_stale_runs
+    from reach.runs import reap_stale_runs
 
     reaped = reap_stale_runs()
     for stale in reaped:

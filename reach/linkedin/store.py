@@ -43,6 +43,7 @@ from reach.linkedin.parse import (
     normalise_name,
     parse_export,
 )
+from reach.runs import record_import
 
 PLATFORM = "linkedin"
 SOURCE = "import"
@@ -334,11 +335,7 @@ def _store_demographics(
 
 def _start_run(session: Session, export: Export, flow_run_id: str | None) -> CrawlRun:
     kind = "creator" if isinstance(export, CreatorExport) else "post"
-    run = CrawlRun(platform=PLATFORM, source=SOURCE, status="succeeded", message=export.file,
-                   prefect_flow_run_id=flow_run_id, stats={"file": export.file, "kind": kind})
-    session.add(run)
-    session.flush()
-    return run
+    return record_import(session, PLATFORM, export.file, kind, flow_run_id)
 
 
 def store_export(

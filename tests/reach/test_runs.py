@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from crawler.runs import HOST, STALE_AFTER, reap_stale_runs, temp_prefix
+from reach.runs import HOST, STALE_AFTER, reap_stale_runs, temp_prefix
 from models import CrawlRun, utcnow
 from reach.db import get_engine
 

@@ -1,4 +1,5 @@
-"""A crawl run's lifecycle, in one place: opened, kept alive, finished, failed, reaped.
+"""A crawl run's lifecycle, in one place: opened, kept alive, finished, failed, reaped; and the
+run an import records.
 
 A run records the host and process that own it while it is `running`. A run whose process is
 gone (SIGKILL, a machine restart) never closes itself: the next crawl, or `reach runs reap`,
@@ -16,8 +17,9 @@ from typing import Any
 
 import psutil
 from sqlalchemy import Connection, insert, select, update
+from sqlmodel import Session
 
-from models import CrawlOutcome, CrawlRun, RunStatus, utcnow
+from models import CrawlOutcome, CrawlRun, RunStatus, Source, utcnow
 from reach.db import get_engine
 
 HOST = socket.gethostname()[:255]
@@ -37,11 +39,21 @@ def open_run(connection: Connection, platform: str, flow_run_id: str | None = No
     """A new `running` crawl run owned by this process -> its id."""
     now = utcnow()
     return int(connection.execute(
-        insert(CrawlRun).values(platform=platform, source="crawl", status=RunStatus.RUNNING,
+        insert(CrawlRun).values(platform=platform, source=Source.CRAWL, status=RunStatus.RUNNING,
                                 started_at=now, heartbeat_at=now, host=HOST, pid=os.getpid(),
                                 prefect_flow_run_id=flow_run_id, requests=0, items=0, errors=0)
         .returning(CrawlRun.id)
     ).scalar_one())
+
+
+def record_import(session: Session, platform: str, file: str, kind: str, flow_run_id: str | None) -> CrawlRun:
+    """The run of one imported file, in the caller's transaction: it exists only if the file's rows do."""
+    run = CrawlRun(platform=platform, source=Source.IMPORT, status=RunStatus.SUCCEEDED, message=file,
+                   prefect_flow_run_id=flow_run_id, stats={"file": file, "kind": kind},
+                   finished_at=utcnow())
+    session.add(run)
+    session.flush()
+    return run
 
 
 def heartbeat(connection: Connection, run_id: int) -> None:
@@ -147,7 +159,7 @@ def reap_stale_runs() -> list[StaleRun]:
         running = connection.execute(
             select(CrawlRun.id, CrawlRun.platform, CrawlRun.started_at, CrawlRun.heartbeat_at,
                    CrawlRun.host, CrawlRun.pid)
-            .where(CrawlRun.status == RunStatus.RUNNING, CrawlRun.source == "crawl")
+            .where(CrawlRun.status == RunStatus.RUNNING, CrawlRun.source == Source.CRAWL)
         ).all()
     reaped = []
     for run in running:
