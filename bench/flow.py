@@ -18,7 +18,7 @@ def main() -> None:
     from prefect import flow
 
     from reach.db import upgrade
-    from reach.demo import DEMO_ROSTER, SANDBOX_PORT
+    from cli.demo import DEMO_ROSTER, SANDBOX_PORT
     from reach.settings import get_settings
     from sandbox.testing import SandboxProcess
 

@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from reach.cli import app
+from cli.main import app
 from reach.report import build_report, write_report
 from reach.report.cells import csv_cell, csv_uncell
 from tests.reach import factories as f

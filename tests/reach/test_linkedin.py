@@ -22,7 +22,7 @@ from models import (
     Post,
     PostSnapshot,
 )
-from reach.cli import app
+from cli.main import app
 from reach.linkedin.parse import (
     BadExport,
     CreatorExport,

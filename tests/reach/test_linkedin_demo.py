@@ -6,7 +6,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from flows.linkedin import import_inbox
-from reach.demo import DEMO_ROSTER, linkedin_ambassadors
+from cli.demo import DEMO_ROSTER, linkedin_ambassadors
 from reach.linkedin.parse import CreatorExport, PostExport, parse_export
 from reach.linkedin.samples import write_demo_exports
 from reach.report import build_report

@@ -11,7 +11,7 @@ from rich.console import Console
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from reach.cli import app
+from cli.main import app
 from reach.report import (
     artifact_tables,
     build_report,

@@ -7,8 +7,8 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from models import Account, Ambassador
-from reach.cli import app
-from reach.demo import DEMO_ROSTER
+from cli.main import app
+from cli.demo import DEMO_ROSTER
 
 runner = CliRunner()
 HEADER = "ambassador,country,cohort,team,platform,account\n"

@@ -9,7 +9,7 @@ from textblob import TextBlob
 from typer.testing import CliRunner
 
 from models import Account, Ambassador, Post, Reply, Sentiment
-from reach.cli import app
+from cli.main import app
 from reach.sentiment import TextBlobScorer, analyse, normalise_tag, score_pending
 from reach.text import text_hash
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reach.cli import app
+from cli.main import app
 from reach.settings import Settings
 
 

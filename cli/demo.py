@@ -83,10 +83,10 @@ def print_run_summary(title: str, state: Any, seconds: float) -> None:
     from rich.table import Table
     from sqlmodel import Session, select
 
+    from cli.console import console
     from crawler.run import load_result
     from flows.artifacts import run_highlights
     from models import CrawlRun
-    from reach import cli
     from reach.db import get_engine
 
     flow_run_id = str(state.state_details.flow_run_id)
@@ -100,32 +100,32 @@ def print_run_summary(title: str, state: Any, seconds: float) -> None:
         result = load_result(run.id, 0, 0.0, run.stats or {})
         table.add_row(run.platform, run.status, f"{result.accounts_ok} / {result.accounts_failed}",
                       f"{result.posts_new} / {result.posts_updated}", str(result.snapshots))
-    cli.console.print(table)
+    console.print(table)
     if not state.is_completed():
-        cli.console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
+        console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
     highlights = run_highlights([r.id for r in runs if r.id is not None])
     if highlights.accounts_compared:
-        cli.console.print(f"followers gained since the previous crawl: {highlights.followers_gained:+,} "
+        console.print(f"followers gained since the previous crawl: {highlights.followers_gained:+,} "
                           f"over {highlights.accounts_compared} accounts")
     for post in highlights.top_posts[:3]:
-        cli.console.print(f"  top post: {post.ambassador} ({post.platform}) {post.engagements:,} engagements "
+        console.print(f"  top post: {post.ambassador} ({post.platform}) {post.engagements:,} engagements "
                           f"{post.url or ''}", soft_wrap=True)
     if state.is_completed():
         for path in state.result()["report"]:
-            cli.console.print(f"report: {path}", soft_wrap=True)
+            console.print(f"report: {path}", soft_wrap=True)
 
 
 def print_report(days: int, day_offset: int) -> None:
     """Write the HTML reach report of the last `days` days and print its top-10 ambassadors."""
-    from reach import cli
+    from cli.console import console
     from reach.report import build_report, default_report_path, print_top_ambassadors, write_report
     from reach.settings import get_settings
 
     until = dt.datetime.now(ZoneInfo(get_settings().timezone)).date() + dt.timedelta(days=day_offset)
     report = build_report(None, until - dt.timedelta(days=days - 1), until)
     path = write_report(report, "html", default_report_path(report, "html"))
-    cli.console.print(f"\n[bold]reach report:[/] {path}", soft_wrap=True)
-    print_top_ambassadors(report, 10, console=cli.console)
+    console.print(f"\n[bold]reach report:[/] {path}", soft_wrap=True)
+    print_top_ambassadors(report, 10, console=console)
 
 
 def linkedin_ambassadors(session: "Session") -> list[tuple[str, str]]:
@@ -149,8 +149,8 @@ def import_demo_linkedin(day_offset: int) -> bool:
     """
     from sqlmodel import Session
 
+    from cli.console import console
     from flows.linkedin import import_linkedin
-    from reach import cli
     from reach.db import get_engine
     from reach.linkedin.samples import write_demo_exports
     from reach.settings import get_settings
@@ -161,14 +161,14 @@ def import_demo_linkedin(day_offset: int) -> bool:
         people = linkedin_ambassadors(session)
     inbox = settings.linkedin_inbox
     write_demo_exports(inbox, people, until)
-    cli.console.print(f"\n[bold]import-linkedin[/] {inbox} (sample exports of {len(people)} ambassadors)",
+    console.print(f"\n[bold]import-linkedin[/] {inbox} (sample exports of {len(people)} ambassadors)",
                       soft_wrap=True)
     state = import_linkedin(folder=str(inbox), return_state=True)
     if not state.is_completed():
-        cli.console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
+        console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
         return False
     for line in state.result():
-        cli.console.print(f"  {line}", soft_wrap=True)
+        console.print(f"  {line}", soft_wrap=True)
     return True
 
 
@@ -178,8 +178,8 @@ def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "
     from rich.table import Table
     from sqlmodel import Session, select
 
+    from cli.console import console
     from models import Ambassador
-    from reach import cli
     from reach.db import get_engine
     from reach.metrics import Period, account_facts, post_facts
     from reach.report import build_report
@@ -200,7 +200,7 @@ def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "
                       fmt_counted(row.comments, row.comments_n, row.posts), fmt_int(row.impressions),
                       fmt_int(row.members_reached),
                       fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"))
-    cli.console.print(table)
+    console.print(table)
     period = Period(since, until, timezone)
     with Session(get_engine()) as session:
         person = session.exec(select(Ambassador).where(Ambassador.slug == seed_slug)).first()
@@ -212,7 +212,7 @@ def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "
                   if a.ambassador_id == person.id and a.platform == "linkedin" and a.new_followers is not None]
     best = max(posts, key=lambda p: p.latest["likes"] or 0, default=None)
     if best is not None:
-        cli.console.print(f"seed case, {person.name} on LinkedIn (imported): {fmt_int(best.latest['likes'])} "
+        console.print(f"seed case, {person.name} on LinkedIn (imported): {fmt_int(best.latest['likes'])} "
                           f"reactions, {fmt_int(best.latest['comments'])} comments on {best.url}; "
                           f"{fmt_int(sum(gained))} new followers over the period", soft_wrap=True)
 
@@ -220,8 +220,11 @@ def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "
 def run_demo() -> None:
     """Create the demo database, import the bundled roster and sample LinkedIn exports, then run
     the nightly job twice."""
-    from reach import cli
-    from reach.db import upgrade
+    from sqlmodel import Session
+
+    from cli.console import console
+    from cli.views import import_roster_file, roster_table
+    from reach.db import get_engine, upgrade
     from reach.settings import get_settings
 
     started = time.monotonic()
@@ -230,20 +233,22 @@ def run_demo() -> None:
     os.environ.update(prefect_environment(var_dir))
     get_settings.cache_clear()
     settings = get_settings()
-    cli.console.print(f"[bold]demo database:[/] {settings.database_url}")
+    console.print(f"[bold]demo database:[/] {settings.database_url}")
     upgrade()
-    cli.roster_import(demo_roster(var_dir))
-    cli.roster_list()
+    with Session(get_engine(), expire_on_commit=False) as session, session.begin():
+        console.print(import_roster_file(session, demo_roster(var_dir)))
+    with Session(get_engine()) as session:
+        console.print(roster_table(session))
 
     failed = not import_demo_linkedin(day_offset=1)  # the report's last day (sandbox day 1)
     for day in (0, 1):
         began = time.monotonic()
-        cli.console.print(f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)")
+        console.print(f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)")
         state = run_nightly(day)
         print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
         failed = failed or not state.is_completed()
     print_report(settings.lookback_days, day_offset=1)
     print_linkedin_beside_crawled(settings.lookback_days, day_offset=1)
-    cli.console.print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    console.print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     if failed:
         raise SystemExit(1)

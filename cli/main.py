@@ -4,11 +4,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Column, Table
+from rich.table import Table
 from sqlmodel import Session
 
+from cli.console import console, err, fail
 from reach.settings import get_settings
 
 app = typer.Typer(help="Measure the public reach of an ambassador programme.", no_args_is_help=True)
@@ -18,17 +17,6 @@ roster_app = typer.Typer(help="Ambassadors and their public accounts.", no_args_
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
-
-console = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> None:
-    """Print an error to stderr and exit non-zero."""
-    # One line however long; the message may echo user input, so it is never read as markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
 
 def open_session() -> Session:
     """A session on the configured database, which must be migrated to head."""
@@ -66,18 +54,15 @@ def db_current() -> None:
 @roster_app.command("import")
 def roster_import(path: Annotated[Path, typer.Argument(help="Roster file, .csv or .yaml.")]) -> None:
     """Import a roster; any invalid row imports nothing and lists the errors (the first 100)."""
-    from reach.roster import RosterError, import_roster, parse_roster
+    from cli.views import import_roster_file
+    from reach.roster import RosterError
 
     try:
-        rows = parse_roster(path, allow_private_hosts=get_settings().allow_private_hosts)
+        with open_session() as session, session.begin():
+            summary = import_roster_file(session, path)
     except RosterError as exc:
         fail(str(exc))
-    with open_session() as session, session.begin():
-        result = import_roster(session, rows)
-    console.print(
-        f"{path}: ambassadors +{result.ambassadors_created} ~{result.ambassadors_updated}, "
-        f"accounts +{result.accounts_created} ~{result.accounts_updated}, unchanged {result.unchanged}"
-    )
+    console.print(summary)
 
 
 @roster_app.command("export")
@@ -101,35 +86,16 @@ def roster_export(
 @roster_app.command("list")
 def roster_list() -> None:
     """Print the roster: ambassadors, countries and their accounts."""
-    from sqlmodel import select
-
-    from models import Account
-    from reach.roster import roster_rows
+    from cli.views import roster_table
 
     with open_session() as session:
-        rows = roster_rows(session)
-        status = {(a.platform, a.handle): a.status for a in session.exec(select(Account)).all()}
-    table = Table("ambassador", "country", "cohort", "team", "platform",
-                  Column("account", overflow="fold"), "status",
-                  title=f"Roster: {len({r['slug'] for r in rows})} ambassadors, "
-                  f"{len({r['country'] for r in rows})} countries, "
-                  f"{sum(1 for r in rows if r['platform'])} accounts")
-    previous = None
-    for row in rows:
-        first = row["slug"] != previous
-        previous = row["slug"]
-        table.add_row(
-            row["ambassador"] if first else "", row["country"] if first else "",
-            row["cohort"] if first else "", row["team"] if first else "",
-            row["platform"], row["account"], status.get((row["platform"], row["account"]), ""),
-        )
-    console.print(table)
+        console.print(roster_table(session))
 
 
 @app.command("demo")
 def demo() -> None:
     """Run the main job end to end on the embedded default, against the local sandbox."""
-    from reach.demo import run_demo
+    from cli.demo import run_demo
 
     run_demo()
 
