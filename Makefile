@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# The demo's sandbox runs from the checkout (it is not part of the installed product).
 demo: $(STAMP)
-	$(BIN)/reach demo
+	PYTHONPATH=$(CURDIR) $(BIN)/reach demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -26,7 +27,7 @@ serve: $(STAMP)
 	BIN=$(BIN) scripts/serve.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check reach crawler flows models sandbox
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -158,13 +158,21 @@ def import_linkedin(
 def sandbox(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8787,
     day: Annotated[int | None, typer.Option("--day", help="Simulated day (default REACH_SANDBOX_DAY or 0).")] = None,
+    date: Annotated[str | None, typer.Option("--date", help="Calendar date of day 0, YYYY-MM-DD "
+                                             "(default REACH_SANDBOX_DATE, else today in UTC).")] = None,
     fault: Annotated[list[str] | None, typer.Option("--fault", help="Fault switch NAME[=ARG], repeatable.")] = None,
 ) -> None:
     """Serve the local fake of the platforms on 127.0.0.1 (for the demo, tests and benchmarks)."""
-    from sandbox import serve
-    from sandbox.truth import day_from_env
-
-    serve(port=port, day=day if day is not None else day_from_env(), faults=fault or [])
+    try:
+        from sandbox import serve
+        from sandbox.truth import day_from_env, parse_date
+    except ImportError:  # the sandbox ships with the checkout, not with the installed product
+        fail("the sandbox runs from a checkout of ambassador-reach: `python -m sandbox` there")
+    try:
+        today = parse_date(date, "--date") if date else None
+    except ValueError as exc:
+        fail(str(exc))
+    serve(port=port, day=day if day is not None else day_from_env(), faults=fault or [], today=today)
 
 
 @app.command("crawl")

@@ -16,7 +16,7 @@ from reach.settings import get_settings
 if TYPE_CHECKING:  # Alembic is imported where it is used: every crawl process imports this module
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
