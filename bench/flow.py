@@ -17,8 +17,8 @@ RATE_BUDGET = 5000  # requests per window: the bench measures overhead, not the 
 def main() -> None:
     from prefect import flow
 
-    from reach.db import upgrade
     from cli.demo import DEMO_ROSTER, SANDBOX_PORT
+    from reach.db import upgrade
     from reach.settings import get_settings
     from sandbox.testing import SandboxProcess
 

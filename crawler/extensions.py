@@ -14,6 +14,21 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
 
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory since it began running Scrapy (Linux VmHWM).
+
+    Not getrusage's ru_maxrss: a child forked from a large parent (a test run, a Prefect worker)
+    inherits the parent's high-water mark across exec, and reported the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 class StatsFileExtension:
     """At spider close, write the crawl stats as JSON to `REACH_STATS_FILE` (a Scrapy setting).
 
@@ -37,6 +52,8 @@ class StatsFileExtension:
     def spider_closed(self, spider: Any, reason: str) -> None:
         stats = {key: _plain(value) for key, value in self.crawler.stats.get_stats().items()}
         stats["finish_reason"] = reason
+        if (peak := _peak_rss_mb()) is not None:
+            stats["reach/peak_rss_mb"] = peak
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(stats, indent=1, sort_keys=True, default=str))

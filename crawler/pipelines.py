@@ -14,7 +14,6 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, select, tuple_,
 from sqlmodel import col
 
 from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem, ThreadItem
-from reach.runs import finish_run, heartbeat, open_run
 from models import (
     Account,
     AccountSnapshot,
@@ -27,6 +26,7 @@ from models import (
     utcnow,
 )
 from reach.db import get_engine, is_transient, upsert_insert
+from reach.runs import finish_run, heartbeat, open_run
 from reach.settings import get_settings
 from reach.text import text_hash
 

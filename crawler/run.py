@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from models import Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus
+from reach.db import get_engine, is_transient
 from reach.runs import (
     HEARTBEAT_SECONDS,
     StaleRun,
@@ -33,8 +35,6 @@ from reach.runs import (
     run_status,
     temp_prefix,
 )
-from models import Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus
-from reach.db import get_engine, is_transient
 from reach.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -224,7 +224,8 @@ class _Process:
 
 
 # Of several processes' stats, these are not added up.
-_LATEST_STATS = ("finish_time", "finish_reason", "elapsed_time_seconds", "memusage/max", "reach/crawl_run_id")
+_LATEST_STATS = ("finish_time", "finish_reason", "elapsed_time_seconds", "memusage/max", "reach/crawl_run_id",
+                 "reach/peak_rss_mb")
 
 
 def _combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -348,7 +349,8 @@ def run_crawl(
                     f"the database stopped answering ({_first_line(exc)}); crawl run {run_id} will be "
                     "closed as interrupted by the next crawl or `reach runs reap`") from exc
             time.sleep(2)
-    result.peak_rss_mb = max(p.peak_rss_mb for p in processes)
+    result.peak_rss_mb = max(part.get("reach/peak_rss_mb") or p.peak_rss_mb
+                             for p, part in zip(processes, parts, strict=True))
     result.cpu_seconds = sum(p.cpu_seconds for p in processes)
     result.interrupted = interrupted
     result.reaped = reaped

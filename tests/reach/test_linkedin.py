@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from cli.main import app
 from models import (
     Account,
     AccountDailyMetric,
@@ -22,7 +23,6 @@ from models import (
     Post,
     PostSnapshot,
 )
-from cli.main import app
 from reach.linkedin.parse import (
     BadExport,
     CreatorExport,

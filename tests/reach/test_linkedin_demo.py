@@ -5,8 +5,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from flows.linkedin import import_inbox
 from cli.demo import DEMO_ROSTER, linkedin_ambassadors
+from flows.linkedin import import_inbox
 from reach.linkedin.parse import CreatorExport, PostExport, parse_export
 from reach.linkedin.samples import write_demo_exports
 from reach.report import build_report

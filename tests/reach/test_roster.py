@@ -6,9 +6,9 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from models import Account, Ambassador
-from cli.main import app
 from cli.demo import DEMO_ROSTER
+from cli.main import app
+from models import Account, Ambassador
 
 runner = CliRunner()
 HEADER = "ambassador,country,cohort,team,platform,account\n"

@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from reach.runs import HOST, STALE_AFTER, reap_stale_runs, temp_prefix
 from models import CrawlRun, utcnow
 from reach.db import get_engine
+from reach.runs import HOST, STALE_AFTER, reap_stale_runs, temp_prefix
 
 REACH = Path(sys.executable).with_name("reach")
 

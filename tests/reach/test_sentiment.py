@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 from textblob import TextBlob
 from typer.testing import CliRunner
 
-from models import Account, Ambassador, Post, Reply, Sentiment
 from cli.main import app
+from models import Account, Ambassador, Post, Reply, Sentiment
 from reach.sentiment import TextBlobScorer, analyse, normalise_tag, score_pending
 from reach.text import text_hash
 
