@@ -34,9 +34,13 @@ def main() -> None:
         })
         get_settings.cache_clear()
         upgrade()
-        from reach import cli
+        from sqlmodel import Session
 
-        cli.roster_import(roster)
+        from reach.db import get_engine
+        from reach.roster import import_roster, parse_roster
+
+        with Session(get_engine()) as session, session.begin():
+            import_roster(session, parse_roster(roster, allow_private_hosts=True))
 
         @flow(name="bench-warm-up")
         def warm_up() -> None:
