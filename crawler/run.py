@@ -4,6 +4,7 @@ One crawl per process: the Twisted reactor cannot restart inside a process, and 
 runners hang or silently drop items under Prefect's event loop.
 """
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -167,10 +168,8 @@ def check_selection(session: Session, platforms: Sequence[str], ambassadors: Seq
 
 def _die_with_parent() -> None:
     """In the child: get SIGKILL if the parent dies (a cancelled flow run leaves no crawler)."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
     os.setpgrp()
 
 
@@ -182,10 +181,8 @@ DATABASE_WAIT_SECONDS = 60  # for the database to answer again before a crawl's 
 
 def _signal_groups(pids: Sequence[int], sig: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 @dataclass

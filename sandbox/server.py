@@ -155,7 +155,7 @@ class SandboxResource(Resource):
         if path == "/robots.txt":
             self.state.requests["/robots.txt"] += 1
             return self._send(request, Answer(200, self._robots(), content_type="text/plain; charset=utf-8"))
-        for platform, pattern, regex, handler in ROUTES:
+        for platform, pattern, regex, handler in ROUTES:  # noqa: B007 - the match is used after the loop
             m = regex.fullmatch(path)
             if m:
                 break

@@ -4,6 +4,7 @@ One test per case, on SQLite and PostgreSQL, against the sandbox with its faults
 A broken or cut feed and relative links are in test_feed_faults.py.
 """
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -403,10 +404,8 @@ class CuttableProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()  # type: ignore[attr-defined]
-                except OSError:
-                    pass
 
     def go_away(self) -> None:
         import socket
@@ -414,10 +413,8 @@ class CuttableProxy:
         self.cut.set()
         with self.lock:
             for s in self.sockets:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
-                except OSError:
-                    pass
             self.sockets.clear()
 
     def come_back(self) -> None:
