@@ -130,13 +130,13 @@ def print_report(days: int, day_offset: int) -> None:
 
 def linkedin_ambassadors(session: "Session") -> list[tuple[str, str]]:
     """(name, slug) of each ambassador with a LinkedIn account in the roster."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from models import Account, Ambassador
 
     rows = session.exec(
-        select(Ambassador.name, Ambassador.slug).join(Account, Account.ambassador_id == Ambassador.id)
-        .where(Account.platform == "linkedin").distinct().order_by(Ambassador.slug)
+        select(Ambassador.name, Ambassador.slug).join(Account, col(Account.ambassador_id) == Ambassador.id)
+        .where(col(Account.platform) == "linkedin").distinct().order_by(Ambassador.slug)
     ).all()
     return [(name, slug) for name, slug in rows]
 

@@ -7,7 +7,7 @@ from models.rollups import PostCounts
 from models.roster import Account, Ambassador
 from models.runs import CrawlOutcome, CrawlRun
 from models.sentiment import Sentiment
-from models.types import UTCDateTime, utcnow
+from models.types import UTCDateTime, key_of, utcnow
 
 __all__ = [
     "Account",
@@ -30,5 +30,6 @@ __all__ = [
     "SentimentState",
     "Source",
     "UTCDateTime",
+    "key_of",
     "utcnow",
 ]

@@ -11,7 +11,7 @@
 import datetime as dt
 
 from sqlalchemy import BigInteger, Index
-from sqlmodel import Field
+from sqlmodel import Field, col
 
 from models.content import AccountSnapshot, PostSnapshot, SnapshotCounts
 from models.types import UTCDateTime
@@ -46,10 +46,10 @@ class PostCounts(SnapshotCounts, table=True):
 
 # Latest / previous snapshot of a post: ORDER BY observed_at DESC, id DESC LIMIT 1 [OFFSET 1].
 ix_post_snapshot_latest = Index(
-    "ix_post_snapshot_latest", PostSnapshot.post_id, PostSnapshot.observed_at, PostSnapshot.id
+    "ix_post_snapshot_latest", col(PostSnapshot.post_id), col(PostSnapshot.observed_at), col(PostSnapshot.id)
 )
 # Followers nearest a moment (publication, period start and end) without reading the table.
 ix_account_snapshot_followers = Index(
     "ix_account_snapshot_followers",
-    AccountSnapshot.account_id, AccountSnapshot.observed_at, AccountSnapshot.followers,
+    col(AccountSnapshot.account_id), col(AccountSnapshot.observed_at), col(AccountSnapshot.followers),
 )

@@ -1,7 +1,7 @@
 """Column types shared by the tables."""
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.types import TypeDecorator
@@ -41,3 +41,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 # Snapshot tables grow past 2**31 rows in production; SQLite only auto-increments INTEGER keys.
 BigIntegerPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+def key_of(row: _Stored) -> int:
+    """A stored row's primary key: rows get one when they are flushed."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: add and flush it first")
+    return row.id

@@ -50,10 +50,12 @@ def _postgres_utc(dbapi_connection, _record) -> None:  # type: ignore[no-untyped
 def upsert_insert(connection: Connection) -> Callable[..., Any]:
     """The connection's dialect's INSERT, which knows ON CONFLICT; only that dialect is imported."""
     if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 def is_transient(exc: BaseException) -> bool:

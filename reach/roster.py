@@ -163,9 +163,12 @@ def _yaml_tree(text: str) -> Any:
     """
     events = yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
+    def line(event: yaml.Event) -> int:
+        return event.start_mark.line + 1 if event.start_mark is not None else 0
+
     def value(event: yaml.Event, depth: int = 0) -> Any:
         if depth > 10:  # a roster nests three deep; "[[[[..." must not exhaust the stack
-            raise RosterError("yaml", [f"line {event.start_mark.line + 1}: nested too deeply"])
+            raise RosterError("yaml", [f"line {line(event)}: nested too deeply"])
         if isinstance(event, yaml.ScalarEvent):
             plain = event.style is None or event.style == ""
             return None if plain and event.value in _YAML_NULLS else event.value
@@ -173,7 +176,7 @@ def _yaml_tree(text: str) -> Any:
             items = _Sequence()
             items.lines = []
             while not isinstance(event := next(events), yaml.SequenceEndEvent):
-                items.lines.append(event.start_mark.line + 1)
+                items.lines.append(line(event))
                 items.append(value(event, depth + 1))
             return items
         if isinstance(event, yaml.MappingStartEvent):
@@ -183,10 +186,10 @@ def _yaml_tree(text: str) -> Any:
                 mapping[key if isinstance(key, str) else repr(key)] = value(next(events), depth + 1)
             return mapping
         if isinstance(event, yaml.AliasEvent):
-            message = (f"line {event.start_mark.line + 1}: YAML aliases (*name) are not read in a "
+            message = (f"line {line(event)}: YAML aliases (*name) are not read in a "
                        "roster: write each ambassador out")
             raise RosterError("yaml", [message])
-        raise RosterError("yaml", [f"line {event.start_mark.line + 1}: unexpected YAML {event}"])
+        raise RosterError("yaml", [f"line {line(event)}: unexpected YAML {event}"])
 
     try:
         documents = []
@@ -387,27 +390,32 @@ def import_roster(session: Session, rows: list[RosterRow]) -> ImportResult:
     accounts = {(a.platform, a.key): a for a in session.exec(select(Account)).all()}
     done: set[str] = set()
     for row in rows:
-        person = ambassadors.get(row.slug)
-        values = {"name": row.name, "country": row.country, "cohort": row.cohort, "team": row.team,
-                  "active": row.active}
-        if person is None:
-            person = Ambassador(slug=row.slug, **values)
+        found = ambassadors.get(row.slug)
+        values: dict[str, object] = {"name": row.name, "country": row.country, "cohort": row.cohort,
+                                     "team": row.team, "active": row.active}
+        if found is None:
+            person = Ambassador(slug=row.slug, name=row.name, country=row.country, cohort=row.cohort,
+                                team=row.team, active=row.active)
             session.add(person)
             session.flush()
             ambassadors[row.slug] = person
             result.ambassadors_created += 1
-        elif row.slug not in done and _assign(person, values):
-            person.updated_at = now
-            result.ambassadors_updated += 1
+        else:
+            person = found
+            if row.slug not in done and _assign(person, values):
+                person.updated_at = now
+                result.ambassadors_updated += 1
         done.add(row.slug)
-        if row.platform is None:
+        if row.platform is None or row.key is None or row.account is None:
             continue
+        assert person.id is not None  # flushed above
         account = accounts.get((row.platform, row.key))
         values = {"ambassador_id": person.id, "handle": row.account, "base_url": row.base_url,
                   "profile_url": row.profile_url}
         if account is None:
             source = "import" if row.platform == "linkedin" else "crawl"
-            account = Account(platform=row.platform, key=row.key, source=source, **values)
+            account = Account(platform=row.platform, key=row.key, source=source, ambassador_id=person.id,
+                              handle=row.account, base_url=row.base_url, profile_url=row.profile_url)
             session.add(account)
             accounts[(row.platform, row.key)] = account
             result.accounts_created += 1
@@ -431,10 +439,11 @@ def roster_rows(session: Session) -> list[dict[str, str]]:
         base = {"ambassador": person.name, "slug": person.slug, "country": person.country,
                 "cohort": person.cohort or "", "team": person.team or "",
                 "active": "true" if person.active else "false"}
-        for account in by_person.get(person.id or 0, []) or [None]:
+        accounts_of: list[Account | None] = [*by_person.get(person.id or 0, [])] or [None]
+        for held in accounts_of:
             out.append(base | {
-                "platform": account.platform if account else "",
-                "account": account.handle if account else "",
+                "platform": held.platform if held else "",
+                "account": held.handle if held else "",
             })
     return out
 
@@ -450,7 +459,7 @@ def export_roster(session: Session, fmt: str = "csv") -> str:
         writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return buffer.getvalue()
     if fmt == "yaml":
-        people: dict[str, dict] = {}
+        people: dict[str, dict[str, Any]] = {}
         for row in rows:
             person = people.setdefault(row["slug"], {
                 "name": row["ambassador"], "slug": row["slug"], "country": row["country"],

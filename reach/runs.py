@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 from sqlalchemy import Connection, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import CrawlOutcome, CrawlRun, RunStatus, Source, utcnow
 from reach.db import get_engine
@@ -38,12 +38,14 @@ def temp_prefix(run_id: int) -> str:
 def open_run(connection: Connection, platform: str, flow_run_id: str | None = None) -> int:
     """A new `running` crawl run owned by this process -> its id."""
     now = utcnow()
-    return int(connection.execute(
+    run_id = connection.execute(
         insert(CrawlRun).values(platform=platform, source=Source.CRAWL, status=RunStatus.RUNNING,
                                 started_at=now, heartbeat_at=now, host=HOST, pid=os.getpid(),
                                 prefect_flow_run_id=flow_run_id, requests=0, items=0, errors=0)
-        .returning(CrawlRun.id)
-    ).scalar_one())
+        .returning(col(CrawlRun.id))
+    ).scalar_one()
+    assert run_id is not None  # a primary key the database just made
+    return run_id
 
 
 def record_import(session: Session, platform: str, file: str, kind: str, flow_run_id: str | None) -> CrawlRun:
@@ -59,7 +61,7 @@ def record_import(session: Session, platform: str, file: str, kind: str, flow_ru
 def heartbeat(connection: Connection, run_id: int) -> None:
     """Say the run is alive. As a flush's first statement it also takes SQLite's write lock
     before the transaction reads anything, so two writers queue instead of failing."""
-    connection.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(heartbeat_at=utcnow()))
+    connection.execute(update(CrawlRun).where(col(CrawlRun.id) == run_id).values(heartbeat_at=utcnow()))
 
 
 def beat(run_id: int) -> None:
@@ -78,7 +80,7 @@ def finish_run(
     """
     with get_engine().begin() as connection:
         outcomes = connection.execute(
-            select(CrawlOutcome.ok).where(CrawlOutcome.crawl_run_id == run_id)
+            select(col(CrawlOutcome.ok)).where(col(CrawlOutcome.crawl_run_id) == run_id)
         ).scalars().all()
         failed = sum(1 for ok in outcomes if not ok)
         message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
@@ -94,7 +96,7 @@ def finish_run(
             status = RunStatus.FAILED
         else:
             status = RunStatus.PARTIAL
-        connection.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(
+        connection.execute(update(CrawlRun).where(col(CrawlRun.id) == run_id).values(
             status=status, finished_at=utcnow(), requests=stats.get("downloader/request_count", 0),
             items=stats.get("reach/posts_written", 0), errors=failed, message=message,
             stats={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
@@ -105,9 +107,9 @@ def finish_run(
 
 def fail_run(run_id: int, message: str, only_running: bool = True) -> bool:
     """Record why a crawl run failed (by default only if nothing closed it already) -> changed."""
-    query = update(CrawlRun).where(CrawlRun.id == run_id)
+    query = update(CrawlRun).where(col(CrawlRun.id) == run_id)
     if only_running:
-        query = query.where(CrawlRun.status == RunStatus.RUNNING)
+        query = query.where(col(CrawlRun.status) == RunStatus.RUNNING)
     with get_engine().begin() as connection:
         result = connection.execute(query.values(status=RunStatus.FAILED, message=message[-4000:],
                                                  finished_at=utcnow()))
@@ -116,7 +118,7 @@ def fail_run(run_id: int, message: str, only_running: bool = True) -> bool:
 
 def run_status(run_id: int) -> str | None:
     with get_engine().connect() as connection:
-        return connection.execute(select(CrawlRun.status).where(CrawlRun.id == run_id)).scalar()
+        return connection.execute(select(col(CrawlRun.status)).where(col(CrawlRun.id) == run_id)).scalar()
 
 
 def _process_alive(pid: int, since: dt.datetime) -> bool:
@@ -157,9 +159,9 @@ def reap_stale_runs() -> list[StaleRun]:
     now = utcnow()
     with get_engine().connect() as connection:
         running = connection.execute(
-            select(CrawlRun.id, CrawlRun.platform, CrawlRun.started_at, CrawlRun.heartbeat_at,
-                   CrawlRun.host, CrawlRun.pid)
-            .where(CrawlRun.status == RunStatus.RUNNING, CrawlRun.source == Source.CRAWL)
+            select(col(CrawlRun.id), col(CrawlRun.platform), col(CrawlRun.started_at), col(CrawlRun.heartbeat_at),
+                   col(CrawlRun.host), col(CrawlRun.pid))
+            .where(col(CrawlRun.status) == RunStatus.RUNNING, col(CrawlRun.source) == Source.CRAWL)
         ).all()
     reaped = []
     for run in running:

@@ -174,7 +174,7 @@ class LanguageGuesser:
             return by_script
         if tag is not None and self.fast_guess(text) == tag:
             return tag
-        precise = self.codes.get(self.precise.detect_language_of(text))  # type: ignore[arg-type]
+        precise = self.codes.get(self.precise.detect_language_of(text))
         return precise or tag
 
 
@@ -297,7 +297,7 @@ def _pending_select(
     table: "Table", sentiment: "Table", scorer: Scorer, rescore_before: dt.datetime | None
 ) -> tuple[Any, Any]:
     """The table joined to this scorer's rows, and the condition of a text still to score."""
-    from sqlalchemy import and_, or_
+    from sqlalchemy import ColumnElement, and_, or_
 
     joined = table.outerjoin(
         sentiment,
@@ -307,7 +307,7 @@ def _pending_select(
             sentiment.c.scorer_version == scorer.version,
         ),
     )
-    pending = sentiment.c.id.is_(None)
+    pending: ColumnElement[bool] = sentiment.c.id.is_(None)
     if rescore_before is not None:
         # Rows this run already rewrote are newer than its start: each text is rescored once.
         pending = or_(pending, sentiment.c.scored_at < rescore_before)
@@ -367,6 +367,7 @@ def _read_batches(
             seen: set[str] = set()
             for row_id, text, stored_hash, tag in result:
                 digest = stored_hash or text_hash(text)
+                assert digest is not None  # the query reads only rows with a text
                 batch.rows.append(_Row(table.name, row_id, text, digest, stored_hash, tag))
                 # PostgreSQL refuses one key twice in an upsert; a text already on its way
                 # in another batch needs no second score.
@@ -463,8 +464,9 @@ def score_pending(
     started = time.perf_counter()
     scorer = scorer or TextBlobScorer()
     summary = ScoreSummary(scorer.name, scorer.version)
-    sentiment = models.Sentiment.__table__
-    tables = {t.name: t for t in (models.Post.__table__, models.Reply.__table__)}
+    metadata = models.Sentiment.metadata.tables  # a table model's Table, typed
+    sentiment = metadata["sentiment"]
+    tables = {name: metadata[name] for name in ("post", "reply")}
     rescore_before = dt.datetime.now(dt.UTC) if rescore else None
 
     with get_engine(database_url).connect() as connection:

@@ -32,6 +32,7 @@ from models import (
     CrawlRun,
     Post,
     PostSnapshot,
+    key_of,
     utcnow,
 )
 from reach.linkedin.parse import (
@@ -178,7 +179,7 @@ def linkedin_account(session: Session, ambassador: Ambassador, vanity: str | Non
             f"https://www.linkedin.com/in/{vanity}"
     else:
         key, handle, profile = f"import:{ambassador.slug}", ambassador.name, None
-    account = Account(ambassador_id=ambassador.id, platform=PLATFORM, handle=handle, key=key,
+    account = Account(ambassador_id=key_of(ambassador), platform=PLATFORM, handle=handle, key=key,
                       profile_url=profile, source=SOURCE)
     session.add(account)
     session.flush()
@@ -202,7 +203,7 @@ def _upsert_posts(
     for url, key, published_on in items:
         post = existing.get(key.urn)
         if post is None:
-            post = Post(account_id=account.id, platform=PLATFORM, platform_post_id=key.urn, url=url,
+            post = Post(account_id=key_of(account), platform=PLATFORM, platform_post_id=key.urn, url=url,
                         published_at=midnight(published_on), kind="original", source=SOURCE,
                         first_seen_at=observed, last_seen_at=observed)
             session.add(post)
@@ -230,7 +231,7 @@ def _add_post_snapshots(
     for post_id, values in values_by_post.items():
         if tuple(values[f] for f in _SNAPSHOT_FIELDS) in existing.get(post_id, []):
             continue
-        session.add(PostSnapshot(post_id=post_id, crawl_run_id=run.id, observed_at=observed, **values))
+        session.add(PostSnapshot(post_id=post_id, crawl_run_id=key_of(run), observed_at=observed, **values))
         result.post_snapshots += 1
 
 
@@ -255,7 +256,7 @@ def _store_days(session: Session, account: Account, export: CreatorExport, resul
                                     ("new_followers", day.new_followers)) if v is not None}
         row = existing.get(day.day)
         if row is None:
-            session.add(AccountDailyMetric(account_id=account.id, day=day.day, source_file=export.file,
+            session.add(AccountDailyMetric(account_id=key_of(account), day=day.day, source_file=export.file,
                                            imported_at=now, **values))
             result.days_written += 1
             continue
@@ -278,10 +279,10 @@ def _store_period(session: Session, account: Account, export: CreatorExport, res
         )
     ).first()
     # Members reached is de-duplicated over the period: stored per period, never summed.
-    values = {"impressions": export.impressions, "members_reached": export.members_reached,
-              "followers_total": export.followers_total}
+    values: dict[str, Any] = {"impressions": export.impressions, "members_reached": export.members_reached,
+                              "followers_total": export.followers_total}
     if row is None:
-        session.add(AccountPeriodMetric(account_id=account.id, period_start=export.period_start,
+        session.add(AccountPeriodMetric(account_id=key_of(account), period_start=export.period_start,
                                         period_end=export.period_end, source_file=export.file,
                                         **values))
         result.periods_written += 1
@@ -302,7 +303,7 @@ def _store_followers(
                                       AccountSnapshot.followers == export.followers_total)
     ).first()
     if same is None:
-        session.add(AccountSnapshot(account_id=account.id, crawl_run_id=run.id, observed_at=observed,
+        session.add(AccountSnapshot(account_id=key_of(account), crawl_run_id=key_of(run), observed_at=observed,
                                     followers=export.followers_total))
         result.account_snapshots += 1
 
@@ -323,10 +324,10 @@ def _store_demographics(
         if key in seen:
             continue  # the unique key allows one row per (scope, category, value)
         seen.add(key)
-        values = {"share": demo.share, "share_pct": demo.share_pct}
+        values: dict[str, Any] = {"share": demo.share, "share_pct": demo.share_pct}
         row = existing.get(key)
         if row is None:
-            session.add(AudienceDemographic(account_id=account.id, period_end=export.period_end,
+            session.add(AudienceDemographic(account_id=key_of(account), period_end=export.period_end,
                                             scope=key[0], category=key[1], value=key[2], **values))
             result.demographics_written += 1
         elif _assign(row, values):
