@@ -1,82 +1,25 @@
-"""What a flow run shows on its page in the Prefect UI: a per-platform table and a markdown summary."""
+"""What a flow run shows on its page in the Prefect UI: a per-platform table and a markdown summary.
+
+The figures come from the core (`reach.report.run_highlights`, the registry's metrics); this module
+only lays them out. Importing it has no side effects and loads no database code.
+"""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.tasks import PlatformOutcome
+
+if TYPE_CHECKING:
+    from reach.report import RunHighlights
 
 TOP_POSTS = 5
 
 
-@dataclass
-class TopPost:
-    """A post seen by this run, with its counts at this run."""
+def run_highlights(crawl_run_ids: Sequence[int], n: int = TOP_POSTS) -> "RunHighlights":
+    """The core's highlights of these crawl runs (kept here for the demo's run summary)."""
+    from reach.report import run_highlights as core_run_highlights
 
-    ambassador: str
-    platform: str
-    url: str | None
-    engagements: int
-    likes: int | None
-    comments: int | None
-    reposts: int | None
-
-
-@dataclass
-class Highlights:
-    """The run's most engaging posts and the followers its accounts gained since their last crawl."""
-
-    top_posts: list[TopPost]
-    followers_gained: int
-    accounts_compared: int
-    top_gainers: list[tuple[str, str, int]]  # (ambassador, platform, gained)
-
-
-def run_highlights(crawl_run_ids: Sequence[int], n: int = TOP_POSTS) -> Highlights:
-    """Top posts and followers gained, from the snapshots written by these crawl runs."""
-    from sqlalchemy import func
-    from sqlmodel import Session, col, select
-
-    from models import Account, AccountSnapshot, Ambassador, Post, PostSnapshot
-    from reach.db import get_engine
-
-    ids = list(crawl_run_ids)
-    if not ids:
-        return Highlights([], 0, 0, [])
-    engagements = (func.coalesce(PostSnapshot.likes, 0) + func.coalesce(PostSnapshot.comments, 0)
-                   + func.coalesce(PostSnapshot.reposts, 0) + func.coalesce(PostSnapshot.quotes, 0))
-    with Session(get_engine()) as session:
-        rows = session.exec(
-            select(Ambassador.name, Post.platform, Post.url, engagements, PostSnapshot.likes,
-                   PostSnapshot.comments, PostSnapshot.reposts)
-            .join(Post, col(Post.id) == PostSnapshot.post_id)
-            .join(Account, col(Account.id) == Post.account_id)
-            .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
-            .where(col(PostSnapshot.crawl_run_id).in_(ids))
-            .order_by(engagements.desc(), col(Post.id))
-            .limit(n)
-        ).all()
-        top = [TopPost(*row) for row in rows]
-        current = session.exec(
-            select(AccountSnapshot.account_id, AccountSnapshot.observed_at, AccountSnapshot.followers,
-                   Ambassador.name, Account.platform)
-            .join(Account, col(Account.id) == AccountSnapshot.account_id)
-            .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
-            .where(col(AccountSnapshot.crawl_run_id).in_(ids), col(AccountSnapshot.followers).is_not(None))
-        ).all()
-        gainers: list[tuple[str, str, int]] = []
-        for account_id, observed_at, followers, name, platform in current:
-            # The account's previous count, from any earlier crawl: the gain is since then.
-            before = session.exec(
-                select(AccountSnapshot.followers)
-                .where(AccountSnapshot.account_id == account_id, AccountSnapshot.observed_at < observed_at,
-                       col(AccountSnapshot.crawl_run_id).not_in(ids), col(AccountSnapshot.followers).is_not(None))
-                .order_by(col(AccountSnapshot.observed_at).desc()).limit(1)
-            ).first()
-            if before is not None:
-                gainers.append((name, platform, followers - before))
-    gainers.sort(key=lambda g: -g[2])
-    return Highlights(top, sum(g[2] for g in gainers), len(gainers), gainers[:n])
+    return core_run_highlights(crawl_run_ids, n)
 
 
 def results_table(outcomes: Sequence[PlatformOutcome]) -> list[dict[str, Any]]:
@@ -84,9 +27,11 @@ def results_table(outcomes: Sequence[PlatformOutcome]) -> list[dict[str, Any]]:
     return [o.row() for o in outcomes]
 
 
-def summary_markdown(title: str, outcomes: Sequence[PlatformOutcome], highlights: Highlights,
+def summary_markdown(title: str, outcomes: Sequence[PlatformOutcome], highlights: "RunHighlights",
                      extra: Sequence[str] = ()) -> str:
     """The run's markdown summary: what failed and why, top posts, followers gained."""
+    from reach.metrics import METRICS
+
     failed = [o for o in outcomes if not o.ok]
     lines = [f"# {title}", ""]
     if failed:
@@ -104,28 +49,38 @@ def summary_markdown(title: str, outcomes: Sequence[PlatformOutcome], highlights
         lines.append(f"| {o.platform} | {'ok' if o.ok else '**failed**'} ({o.status}) | "
                      f"{o.accounts_ok} / {o.accounts_failed} | {o.posts_new} / {o.posts_updated} | {o.snapshots} |")
     lines += ["", f"## Top {TOP_POSTS} posts seen by this run", ""]
-    if highlights.top_posts:
-        lines += ["| ambassador | platform | engagements | likes | comments | reposts | post |",
-                  "|---|---|---:|---:|---:|---:|---|"]
-        for p in highlights.top_posts:
-            link = f"[link]({p.url})" if p.url else ""
-            lines.append(f"| {p.ambassador} | {p.platform} | {p.engagements} | {_n(p.likes)} | "
-                         f"{_n(p.comments)} | {_n(p.reposts)} | {link} |")
-    else:
-        lines.append("No post was seen.")
-    lines += ["", "## Followers gained since the previous crawl", ""]
-    if highlights.accounts_compared:
+    lines += _top_posts_lines(highlights)
+    lines += ["", f"## {METRICS['new_followers'].label} since the previous crawl", ""]
+    if highlights.followers_gained is not None:
         lines.append(f"{highlights.followers_gained:+,} followers over {highlights.accounts_compared} "
                      "account(s) crawled before.")
-        lines += [f"- {name} ({platform}): {gained:+,}" for name, platform, gained in highlights.top_gainers]
+        lines += [f"- {g.ambassador} ({g.platform}): {g.gained:+,}" for g in highlights.top_gainers]
     else:
         lines.append("First crawl of these accounts: nothing to compare with yet.")
     lines += [""] + list(extra)
     return "\n".join(lines) + "\n"
 
 
-def _n(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
+def _top_posts_lines(highlights: "RunHighlights") -> list[str]:
+    from reach.metrics import METRICS
+    from reach.report.render import fmt_int
+
+    if not highlights.posts_seen:
+        return ["No post was seen."]
+    lines = []
+    if highlights.top_posts:
+        labels = " | ".join(METRICS[k].label for k in ("engagements", "likes", "comments", "reposts"))
+        lines += [f"| ambassador | platform | {labels} | post |", "|---|---|---:|---:|---:|---:|---|"]
+        for p in highlights.top_posts:
+            link = f"[link]({p.url})" if p.url else ""
+            lines.append(f"| {p.ambassador} | {p.platform} | {fmt_int(p.engagements)} | {fmt_int(p.likes)} | "
+                         f"{fmt_int(p.comments)} | {fmt_int(p.reposts)} | {link} |")
+    if highlights.posts_with_engagements < highlights.posts_seen:
+        # A post whose platform publishes no count (a feed) is not ranked: its engagements are n/a, not 0.
+        unranked = (f"{highlights.posts_with_engagements} of {highlights.posts_seen} post(s) seen have "
+                    "engagements; the others' platforms publish no count (n/a).")
+        lines += ([""] if lines else []) + [unranked]
+    return lines
 
 
 def publish_crawl_artifacts(key_prefix: str, title: str, outcomes: Sequence[PlatformOutcome],
@@ -134,7 +89,7 @@ def publish_crawl_artifacts(key_prefix: str, title: str, outcomes: Sequence[Plat
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     ids = [o.crawl_run_id for o in outcomes if o.crawl_run_id is not None]
-    markdown = summary_markdown(title, outcomes, run_highlights(ids), extra)
+    markdown = summary_markdown(title, outcomes, run_highlights(ids, TOP_POSTS), extra)
     create_table_artifact(key=f"{key_prefix}-results", table=results_table(outcomes),
                           description=f"{title}: per-platform crawl results")
     create_markdown_artifact(key=f"{key_prefix}-summary", markdown=markdown,

@@ -4,7 +4,9 @@ The CLI, the exports, the HTML report and the Prefect artifacts all read labels,
 formulas from `METRICS`; nothing else defines a metric. Figures come from the append-only
 snapshots (never from one overwritten count): per post the latest snapshot as of the last crawl,
 per account the follower snapshots at the period's start and end, and for imported analytics
-(LinkedIn) the daily and per-period series.
+(LinkedIn) the daily and per-period series. What one flow run's crawls saw (its summary in the
+Prefect UI) is read from those runs' own snapshots: the same engagements and net new followers,
+between each account's previous crawl and these runs.
 """
 
 import datetime as dt
@@ -340,7 +342,7 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
             likes, comments, reposts, quotes, previous_id = row[11 + n:]
             facts.append(PostFact(
                 post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
-                dict(zip(COUNTS, row[10:10 + n])),
+                dict(zip(COUNTS, row[10:10 + n], strict=True)),
                 None if previous_id is None else _engagements(likes, comments, reposts, quotes),
                 bool(row[10 + n]), followers, polarity,
             ))
@@ -374,6 +376,88 @@ def _fill_imported_counts(connection: Connection, facts: list[PostFact]) -> None
         found = known.get(post_id, {})
         fact.latest = {c: v if v is not None else found.get(c) for c, v in fact.latest.items()}
         fact.__post_init__()  # engagements and rates from the completed counts
+
+
+def run_post_facts(session: Session, crawl_run_ids: Sequence[int]) -> list[PostFact]:
+    """The posts these crawl runs saw (reposts excluded), with their counts at the run.
+
+    A run's counts, not the latest: a later crawl must not change what the run's summary says.
+    The growth since the previous crawl and the sentiment are not read (None).
+    """
+    ids = list(crawl_run_ids)
+    if not ids:
+        return []
+    stmt = (
+        select(
+            Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
+            Post.url, Post.published_at, PostCounts.followers_at_post, PostSnapshot.approximate,
+            *[getattr(PostSnapshot, c) for c in COUNTS],
+        )
+        .join(Post, Post.id == PostSnapshot.post_id)
+        .join(Account, Account.id == Post.account_id)
+        .outerjoin(PostCounts, PostCounts.post_id == Post.id)
+        .where(PostSnapshot.crawl_run_id.in_(ids), Post.kind != "repost")
+        .order_by(Post.id, PostSnapshot.observed_at, PostSnapshot.id)
+    )
+    facts: dict[int, PostFact] = {}
+    for row in session.execute(stmt):
+        (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
+         followers, approximate) = row[:10]
+        # Seen by two of these runs: the later snapshot wins (ordered by observed_at).
+        facts[post_id] = PostFact(
+            post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
+            dict(zip(COUNTS, row[10:], strict=True)), None, bool(approximate), followers, None,
+        )
+    return list(facts.values())
+
+
+@dataclass
+class FollowerChange:
+    """One account's followers at a crawl run and its net change since the account's previous crawl."""
+
+    account_id: int
+    ambassador_id: int
+    platform: str
+    followers: int
+    previous: int | None  # None: no earlier crawl counted this account's followers
+    new_followers: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.new_followers = None if self.previous is None else self.followers - self.previous
+
+
+def run_follower_changes(session: Session, crawl_run_ids: Sequence[int]) -> list[FollowerChange]:
+    """`new_followers` between each account's previous crawl and these runs, in one query.
+
+    The previous count is the account's latest snapshot before this run's from any other crawl;
+    an account seen for the first time has no change (None), never 0.
+    """
+    ids = list(crawl_run_ids)
+    if not ids:
+        return []
+    now, before = aliased(AccountSnapshot), aliased(AccountSnapshot)
+    previous = (
+        select(before.followers)
+        .where(before.account_id == now.account_id, before.observed_at < now.observed_at,
+               before.crawl_run_id.not_in(ids), before.followers.is_not(None))
+        .order_by(before.observed_at.desc(), before.id.desc())
+        .limit(1)
+        .correlate(now)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(now.account_id, Account.ambassador_id, Account.platform, now.followers,
+               previous.label("previous"))
+        .join(Account, Account.id == now.account_id)
+        .where(now.crawl_run_id.in_(ids), now.followers.is_not(None))
+        .order_by(now.account_id, now.observed_at, now.id)
+    )
+    changes: dict[int, FollowerChange] = {}
+    for account_id, ambassador_id, platform, followers, before_count in session.execute(stmt):
+        if account_id in changes:  # counted by two of these runs: from the earlier count to the later
+            before_count = changes[account_id].previous
+        changes[account_id] = FollowerChange(account_id, ambassador_id, platform, followers, before_count)
+    return list(changes.values())
 
 
 def _account_followers(at_or_before: dt.datetime | None, first_from: dt.datetime | None,
@@ -659,7 +743,7 @@ def metric_rows() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "COUNTS", "GROUPINGS", "METRICS", "AccountFact", "EntityMetrics", "Metric", "Period",
-    "PostFact", "account_facts", "last_crawl_at", "metric_rows", "post_facts", "reply_polarities",
-    "rollup", "rollups",
+    "COUNTS", "GROUPINGS", "METRICS", "AccountFact", "EntityMetrics", "FollowerChange", "Metric",
+    "Period", "PostFact", "account_facts", "last_crawl_at", "metric_rows", "post_facts",
+    "reply_polarities", "rollup", "rollups", "run_follower_changes", "run_post_facts",
 ]

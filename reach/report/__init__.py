@@ -1,7 +1,8 @@
 """The reach report: build the data once, render it as a table, CSV, JSON, XLSX or HTML.
 
 Public API (CLI, `make demo`, Prefect flows): `build_report`, `write_report`,
-`artifact_tables`, `summary_markdown`, `print_top_ambassadors`.
+`artifact_tables`, `summary_markdown`, `print_top_ambassadors`, and `run_highlights` (what one
+flow run's crawls saw).
 """
 
 from pathlib import Path
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reach.report.build import build_report
+from reach.report.highlights import FollowerGain, RunHighlights, run_highlights
 from reach.report.model import Report, TopPost, entity_dict, top_post_dict
 from reach.report.render import FORMATS, fmt_counted, fmt_int, render_csv, render_json, render_table
 
@@ -120,7 +122,7 @@ def print_top_ambassadors(report: Report, n: int = 10, console: Console | None =
 
 
 __all__ = [
-    "FORMATS", "Report", "TopPost", "artifact_tables", "build_report", "default_report_path",
-    "print_top_ambassadors", "render_csv", "render_json", "render_table", "summary_markdown",
-    "top_ambassadors", "write_report",
+    "FORMATS", "FollowerGain", "Report", "RunHighlights", "TopPost", "artifact_tables",
+    "build_report", "default_report_path", "print_top_ambassadors", "render_csv", "render_json",
+    "render_table", "run_highlights", "summary_markdown", "top_ambassadors", "write_report",
 ]

@@ -32,7 +32,7 @@ TEXT_CHARS = 280
 
 
 @contextmanager
-def _session(session_or_url: Session | str | None) -> Iterator[Session]:
+def session_for(session_or_url: Session | str | None) -> Iterator[Session]:
     if isinstance(session_or_url, Session):
         yield session_or_url
         return
@@ -51,7 +51,7 @@ def build_report(session_or_url: Session | str | None, since: dt.date, until: dt
 
         timezone = get_settings().timezone
     period = Period(since, until, timezone)
-    with _session(session_or_url) as session:
+    with session_for(session_or_url) as session:
         as_of = last_crawl_at(session)
         posts = post_facts(session, period)
         accounts = account_facts(session, period)
@@ -64,7 +64,7 @@ def build_report(session_or_url: Session | str | None, since: dt.date, until: dt
             accounts=total.accounts, potential_reach=total.potential_reach, views=total.views,
             views_n=total.views_n, followers=total.followers,
         )
-        top = _top_posts(session, posts)
+        top = rank_top_posts(session, posts)
         charts = ChartData(
             followers=_followers_series(session, period, ambassadors, accounts),
             engagements_by_day=_engagements_by_day(posts, timezone),
@@ -78,9 +78,10 @@ def build_report(session_or_url: Session | str | None, since: dt.date, until: dt
     )
 
 
-def _top_posts(session: Session, posts: list[PostFact]) -> list[TopPost]:
+def rank_top_posts(session: Session, posts: list[PostFact], n: int = TOP_POSTS) -> list[TopPost]:
+    """The n most engaging posts, the first seen of equals; posts without any count are not ranked."""
     # The top few of a year's 170,000 posts: a heap, not a full sort (same order as sorted()).
-    ranked = heapq.nsmallest(TOP_POSTS, (p for p in posts if p.engagements is not None),
+    ranked = heapq.nsmallest(n, (p for p in posts if p.engagements is not None),
                              key=lambda p: (-(p.engagements or 0), p.id))
     if not ranked:
         return []
