@@ -93,12 +93,10 @@ def crawl(
     ),
 ) -> list[dict[str, object]]:
     """Crawl the chosen platforms for the chosen ambassadors now; fails naming what failed."""
-    from sqlmodel import Session
-
     from crawler.run import check_selection
-    from reach.db import get_engine
+    from reach.db import session_scope
 
-    with Session(get_engine()) as session:
+    with session_scope() as session:
         check_selection(session, platforms, ambassadors)  # UnknownSelection names them: fail at once
     outcomes = run_crawls(platforms, ambassadors, lookback_days, timeout_minutes)
     failure = failure_message(outcomes)
