@@ -49,10 +49,7 @@ def _run_name() -> str:
 
     p = flow_run.parameters
     since, until = p.get("since"), p.get("until")
-    if since and until:
-        span = f"{since}..{until}"
-    else:
-        span = f"{p.get('days', 30)}d to {until or 'today'}"
+    span = f"{since}..{until}" if since and until else f"{p.get('days', 30)}d to {until or 'today'}"
     return f"reach-report {span} · by {p.get('by', 'ambassador')}"
 
 
