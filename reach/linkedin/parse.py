@@ -84,8 +84,9 @@ class DailyMetric:
 
 
 @dataclass
-class TopPost:
-    """A post from TOP POSTS, the two tables merged: a metric absent from one table is None."""
+class TopPostsEntry:
+    """A post listed in the export's TOP POSTS sheet, its two tables merged: a metric absent from one
+    table is None. Not a report figure: the importer stores it as a post and a snapshot."""
 
     url: str
     key: PostKey
@@ -117,7 +118,7 @@ class CreatorExport:
     followers_total: int | None
     followers_on: dt.date
     days: list[DailyMetric]
-    posts: list[TopPost]
+    posts: list[TopPostsEntry]
     demographics: list[Demographic] = field(default_factory=list)
 
     @property
@@ -389,8 +390,8 @@ def _parse_followers(
     return total, followers_on, gains
 
 
-def _parse_top_posts(sheet: _Sheet, end: dt.date) -> list[TopPost]:
-    posts: dict[str, TopPost] = {}
+def _parse_top_posts(sheet: _Sheet, end: dt.date) -> list[TopPostsEntry]:
+    posts: dict[str, TopPostsEntry] = {}
     for first_col, metric in ((0, "engagements"), (4, "impressions")):
         _header(sheet, 2, first_col, ("post url", "post publish date", metric))
         for r in range(3, len(sheet.rows)):
@@ -405,7 +406,7 @@ def _parse_top_posts(sheet: _Sheet, end: dt.date) -> list[TopPost]:
                 raise sheet.error(r, first_col + 1, f"publish date {published:%m/%d/%Y} is after the "
                                                     f"file's period end {end:%m/%d/%Y}")
             value = sheet.integer(r, first_col + 2, metric.capitalize())
-            post = posts.setdefault(key.urn, TopPost(url, key, published))
+            post = posts.setdefault(key.urn, TopPostsEntry(url, key, published))
             setattr(post, metric, value)
     return list(posts.values())
 
