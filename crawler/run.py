@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models import Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus
+from models import CRAWLED_PLATFORMS, Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus
 from reach.db import get_engine, is_transient
 from reach.runs import (
     HEARTBEAT_SECONDS,
@@ -39,7 +39,7 @@ from reach.runs import (
 from reach.settings import get_settings
 
 logger = logging.getLogger(__name__)
-SPIDERS = ("mastodon", "bluesky", "feed")
+SPIDERS = CRAWLED_PLATFORMS  # one spider per crawled platform, named after it
 _PROGRESS = re.compile(r"Crawled (\d+) pages .*scraped (\d+) items")
 
 

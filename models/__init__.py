@@ -2,7 +2,17 @@
 
 from models.analytics import AccountDailyMetric, AccountPeriodMetric, AudienceDemographic
 from models.content import AccountSnapshot, Post, PostSnapshot, Reply
-from models.enums import AccountStatus, Platform, PostKind, RunStatus, SentimentState, Source
+from models.enums import (
+    CRAWLED_PLATFORMS,
+    PLATFORMS,
+    AccountStatus,
+    CrawledPlatform,
+    Platform,
+    PostKind,
+    RunStatus,
+    SentimentState,
+    Source,
+)
 from models.rollups import PostCounts
 from models.roster import Account, Ambassador
 from models.runs import CrawlOutcome, CrawlRun
@@ -10,6 +20,8 @@ from models.sentiment import Sentiment
 from models.types import UTCDateTime, key_of, utcnow
 
 __all__ = [
+    "CRAWLED_PLATFORMS",
+    "PLATFORMS",
     "Account",
     "AccountDailyMetric",
     "AccountPeriodMetric",
@@ -19,6 +31,7 @@ __all__ = [
     "AudienceDemographic",
     "CrawlOutcome",
     "CrawlRun",
+    "CrawledPlatform",
     "Platform",
     "Post",
     "PostCounts",

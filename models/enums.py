@@ -1,6 +1,7 @@
 """Closed vocabularies stored as short strings (extensible without a schema change)."""
 
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class Platform(StrEnum):
@@ -8,6 +9,13 @@ class Platform(StrEnum):
     BLUESKY = "bluesky"
     FEED = "feed"
     LINKEDIN = "linkedin"
+
+
+# The platforms the crawler reads (LinkedIn only comes in through its analytics exports): one
+# list, as a type for the flows' parameters (the Prefect UI offers its values) and as values.
+CrawledPlatform = Literal["mastodon", "bluesky", "feed"]
+CRAWLED_PLATFORMS: tuple[CrawledPlatform, ...] = get_args(CrawledPlatform)
+PLATFORMS: tuple[str, ...] = tuple(p.value for p in Platform)
 
 
 class Source(StrEnum):

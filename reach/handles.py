@@ -9,9 +9,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from models import PLATFORMS
 from reach.settings import get_settings
-
-PLATFORMS = ("mastodon", "bluesky", "feed", "linkedin")
 
 _MASTODON_NAME = re.compile(r"^[A-Za-z0-9_]+(?:[.\-][A-Za-z0-9_]+)*$")
 _HOST = re.compile(r"^(?=.{1,253}(?::\d{1,5})?$)[A-Za-z0-9.\-]+(?::\d{1,5})?$")
