@@ -8,8 +8,7 @@ first time has no change, so a missing figure stays missing instead of reading 0
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from models import Ambassador
 from reach.metrics import run_follower_changes, run_post_facts
@@ -52,7 +51,7 @@ def run_highlights(crawl_run_ids: Sequence[int], n: int = TOP_POSTS,
         gains = [(c.new_followers, c) for c in run_follower_changes(session, ids)
                  if c.new_followers is not None]
         gains.sort(key=lambda g: (-g[0], g[1].account_id))
-        names = dict(session.execute(
+        names: dict[int | None, str] = dict(session.exec(
             select(Ambassador.id, Ambassador.name)
             .where(col(Ambassador.id).in_({c.ambassador_id for _, c in gains[:n]}))
         ).all()) if gains else {}
