@@ -1,4 +1,5 @@
-"""Fixtures for the flow tests: a sandbox, a small roster on it, and a real Prefect server."""
+"""Fixtures for the flow tests: a sandbox, a small roster on it, Prefect's test harness and a real
+Prefect server."""
 
 import json
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.testing.utilities import prefect_test_harness
 from sqlmodel import Session
 
 from reach.db import get_engine
@@ -60,6 +62,15 @@ def sandbox(flow_sandbox: SandboxProcess) -> Iterator[SandboxProcess]:
     """The shared sandbox, faults and counters reset after the test."""
     yield flow_sandbox
     flow_sandbox.reset()
+
+
+@pytest.fixture(scope="session")
+def harness() -> Iterator[None]:
+    """One Prefect test harness (a temporary API, about 9 s to start) for the session."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        with prefect_test_harness(server_startup_timeout=60):
+            yield
 
 
 class PrefectServer:

@@ -1,13 +1,11 @@
 """The nightly flow on Prefect's test harness, against the sandbox with one platform failing."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -19,15 +17,6 @@ from sandbox.testing import SandboxProcess
 from tests.flows.conftest import load_roster, write_roster
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def harness() -> Iterator[None]:
-    """One Prefect test harness (a temporary API, about 9 s to start) for the session."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        with prefect_test_harness(server_startup_timeout=60):
-            yield
 
 
 @pytest.fixture
