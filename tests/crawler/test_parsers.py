@@ -4,12 +4,14 @@ import datetime as dt
 import json
 
 import pytest
+from scrapy.http import TextResponse
 
 from crawler.parsers import bluesky, feed, mastodon
 from crawler.parsers.common import ParseError, count_from_text
+from crawler.spiders.mastodon import next_link
 from tests.conftest import get_testdata
 
-INSTANCE = "127.0.0.1:35775"
+INSTANCE = "mastodon.social"  # the instance of the documentation's examples
 
 
 def load(*parts: str):
@@ -18,6 +20,7 @@ def load(*parts: str):
 
 # -- Mastodon ---------------------------------------------------------------------------------
 
+
 def test_mastodon_boost_is_a_repost_without_the_original_posts_counts() -> None:
     payload = load("mastodon", "status_boost.json")
     item = mastodon.parse_status(payload, 1, INSTANCE)
@@ -25,56 +28,89 @@ def test_mastodon_boost_is_a_repost_without_the_original_posts_counts() -> None:
     assert payload["reblog"]["favourites_count"] > 0  # the real counts live inside `reblog`
     assert (item.likes, item.comments, item.reposts) == (0, 0, 0)
     assert item.original_url == payload["reblog"]["url"]
+    # the boost's own id, not the boosted status's
+    assert item.platform_post_id == f"{INSTANCE}:{payload['id']}"
 
 
 def test_mastodon_reply_and_quote_kinds() -> None:
     assert mastodon.parse_status(load("mastodon", "status_reply.json"), 1, INSTANCE).kind == "reply"
-    quote = mastodon.parse_status(load("mastodon", "status_quote.json"), 1, INSTANCE)
-    assert quote.kind == "quote" and quote.original_url
+    payload = load("mastodon", "status_quote.json")
+    quote = mastodon.parse_status(payload, 1, INSTANCE)
+    assert quote.kind == "quote" and quote.original_url == payload["quote"]["quoted_status"]["url"]
     deleted = mastodon.parse_status(load("mastodon", "status_quote_deleted.json"), 1, INSTANCE)
     assert deleted.kind == "quote" and deleted.original_url is None  # quoted post is gone
+    assert (
+        mastodon.parse_status(load("mastodon", "status_original.json"), 1, INSTANCE).kind
+        == "original"
+    )
 
 
 def test_mastodon_missing_count_is_null_not_zero() -> None:
     payload = load("mastodon", "status_missing_quotes_count.json")
-    assert "quotes_count" not in payload
+    assert "quotes_count" not in payload  # added in Mastodon 4.5.0
     item = mastodon.parse_status(payload, 1, INSTANCE)
     assert item.quotes is None and item.likes == payload["favourites_count"]
+    assert mastodon.parse_status(load("mastodon", "status_original.json"), 1, INSTANCE).quotes == 2
 
 
 def test_mastodon_html_becomes_plain_text_with_emoji_and_links() -> None:
     payload = load("mastodon", "status_original.json")
     item = mastodon.parse_status(payload, 1, INSTANCE)
-    assert "<" not in item.text and "&amp;" not in item.text
-    assert "🧵" in item.text and "#opensource" in item.text
-    assert item.url == payload["url"] and item.url.startswith("http://127.0.0.1:35775/@")
-    assert item.published_at.tzinfo is not None
+    assert "<" not in item.text and "&quot;" not in item.text
+    assert item.text.startswith('"I lost my inheritance with one wrong digit on my sort code"\n')
+    # Mastodon's invisible link parts are kept: the link reads as its full address
+    assert "https://www.theguardian.com/money/2019/dec/07/i-lost-my-193000-inheritance" in item.text
+    assert item.url == payload["url"] and item.url.startswith("https://mastodon.social/@")
+    assert item.published_at == dt.datetime(2019, 12, 8, 3, 48, 33, 901000, tzinfo=dt.UTC)
+    cats = mastodon.parse_status(load("mastodon", "status_hashtags_emoji.json"), 1, INSTANCE)
+    assert cats.text.startswith("Caught on the hop. 😺\n")
+    assert "#Qualitätskatzen #cats" in cats.text and "\n(photo: @kernpanik | license" in cats.text
 
 
 def test_mastodon_page_profile_and_context() -> None:
     page = mastodon.parse_statuses(load("mastodon", "statuses_page.json"), 7, INSTANCE)
     assert len(page) == len(load("mastodon", "statuses_page.json"))
     assert all(p.platform_post_id.startswith(f"{INSTANCE}:") for p in page)
+    assert {p.kind for p in page} == {"original", "reply", "repost", "quote"}
     profile = mastodon.parse_profile(load("mastodon", "account_lookup.json"), 7, INSTANCE)
     assert profile.followers == load("mastodon", "account_lookup.json")["followers_count"]
     assert profile.platform_id == f"{INSTANCE}:{load('mastodon', 'account_lookup.json')['id']}"
     assert mastodon.is_suspended(load("mastodon", "account_suspended.json"))
+    assert not mastodon.is_suspended(load("mastodon", "account_lookup.json"))
     context = load("mastodon", "context.json")
     replies = mastodon.parse_context(context, f"{INSTANCE}:1", INSTANCE, "own", "salt", 50)
     assert len(replies) == len(context["descendants"])
-    assert all(len(r.author_hash) == 64 and r.author_hash not in json.dumps(context) for r in replies)
+    assert all(
+        len(r.author_hash) == 64 and r.author_hash not in json.dumps(context) for r in replies
+    )
 
 
 def test_mastodon_context_leaves_out_the_ambassadors_own_replies() -> None:
     context = load("mastodon", "context.json")
-    own = context["descendants"][0]["account"]["id"]
+    own = "1"  # Gargron, who answers in the thread
+    assert own in {d["account"]["id"] for d in context["descendants"]}
     replies = mastodon.parse_context(context, f"{INSTANCE}:1", INSTANCE, own, "salt", 50)
-    assert len(replies) == sum(1 for d in context["descendants"] if d["account"]["id"] != own)
+    assert len(replies) == sum(1 for d in context["descendants"] if d["account"]["id"] != own) >= 1
+
+
+def test_mastodon_next_page_comes_from_the_link_header() -> None:
+    headers = load("mastodon", "statuses_page.headers.json")
+    page = load("mastodon", "statuses_page.json")
+    response = TextResponse("https://mastodon.social/api/v1/accounts/1/statuses", headers=headers)
+    assert next_link(response) == (
+        f"https://mastodon.social/api/v1/accounts/1/statuses?limit=6&max_id={page[-1]['id']}"
+    )
+    assert next_link(TextResponse("https://mastodon.social/api/v1/accounts/1/statuses")) is None
 
 
 def test_mastodon_malformed_payload_raises_parse_error() -> None:
+    not_found = load("mastodon", "error_not_found.json")
     with pytest.raises(ParseError):
-        mastodon.parse_statuses({"error": "nope"}, 1, INSTANCE)
+        mastodon.parse_statuses(not_found, 1, INSTANCE)
+    with pytest.raises(ParseError):
+        mastodon.parse_profile(not_found, 1, INSTANCE)
+    with pytest.raises(ParseError):
+        mastodon.parse_context(not_found, f"{INSTANCE}:1", INSTANCE, "1", "salt", 50)
     with pytest.raises(ParseError):
         mastodon.parse_status({"id": "1", "created_at": "yesterday"}, 1, INSTANCE)
 
