@@ -12,6 +12,8 @@ from crawler.spiders.mastodon import next_link
 from tests.conftest import get_testdata
 
 INSTANCE = "mastodon.social"  # the instance of the documentation's examples
+OWN_DID = "did:plc:z72i7hdynmk6r22z27h6tvur"  # bsky.app, the author of the Bluesky fixtures
+TOKIMEKI_POST = "https://bsky.app/profile/tokimeki.blue/post/3l67oc7d2pq27"  # reposted and quoted
 
 
 def load(*parts: str):
@@ -117,58 +119,88 @@ def test_mastodon_malformed_payload_raises_parse_error() -> None:
 
 # -- Bluesky ----------------------------------------------------------------------------------
 
+
 def test_bluesky_pinned_post_is_marked_and_repost_carries_no_counts() -> None:
     payload = load("bluesky", "author_feed_first_page_with_pin.json")
-    items, cursor = bluesky.parse_author_feed(payload, 3, "did:plc:me")
+    items, cursor = bluesky.parse_author_feed(payload, 3, OWN_DID)
     assert items[0][1] is True and not any(pinned for _, pinned in items[1:])
+    # the pinned post comes again at its own date, unmarked: the same key, for the spider to keep once
+    assert [item.platform_post_id for item, _ in items].count(items[0][0].platform_post_id) == 2
     repost = items[1][0]
     assert repost.kind == "repost"
-    assert (repost.likes, repost.comments, repost.reposts, repost.quotes) == (None, None, None, None)
+    assert {repost.likes, repost.comments, repost.reposts, repost.quotes} == {None}
+    # the repost is not the post
+    assert repost.platform_post_id != payload["feed"][1]["post"]["uri"]
     assert cursor == payload["cursor"]
 
 
 def test_bluesky_cursor_absent_at_the_end() -> None:
     payload = load("bluesky", "author_feed_first_page_with_pin.json")
     payload.pop("cursor")
-    assert bluesky.parse_author_feed(payload, 3, "did:plc:me")[1] is None
+    assert bluesky.parse_author_feed(payload, 3, OWN_DID)[1] is None
 
 
 def test_bluesky_kinds_urls_and_counts() -> None:
-    post = bluesky.parse_feed_item(load("bluesky", "feed_item_post.json"), 1, "did:plc:x")
+    post = bluesky.parse_feed_item(load("bluesky", "feed_item_post.json"), 1, OWN_DID)
     raw = load("bluesky", "feed_item_post.json")["post"]
-    assert post.kind == "original"
+    assert post.kind == "original" and post.language == "en"
     assert (post.likes, post.comments, post.reposts, post.quotes) == (
-        raw["likeCount"], raw["replyCount"], raw["repostCount"], raw["quoteCount"])
-    rkey = raw["uri"].rsplit("/", 1)[1]
-    assert post.url == f"https://bsky.app/profile/{raw['author']['handle']}/post/{rkey}"
-    assert bluesky.parse_feed_item(load("bluesky", "feed_item_reply.json"), 1, "x").kind == "reply"
-    assert bluesky.parse_feed_item(load("bluesky", "feed_item_reply_parent_not_found.json"), 1, "x").kind == "reply"
-    quote = bluesky.parse_feed_item(load("bluesky", "feed_item_quote.json"), 1, "x")
-    assert quote.kind == "quote" and quote.original_url.startswith("https://bsky.app/profile/")
-    gone = bluesky.parse_feed_item(load("bluesky", "feed_item_quote_not_found.json"), 1, "x")
+        raw["likeCount"],
+        raw["replyCount"],
+        raw["repostCount"],
+        raw["quoteCount"],
+    )
+    assert post.url == "https://bsky.app/profile/bsky.app/post/3k4duaz5vfs2b"
+    for name in (
+        "feed_item_reply.json",
+        "feed_item_reply_parent_not_found.json",
+        "feed_item_reply_parent_blocked.json",
+    ):
+        assert bluesky.parse_feed_item(load("bluesky", name), 1, OWN_DID).kind == "reply"
+    quote = bluesky.parse_feed_item(load("bluesky", "feed_item_quote.json"), 1, OWN_DID)
+    assert quote.kind == "quote" and quote.original_url == TOKIMEKI_POST
+    gone = bluesky.parse_feed_item(load("bluesky", "feed_item_quote_not_found.json"), 1, OWN_DID)
     assert gone.kind == "quote" and gone.original_url is None
+    repost = bluesky.parse_feed_item(load("bluesky", "feed_item_repost.json"), 1, OWN_DID)
+    assert repost.kind == "repost" and repost.original_url == TOKIMEKI_POST
 
 
 def test_bluesky_missing_count_is_null() -> None:
     payload = load("bluesky", "feed_item_post.json")
-    del payload["post"]["quoteCount"]
-    assert bluesky.parse_feed_item(payload, 1, "x").quotes is None
+    del payload["post"]["quoteCount"]  # optional in app.bsky.feed.defs#postView
+    assert bluesky.parse_feed_item(payload, 1, OWN_DID).quotes is None
 
 
 def test_bluesky_profile_resolve_and_thread() -> None:
     profile = bluesky.parse_profile(load("bluesky", "profile.json"), 2)
     raw = load("bluesky", "profile.json")
     assert (profile.platform_id, profile.followers, profile.following, profile.posts_count) == (
-        raw["did"], raw["followersCount"], raw["followsCount"], raw["postsCount"])
-    assert bluesky.parse_resolve_handle(load("bluesky", "resolve_handle.json")).startswith("did:")
+        raw["did"],
+        raw["followersCount"],
+        raw["followsCount"],
+        raw["postsCount"],
+    )
+    assert bluesky.parse_resolve_handle(load("bluesky", "resolve_handle.json")) == OWN_DID
     thread = load("bluesky", "post_thread.json")
     replies = bluesky.parse_thread(thread, thread["thread"]["post"]["uri"], "did:plc:none", "s", 50)
     assert replies and all(r.platform_reply_id.startswith("at://") for r in replies)
+    assert len(replies) == 3  # the nested reply counted, notFoundPost and blockedPost skipped
     limited = bluesky.parse_thread(thread, "u", "did:plc:none", "s", 1)
     assert [r.platform_reply_id for r in limited] == [replies[0].platform_reply_id]
+    others = bluesky.parse_thread(thread, "u", OWN_DID, "s", 50)
+    # the author's own reply left out
+    assert len(others) == 2 and all(r.language == "ja" for r in others)
+
+
+def test_bluesky_error_bodies_raise_parse_error() -> None:
+    with pytest.raises(ParseError):
+        bluesky.parse_profile(load("bluesky", "error_profile_not_found.json"), 2)
+    with pytest.raises(ParseError):
+        bluesky.parse_resolve_handle(load("bluesky", "error_resolve_handle.json"))
 
 
 # -- Feeds and item pages ---------------------------------------------------------------------
+
 
 def test_rss_closed_comments_item_has_no_count_not_zero() -> None:
     body = get_testdata("feed", "rss_closed_comments.xml")
@@ -189,14 +221,18 @@ def test_atom_thr_total_gives_comment_counts() -> None:
     assert len(with_count) == body.count(b"<thr:total>") and with_count
 
 
-@pytest.mark.parametrize("name", ["item_jsonld_blogposting.html", "item_jsonld_socialmediaposting.html"])
+@pytest.mark.parametrize(
+    "name", ["item_jsonld_blogposting.html", "item_jsonld_socialmediaposting.html"]
+)
 def test_schema_org_counters_with_http_and_https_type_urls(name: str) -> None:
     body = get_testdata("feed", name)
     counts, approximate = feed.parse_item_page(body)
     assert approximate is False
     assert {"likes", "comments"} <= set(counts)
-    assert f'"userInteractionCount": {counts["likes"]}'.encode() in body or \
-        f'"userInteractionCount":{counts["likes"]}'.encode() in body
+    assert (
+        f'"userInteractionCount": {counts["likes"]}'.encode() in body
+        or f'"userInteractionCount":{counts["likes"]}'.encode() in body
+    )
 
 
 def test_rounded_visible_counts_are_flagged_approximate() -> None:
@@ -204,14 +240,21 @@ def test_rounded_visible_counts_are_flagged_approximate() -> None:
     assert approximate is True and counts["likes"] % 1000 == 0 and counts["comments"] > 0
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("31K", (31_000, True)), ("2,900", (2_900, False)), ("1.6K", (1_600, True)),
-    ("1.2M", (1_200_000, True)), ("2 900", (2_900, False)), ("17", (17, False)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("31K", (31_000, True)),
+        ("2,900", (2_900, False)),
+        ("1.6K", (1_600, True)),
+        ("1.2M", (1_200_000, True)),
+        ("2 900", (2_900, False)),
+        ("17", (17, False)),
+    ],
+)
 def test_counts_written_for_people(text: str, expected: tuple[int, bool]) -> None:
     assert count_from_text(text) == expected
 
 
 def test_not_a_feed_raises_parse_error() -> None:
     with pytest.raises(ParseError):
-        feed.parse_feed(b"{\"json\": true}", 1)
+        feed.parse_feed(b'{"json": true}', 1)
