@@ -85,9 +85,9 @@ def print_run_summary(title: str, state: Any, seconds: float) -> None:
 
     from cli.console import console
     from crawler.run import load_result
-    from flows.artifacts import run_highlights
     from models import CrawlRun
     from reach.db import get_engine
+    from reach.report import run_highlights
 
     flow_run_id = str(state.state_details.flow_run_id)
     with Session(get_engine()) as session:

@@ -10,7 +10,8 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows.artifacts import publish_crawl_artifacts
-from flows.tasks import PLATFORMS, Platform, PlatformOutcome, crawl_platform
+from flows.tasks import PLATFORMS, PlatformOutcome, crawl_platform
+from models import CrawledPlatform as Platform
 
 
 class CrawlsFailed(RuntimeError):

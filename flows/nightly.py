@@ -15,7 +15,8 @@ from flows.artifacts import publish_crawl_artifacts
 from flows.crawl import failure_message, lookback_label, run_crawls
 from flows.report import publish_report_artifacts, report_period
 from flows.sentiment import publish_sentiment_artifact
-from flows.tasks import PLATFORMS, Platform, build_reach_report, score_sentiment
+from flows.tasks import PLATFORMS, build_reach_report, score_sentiment
+from models import CrawledPlatform as Platform
 
 ARTIFACT_PREFIX = "nightly-reach"
 

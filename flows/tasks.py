@@ -11,22 +11,29 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prefect import Task, get_run_logger, task
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.client.schemas.objects import State, TaskRun
 
-Platform = Literal["mastodon", "bluesky", "feed"]
-PLATFORMS: list[Platform] = ["mastodon", "bluesky", "feed"]
+from models import CRAWLED_PLATFORMS
+from models import CrawledPlatform as Platform
+
+PLATFORMS: list[Platform] = list(CRAWLED_PLATFORMS)
 ReportGrouping = Literal["ambassador", "platform", "country", "cohort", "team"]
 ReportFormat = Literal["html", "csv", "json", "xlsx", "table"]
 
 PROGRESS_EVERY = 30.0  # seconds between progress lines in the run log
 
 
-class CrawlUnhealthy(RuntimeError):
+class CrawlTaskFailed(RuntimeError):
+    """A crawl that was not healthy; `outcome` is read back by the flow for the artifact."""
+
+    outcome: "PlatformOutcome | None" = None
+
+
+class CrawlUnhealthy(CrawlTaskFailed):
     """The platform answered but the crawl did not do its job (e.g. every account failed): a retry will not help."""
 
 
-class CrawlUnreachable(RuntimeError):
+class CrawlUnreachable(CrawlTaskFailed):
     """The crawl got no answer at all or its process died: a retry later may help."""
 
 
@@ -115,7 +122,7 @@ def crawl_platform(platform: str, ambassadors: list[str], lookback_days: int | N
     if problems:
         kind = CrawlUnreachable if result.responses == 0 or not result.stats else CrawlUnhealthy
         exc = kind(f"{platform}: " + "; ".join(problems))
-        exc.outcome = outcome  # type: ignore[attr-defined]  # read back by the flow for the artifact
+        exc.outcome = outcome
         raise exc
     return outcome
 
