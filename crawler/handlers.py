@@ -1,10 +1,8 @@
 """HTTP download handler that keeps its idle connections.
 
-Scrapy caps the idle connections it keeps per host at CONCURRENT_REQUESTS_PER_DOMAIN. The next
-request usually starts before the previous response's connection is back in the pool, so a new
-connection is opened and, once both are idle, the oldest is closed: half of a feed crawl's
-requests paid for a new TCP connection (and so did the server). A cap above the concurrency
-lets those connections be reused instead.
+Scrapy keeps at most CONCURRENT_REQUESTS_PER_DOMAIN idle connections per host, and the next
+request usually starts before the last one's connection is back in the pool, so connections are
+opened and closed all the time; a cap above the concurrency lets them be reused.
 """
 
 from collections.abc import Sequence

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 KINDS = {kind.value for kind in PostKind}
 # Stored text is cut here: a Mastodon instance's own limit is 500 characters by default (some raise
 # it to a few thousand), Bluesky's 300 graphemes, and a 15,000-word blog post is about 90,000.
-# Past this it is no post but a payload (a 52-million-character text was stored before the cap).
+# Past this it is no post but a payload.
 MAX_TEXT_CHARS = 100_000
 COUNT_COLUMNS = ("likes", "comments", "reposts", "quotes", "views")
 

@@ -46,7 +46,7 @@ REACH_IDLE_CONNECTIONS_PER_HOST = 2 * CONCURRENT_REQUESTS
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.PrivateHostGuardMiddleware": 50,
     # In place of Scrapy's own (100), which let all but the first request waiting for a host's
-    # robots.txt through unchecked (README, "Known issues").
+    # robots.txt through unchecked (docs/development.md, "Known issues").
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.RobotsTxtEveryRequestMiddleware": 100,
     "crawler.middlewares.RateLimitMiddleware": 560,
@@ -71,8 +71,8 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawler.extensions.StatsFileExtension": 500,
     "scrapy.extensions.telnet.TelnetConsole": None,
-    # A localhost endpoint that runs Python: never on, not even loaded (its aiohttp server
-    # import alone cost each crawl process 0.2 s of startup).
+    # A localhost endpoint that runs Python: never on, and not loaded (its aiohttp import slows
+    # every crawl process's start).
     "scrapy.extensions.remote_control.RemoteControl": None,
 }
 REMOTE_CONTROL_ENABLED = False
@@ -82,11 +82,10 @@ REFERRER_POLICY = "no-referrer"  # nothing to gain from telling a platform our p
 HTTPCACHE_ENABLED = False
 LOGSTATS_INTERVAL = 5.0
 # Scrapy starts CONCURRENT_ITEMS asyncio tasks for every callback's output, however few items it
-# holds: with the default 100 that was 600,000 tasks and a third of a feed crawl's CPU. Our
-# pipelines are synchronous, so processing one output at a time loses nothing.
+# holds; our pipelines are synchronous, so one at a time loses nothing and saves much CPU.
 CONCURRENT_ITEMS = 1
 # Scrapy re-reads a generator callback's source for every response to warn about `return x`;
-# our callbacks are bound methods, so its cache never hits (5% of a feed crawl's CPU).
+# our callbacks are bound methods, so its cache never hits.
 WARN_ON_GENERATOR_RETURN_VALUE = False
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -26,15 +26,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    # Checkpoint every 40 MB of WAL, not SQLite's 4 MB: batch writers (crawl flushes, sentiment
-    # batches) insert random hashes and keys, so each commit rewrites ~1,000 index pages and the
-    # default checkpointed (copied and synced) nearly every commit; measured: a third less time
-    # in commits while scoring 60,000 texts.
+    # Checkpoint every 40 MB of WAL, not 4 MB: batch writers insert random keys, so each commit
+    # rewrites many index pages and the default checkpointed nearly every commit.
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
-    # A 64 MB page cache instead of SQLite's 2 MB: a crawl flush touches index pages all over
-    # the post, snapshot and postcounts tables. Measured with the three crawls writing at once
-    # (the nightly flow): their CPU went from 1.13-1.25x to 0.92-0.98x that of the same crawls
-    # one at a time, and stored posts/s from 1,536-1,856 to 2,052-2,103 on the same machine.
+    # A 64 MB page cache, not 2 MB: a crawl flush touches index pages all over the post,
+    # snapshot and postcounts tables (docs/benchmarks.md).
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
