@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, select, tuple_,
 from sqlmodel import col
 
 from crawler.items import AccountDone, PageItems, PostItem, ProfileItem, ReplyItem, ThreadItem
+from crawler.spiders.base import AccountSpider
 from models import (
     Account,
     AccountSnapshot,
@@ -187,12 +188,13 @@ class DatabaseWriterPipeline:
     # -- lifecycle ------------------------------------------------------------------------------
     def open_spider(self) -> None:
         spider = self.crawler.spider
+        assert isinstance(spider, AccountSpider)  # the writer only runs under the roster's spiders
         with get_engine().begin() as connection:
-            run_id = getattr(spider, "crawl_run_id", None)
+            run_id = spider.crawl_run_id
             if run_id is None:
                 run_id = open_run(connection, spider.platform)
                 spider.crawl_run_id = run_id
-            found = connection.execute(select(CrawlRun.started_at).where(CrawlRun.id == run_id)).first()
+            found = connection.execute(select(col(CrawlRun.started_at)).where(col(CrawlRun.id) == run_id)).first()
             if found is None:
                 raise ValueError(f"crawl run {run_id} does not exist")
             self.started_at = found[0]
@@ -307,10 +309,12 @@ class DatabaseWriterPipeline:
     def _lock_accounts(self, connection: Connection, batch: Batch) -> None:
         if connection.dialect.name != "postgresql":
             return  # SQLite has one writer at a time: the heartbeat already holds its lock
-        ids = {self._account(i.account_id) for i in (*batch.profiles, *batch.posts, *batch.threads, *batch.done)}
+        items: tuple[ProfileItem | PostItem | ThreadItem | AccountDone, ...] = (
+            *batch.profiles, *batch.posts, *batch.threads, *batch.done)
+        ids = {self._account(i.account_id) for i in items}
         if ids:
-            connection.execute(select(Account.id).where(col(Account.id).in_(sorted(ids)))
-                               .order_by(Account.id).with_for_update())
+            connection.execute(select(col(Account.id)).where(col(Account.id).in_(sorted(ids)))
+                               .order_by(col(Account.id)).with_for_update())
 
     def _write_profiles(self, connection: Connection, profiles: list[ProfileItem], now: dt.datetime,
                         written: Written) -> None:
@@ -336,7 +340,7 @@ class DatabaseWriterPipeline:
                 snapshots.append({"account_id": account_id, "crawl_run_id": self.run_id,
                                   "observed_at": now, **counts})
         connection.execute(
-            update(Account).where(Account.id == bindparam("b_id")).values(
+            update(Account).where(col(Account.id) == bindparam("b_id")).values(
                 platform_id=bindparam("b_platform_id"), status="active", status_reason=None,
                 last_crawled_at=now, updated_at=now,
                 profile_url=func.coalesce(bindparam("b_url"), Account.profile_url),
@@ -365,7 +369,8 @@ class DatabaseWriterPipeline:
             key=account.key, handle=account.handle, base_url=account.base_url))
         written.alias[account.id] = owner.id
         written.stats["reach/accounts_renamed"] += 1
-        return owner.id
+        owner_id: int = owner.id
+        return owner_id
 
     def _write_posts(self, connection: Connection, items: list[PostItem], now: dt.datetime,
                      written: Written) -> None:
@@ -430,11 +435,13 @@ class DatabaseWriterPipeline:
         wanted = {(r.platform, r.post_platform_id) for r in replies}
         post_ids: dict[tuple[str, str], int] = {}
         for chunk in _chunks(sorted(wanted)):
-            rows = connection.execute(
-                select(Post.id, Post.platform, Post.platform_post_id)
+            found = connection.execute(
+                select(col(Post.id), col(Post.platform), col(Post.platform_post_id))
                 .where(tuple_(Post.platform, Post.platform_post_id).in_(chunk))
             )
-            post_ids.update({(platform, key): post_id for post_id, platform, key in rows})
+            for post_id, platform, key in found:
+                assert post_id is not None  # a stored post has its primary key
+                post_ids[(platform, key)] = post_id
         if orphans := sum(1 for r in replies if (r.platform, r.post_platform_id) not in post_ids):
             written.stats["reach/replies_without_post"] += orphans  # never expected: counted, not hidden
         rows = [
@@ -455,8 +462,8 @@ class DatabaseWriterPipeline:
             ), rows)
         if threads:
             connection.execute(
-                update(Post).where(Post.platform == bindparam("b_platform"),
-                                   Post.platform_post_id == bindparam("b_key"))
+                update(Post).where(col(Post.platform) == bindparam("b_platform"),
+                                   col(Post.platform_post_id) == bindparam("b_key"))
                 .values(thread_comments=bindparam("b_comments"), thread_gone=bindparam("b_gone")),
                 [{"b_platform": t.platform, "b_key": t.post_platform_id, "b_comments": t.comments,
                   "b_gone": t.gone} for t in sorted(threads, key=lambda t: (t.platform, t.post_platform_id))])
@@ -493,7 +500,7 @@ class DatabaseWriterPipeline:
             set_={c: stmt.excluded[c] for c in ("ok", "error", "reason", "warnings", "posts_new",
                                                 "posts_updated", "snapshots")},
         ), outcomes)
-        by_id = update(Account).where(Account.id == bindparam("b_id"))
+        by_id = update(Account).where(col(Account.id) == bindparam("b_id"))
         connection.execute(by_id.values(last_crawled_at=now), crawled)
         if statuses:
             connection.execute(by_id.values(status=bindparam("b_status"), status_reason=bindparam("b_reason")),
@@ -502,8 +509,9 @@ class DatabaseWriterPipeline:
             # A complete crawl of the window did not see these posts: they were deleted.
             result = connection.execute(
                 update(Post).where(
-                    col(Post.account_id).in_(account_ids), Post.published_at >= window_start,
-                    Post.last_seen_at < self.started_at, Post.deleted_at.is_(None), Post.source == "crawl",
+                    col(Post.account_id).in_(account_ids), col(Post.published_at) >= window_start,
+                    col(Post.last_seen_at) < self.started_at, col(Post.deleted_at).is_(None),
+                    col(Post.source) == "crawl",
                 ).values(deleted_at=now)
             )
             written.stats["reach/posts_marked_deleted"] += result.rowcount or 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from models import CRAWLED_PLATFORMS, Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus
@@ -409,7 +410,7 @@ def _record_unfinished(run_id: int, reason: str) -> None:
             .where(Account.platform == run, col(Ambassador.active).is_(True), col(Account.id).not_in(done))
         ).scalars().all()
         if missing:
-            connection.execute(CrawlOutcome.__table__.insert(), [  # type: ignore[attr-defined]
+            connection.execute(insert(CrawlOutcome), [
                 {"crawl_run_id": run_id, "account_id": account_id, "ok": False, "error": "Unfinished",
                  "reason": reason, "posts_new": 0, "posts_updated": 0, "snapshots": 0}
                 for account_id in missing])
