@@ -74,9 +74,15 @@ def _body_text(response: Response) -> str:
         return ""
 
 
+def failed_request(failure: Failure) -> scrapy.Request:
+    """The request an errback's failure is about: Scrapy sets it on the Failure."""
+    request: scrapy.Request = failure.request  # type: ignore[attr-defined]  # Twisted's Failure does not declare it
+    return request
+
+
 def _gone(failure: Failure) -> bool:
     """The platform says the thing is not there: 404/410, or XRPC's 400 `NotFound`."""
-    if not failure.check(HttpError):
+    if not isinstance(failure.value, HttpError):
         return False
     response = failure.value.response
     return response.status in (404, 410) or (response.status == 400 and b'"NotFound"' in response.body)
@@ -88,15 +94,16 @@ def short_reason(failure: Failure, maxsize: int = 0) -> str:
     `maxsize` is the spider's DOWNLOAD_MAXSIZE, for requests that carry no cap of their own.
     """
     value = failure.value
-    if failure.check(HttpError):
+    assert value is not None  # an errback's failure always carries its exception
+    if isinstance(value, HttpError):
         return f"HTTP {value.response.status}"
-    if failure.check(DownloadCancelledError):
+    if isinstance(value, DownloadCancelledError):
         # Scrapy cancels a download only when its body goes over DOWNLOAD_MAXSIZE.
-        limit = failure.request.meta.get("download_maxsize", maxsize)  # type: ignore[attr-defined]
+        limit = failed_request(failure).meta.get("download_maxsize", maxsize)
         return f"response larger than {limit / 2**20:g} MB"
-    if failure.check(ResponseDataLossError):
+    if isinstance(value, ResponseDataLossError):
         return "the response was cut short (fewer bytes than its Content-Length)"
-    if failure.check(IgnoreRequest):
+    if isinstance(value, IgnoreRequest):
         return str(value) or "request ignored"
     inner = _innermost(value)
     if type(inner).__module__.split(".")[0] in ("OpenSSL", "service_identity"):
@@ -150,7 +157,7 @@ class AccountSpider(scrapy.Spider):
             select(Account)
             .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
             .where(Account.platform == self.platform, col(Ambassador.active).is_(True))
-            .order_by(Account.id)
+            .order_by(col(Account.id))
         )
         if self.slugs:
             known = set(session.exec(select(Ambassador.slug).where(col(Ambassador.slug).in_(self.slugs))).all())
@@ -170,8 +177,11 @@ class AccountSpider(scrapy.Spider):
             missing = sorted(text for key, text in keys.items() if key not in {a.key for a in accounts})
             if missing:
                 raise UnknownAccounts(f"not in the roster for {self.platform}: {', '.join(missing)}")
-        refs = [AccountRef(a.id, a.key, a.handle, a.base_url, a.platform_id) for a in accounts
-                if a.id % self.shards == self.shard]
+        refs = []
+        for a in accounts:
+            assert a.id is not None  # rows read from the database have their primary key
+            if a.id % self.shards == self.shard:
+                refs.append(AccountRef(a.id, a.key, a.handle, a.base_url, a.platform_id))
         self._load_threads(session, refs)
         return refs
 
@@ -248,6 +258,7 @@ class AccountSpider(scrapy.Spider):
         except (ParseError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             self.crawler.stats.inc_value(f"reach/parse_errors/{self.platform}")
             if response.meta["secondary"]:
+                assert response.request is not None  # a callback's response knows its request
                 records = self._secondary_failed(ref, response.request, f"unreadable answer: {exc}", gone=False)
             else:
                 done = self.finish(ref, ok=False, error="ParseError", reason=f"{exc} ({response.url})")
@@ -263,7 +274,7 @@ class AccountSpider(scrapy.Spider):
             yield self.finish(ref, ok=True)
 
     def _failed(self, failure: Failure) -> Iterator[Any]:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failed_request(failure)
         ref = self.refs[request.meta["account_id"]]
         ref.pending -= 1
         if ref.failed:
@@ -303,9 +314,11 @@ class AccountSpider(scrapy.Spider):
         if self.settings_.replies_per_post <= 0 or item.kind == "repost" or not item.comments:
             return False
         last = ref.threads.get(item.platform_post_id)
-        if last is None or last[0] is None:
+        if last is None:
             return True
         comments, gone = last
+        if comments is None:
+            return True
         if item.comments == comments or (gone and item.comments < comments):
             self.crawler.stats.inc_value("reach/threads_unchanged")
             return False
@@ -327,10 +340,10 @@ class AccountSpider(scrapy.Spider):
 
     def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
         """(error name, reason, new account status) for a failed request."""
-        request = failure.request  # type: ignore[attr-defined]
-        if failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
+        request = failed_request(failure)
+        if isinstance(failure.value, IgnoreRequest) and "robots.txt" in str(failure.value):
             return "BlockedByRobotsTxt", f"robots.txt forbids {request.url}", "blocked_by_robots"
-        if failure.check(HttpError):
+        if isinstance(failure.value, HttpError):
             response = failure.value.response
             status = response.status
             text = _body_text(response)

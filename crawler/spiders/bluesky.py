@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 from crawler.items import PostItem
 from crawler.parsers import bluesky as parse
 from crawler.parsers.common import ParseError
-from crawler.spiders.base import AccountRef, AccountSpider
+from crawler.spiders.base import AccountRef, AccountSpider, failed_request
 
 PAGE_SIZE = 100  # getAuthorFeed's maximum
 _GONE = {"AccountTakedown": "suspended", "AccountDeactivated": "suspended"}
@@ -24,7 +24,8 @@ class BlueskySpider(AccountSpider):
 
     name = "bluesky"
     platform = "bluesky"
-    custom_settings: ClassVar[dict[str, Any]] = {
+    # Scrapy reads this from the class, but declares it an instance variable (no ClassVar).
+    custom_settings: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         # Bluesky AppView: 3,000 requests / 5 min per IP; RateLimit-* headers pace the rest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
         # API pages: getAuthorFeed's 100 postViews with their embeds, or a thread 6 levels deep,
@@ -93,8 +94,8 @@ class BlueskySpider(AccountSpider):
         yield self.thread_read(response, ref)
 
     def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
-        handler = failure.request.meta["handler"]  # type: ignore[attr-defined]
-        if failure.check(HttpError) and handler in ("on_resolve", "on_profile"):
+        handler = failed_request(failure).meta["handler"]
+        if isinstance(failure.value, HttpError) and handler in ("on_resolve", "on_profile"):
             response = failure.value.response
             try:
                 body = json.loads(response.body)

@@ -22,7 +22,8 @@ class FeedSpider(AccountSpider):
 
     name = "feed"
     platform = "feed"
-    custom_settings: ClassVar[dict[str, Any]] = {
+    # Scrapy reads this from the class, but declares it an instance variable (no ClassVar).
+    custom_settings: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         "CONCURRENT_REQUESTS_PER_DOMAIN": 4,  # blogs are small sites: go gently
         # Feed pages: WordPress sends 10 items a page (`posts_per_rss`), full content included,
         # a few hundred KB; a feed that inlines 50 long posts with images stays under 4 MB.

@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from crawler.items import PostItem
 from crawler.parsers import mastodon as parse
 from crawler.parsers.common import ParseError
-from crawler.spiders.base import AccountRef, AccountSpider, AccountSuspended
+from crawler.spiders.base import AccountRef, AccountSpider, AccountSuspended, failed_request
 
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 PAGE_SIZE = 40  # the API's maximum for account statuses
@@ -32,7 +32,8 @@ class MastodonSpider(AccountSpider):
 
     name = "mastodon"
     platform = "mastodon"
-    custom_settings: ClassVar[dict[str, Any]] = {
+    # Scrapy reads this from the class, but declares it an instance variable (no ClassVar).
+    custom_settings: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         # Mastodon: 300 requests / 5 min per IP without a token; headers pace the rest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
         # Every answer is an API page: 40 statuses (or a context of 40 ancestors and 60
@@ -94,7 +95,7 @@ class MastodonSpider(AccountSpider):
         yield self.thread_read(response, ref)
 
     def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
-        if failure.check(HttpError) and failure.request.meta["handler"] == "on_lookup":  # type: ignore[attr-defined]
+        if isinstance(failure.value, HttpError) and failed_request(failure).meta["handler"] == "on_lookup":
             status = failure.value.response.status
             if status == 404:
                 return "AccountNotFound", f"{ref.handle} not found on {ref.state['instance']}", "not_found"
