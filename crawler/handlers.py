@@ -6,7 +6,7 @@ opened and closed all the time; a cap above the concurrency lets them be reused.
 """
 
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
@@ -18,7 +18,7 @@ from twisted.internet.interfaces import (
     IHostResolution,
     IResolutionReceiver,
 )
-from zope.interface import implementer, provider
+from zope.interface import implementer  # type: ignore[import-untyped]  # ships no type information
 
 from reach.handles import ip_literal, is_public_address
 from reach.settings import get_settings
@@ -36,16 +36,31 @@ class KeepAliveHTTPDownloadHandler(HTTP11DownloadHandler):
 REFUSED: dict[str, list[str]] = {}
 
 
+# The methods of IResolutionReceiver and IHostnameResolver that are called here. A zope Interface
+# declares its methods without `self`, which mypy (with no zope plugin) cannot call through.
+class _ResolutionReceiver(Protocol):
+    def resolutionBegan(self, resolution: IHostResolution) -> None: ...
+    def addressResolved(self, address: IAddress) -> None: ...
+    def resolutionComplete(self) -> None: ...
+
+
+class _HostnameResolver(Protocol):
+    def resolveHostName(
+        self, resolutionReceiver: _ResolutionReceiver, hostName: str, portNumber: int = 0,
+        addressTypes: Sequence[type[IAddress]] | None = None, transportSemantics: str = "TCP",
+    ) -> IHostResolution: ...
+
+
 def _allowed_address(host: str) -> bool:
     address = ip_literal(host)
     return address is not None and is_public_address(address)
 
 
-@provider(IResolutionReceiver)
+@implementer(IResolutionReceiver)
 class _PublicAddressesOnly:
     """Passes on the resolved addresses that are public; remembers the ones it refused."""
 
-    def __init__(self, receiver: IResolutionReceiver, host: str) -> None:
+    def __init__(self, receiver: _ResolutionReceiver, host: str) -> None:
         self.receiver = receiver
         self.host = host
         self.refused: list[str] = []
@@ -82,7 +97,7 @@ class GuardedResolver:
         self.inner = inner
         self.allow = allow
         self.allowlist = allowlist
-        self.original: IHostnameResolver | None = None
+        self.original: _HostnameResolver | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> Self:
@@ -96,11 +111,11 @@ class GuardedResolver:
         self.reactor.installNameResolver(self)
 
     def resolveHostName(
-        self, resolutionReceiver: IResolutionReceiver, hostName: str, portNumber: int = 0,
+        self, resolutionReceiver: _ResolutionReceiver, hostName: str, portNumber: int = 0,
         addressTypes: Sequence[type[IAddress]] | None = None, transportSemantics: str = "TCP",
-    ) -> IResolutionReceiver:
+    ) -> IHostResolution:
         assert self.original is not None
-        receiver = resolutionReceiver
+        receiver: _ResolutionReceiver = resolutionReceiver
         if not self.allow and hostName.lower() not in self.allowlist:
             receiver = _PublicAddressesOnly(resolutionReceiver, hostName)
         return self.original.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
