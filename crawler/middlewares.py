@@ -220,7 +220,8 @@ class RateLimitMiddleware:
         gate = self._gate(request)
         while (wait := gate.wait_time(time.time())) > 0:
             self.crawler.stats.inc_value("ratelimit/waits")
-            self.crawler.stats.inc_value("ratelimit/wait_seconds", round(wait, 3))
+            # Scrapy annotates `count` as int, but the sum it keeps works for seconds as floats.
+            self.crawler.stats.inc_value("ratelimit/wait_seconds", round(wait, 3))  # type: ignore[arg-type]
             await asyncio.sleep(min(wait, 60))
         request.meta["ratelimit_seq"] = gate.record(time.time())
         return

@@ -188,7 +188,10 @@ def parse_item_page(body: bytes) -> tuple[dict[str, int], bool]:
     except (ValueError, lxml.etree.ParserError) as exc:
         raise ParseError(f"item page is not HTML: {exc}") from exc
     counts: dict[str, int] = {}
-    for script in document.xpath('//script[@type="application/ld+json"]'):
+    scripts = document.xpath('//script[@type="application/ld+json"]')
+    for script in scripts if isinstance(scripts, list) else []:
+        if not isinstance(script, lxml.html.HtmlElement):
+            continue  # an element path selects elements only; this narrows lxml's union
         try:
             data = json.loads(script.text_content())
         except json.JSONDecodeError:
@@ -206,7 +209,8 @@ def parse_item_page(body: bytes) -> tuple[dict[str, int], bool]:
     if counts:
         return counts, False
     approximate = False
-    text = " ".join(document.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]"))
+    texts = document.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]")
+    text = " ".join(t for t in texts if isinstance(t, str)) if isinstance(texts, list) else ""
     for number, noun in _VISIBLE.findall(text):
         column = _VISIBLE_COLUMN[noun.lower().rstrip("s")]
         if column in counts:
