@@ -123,7 +123,7 @@ def account_entity(ctx: Ctx, username: str) -> dict[str, Any]:
 
 def _account_memo(ctx: Ctx, username: str) -> dict[str, Any]:
     """account_entity computed once per request context: every status of a page embeds it."""
-    memo = ctx.__dict__.setdefault("_accounts", {})
+    memo: dict[str, dict[str, Any]] = ctx.__dict__.setdefault("_accounts", {})
     if username not in memo:
         memo[username] = account_entity(ctx, username)
     return memo[username]

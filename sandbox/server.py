@@ -10,12 +10,16 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import IO, Any, Protocol, cast
 
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPullProducer
+from twisted.internet.protocol import ServerFactory
+from twisted.web import http
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request, Site
-from zope.interface import implementer
+from twisted.web.server import NOT_DONE_YET, Site
+from zope.interface import implementer  # type: ignore[import-untyped]  # ships no type information
 
 from sandbox import blogs, bluesky, mastodon, truth
 from sandbox.common import Answer, Ctx, matches
@@ -129,6 +133,47 @@ class State:
         self.sent_429 = 0
 
 
+# Typed views of the Twisted objects the sandbox calls. twisted.web's Request is unannotated, and
+# the reactor is typed through zope Interfaces, whose methods mypy (with no zope plugin) cannot call.
+class _Transport(Protocol):
+    def loseConnection(self) -> None: ...
+
+
+class _Channel(Protocol):
+    transport: _Transport | None
+
+
+class _Request(Protocol):
+    path: bytes
+    method: bytes
+    uri: bytes
+    args: dict[bytes, list[bytes]]
+    content: IO[bytes] | None
+    channel: _Channel
+    _disconnected: bool
+
+    def getHeader(self, key: str) -> str | None: ...
+    def getHost(self) -> IPv4Address | IPv6Address: ...
+    def setHeader(self, name: str, value: str) -> None: ...
+    def setResponseCode(self, code: int) -> None: ...
+    def notifyFinish(self) -> Deferred[None]: ...
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _ListeningPort(Protocol):
+    def getHost(self) -> IPv4Address: ...
+
+
+class _Reactor(Protocol):
+    def listenTCP(self, port: int, factory: ServerFactory[Any], backlog: int = 50,
+                  interface: str = "") -> _ListeningPort: ...
+    def callLater(self, delay: float, callable: Callable[[], None]) -> object: ...
+    def run(self) -> None: ...
+
+
 def parse_fault(spec: str) -> tuple[str, Any]:
     """`name=arg` or `name` (from --fault) into a (name, value) pair."""
     name, _, arg = spec.partition("=")
@@ -141,12 +186,12 @@ class SandboxResource(Resource):
     isLeaf = True
 
     def __init__(self, state: State) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted's Resource.__init__ is unannotated
         self.state = state
         self.cache: OrderedDict[tuple[Any, ...], Answer] = OrderedDict()
         self.cache_bytes = 0
 
-    def render(self, request: Request) -> bytes | int:
+    def render(self, request: _Request) -> bytes | int:
         """Dispatch one request."""
         path = request.path.decode("utf-8", "replace")
         method = request.method.decode()
@@ -210,7 +255,7 @@ class SandboxResource(Resource):
 
     # --- gates: injected errors and rate limits ----------------------------------------------
 
-    def _gate(self, request: Request, platform: str) -> Answer | None:
+    def _gate(self, request: _Request, platform: str) -> Answer | None:
         """Injected 429/503 and the per-platform budget, before any work is done."""
         st = self.state
         if st.faults.get("storm_429", 0) > 0 or st.faults.get("error_5xx", 0) > 0:
@@ -259,7 +304,7 @@ class SandboxResource(Resource):
             self.state.windows[platform] = (start, used)
         return start, used
 
-    def _rate_headers(self, request: Request, platform: str) -> None:
+    def _rate_headers(self, request: _Request, platform: str) -> None:
         """Rate-limit headers in each platform's own dialect, on every API answer."""
         budget = self._budget(platform)
         if budget is None:
@@ -279,7 +324,7 @@ class SandboxResource(Resource):
 
     # --- answering ----------------------------------------------------------------------------
 
-    def _ctx(self, request: Request) -> Ctx:
+    def _ctx(self, request: _Request) -> Ctx:
         """Request context for a platform handler."""
         host = (request.getHeader("host") or f"127.0.0.1:{request.getHost().port}")
         args = {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
@@ -288,7 +333,7 @@ class SandboxResource(Resource):
                    missing_fields=st.accounts("missing_fields"), repeat_cursor=st.accounts("repeat_cursor"),
                    not_found=st.accounts("not_found"), suspended=st.accounts("suspended"))
 
-    def _send(self, request: Request, answer: Answer) -> bytes | int:
+    def _send(self, request: _Request, answer: Answer) -> bytes | int:
         """Encode and send, applying the body faults (malformed, truncated) and the slow switch."""
         st = self.state
         data = _encode(answer.body)
@@ -319,7 +364,9 @@ class SandboxResource(Resource):
             if truncated:
                 # Promise the whole body, send half and hang up: the client sees a short read.
                 request.write(data[: len(data) // 2])
-                request.channel.transport.loseConnection()
+                transport = request.channel.transport
+                assert transport is not None  # still connected: `_disconnected` was checked above
+                transport.loseConnection()
                 return
             request.write(data)
             request.finish()
@@ -328,12 +375,12 @@ class SandboxResource(Resource):
         if slow:
             from twisted.internet import reactor  # imported late: importing it installs a reactor
 
-            reactor.callLater(slow, finish)
+            cast(_Reactor, reactor).callLater(slow, finish)
         else:
             finish()
         return NOT_DONE_YET
 
-    def _huge(self, request: Request, account: str | None) -> bool:
+    def _huge(self, request: _Request, account: str | None) -> bool:
         """`huge_body` names the answer's account, or a path prefix (e.g. a blog's item pages)."""
         names = self.state.accounts("huge_body")
         path = request.path.decode("utf-8", "replace").lower()
@@ -353,7 +400,7 @@ class SandboxResource(Resource):
 
     # --- control API --------------------------------------------------------------------------
 
-    def _control(self, request: Request, method: str, path: str) -> bytes:
+    def _control(self, request: _Request, method: str, path: str) -> bytes:
         """/_sandbox/{health,stats,faults,reset,day,date}: test hooks, never rate limited or faulted."""
         st = self.state
         request.setHeader("Content-Type", "application/json")
@@ -414,7 +461,7 @@ class _Padded:
     """Sends `data` then whitespace up to `size` bytes, one chunk each time the connection asks
     for more: a 50 MB answer costs the sandbox 64 KB, and stops when the client hangs up."""
 
-    def __init__(self, request: Request, data: bytes, size: int) -> None:
+    def __init__(self, request: _Request, data: bytes, size: int) -> None:
         self.request, self.data, self.left = request, data, size - len(data)
 
     def resumeProducing(self) -> None:
@@ -452,7 +499,7 @@ def _ctype(platform: str) -> str:
 class QuietSite(Site):
     """A Site without the per-request access log (it costs more than serving the request)."""
 
-    def log(self, request: Request) -> None:
+    def log(self, request: http.Request) -> None:
         """Skip access logging."""
 
 
@@ -488,10 +535,12 @@ def serve(port: int = 8787, day: int = 0, faults: list[str] | None = None,
         today = today or truth.sandbox_today()
     except ValueError as exc:  # a malformed REACH_SANDBOX_DATE, from any caller: one line, no traceback
         raise SystemExit(f"sandbox: error: {exc}") from None
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
 
+    reactor = cast(_Reactor, installed)
     state = build_state(day, faults, scale, rate_limits, rate_window, today)
-    listener = reactor.listenTCP(port, QuietSite(SandboxResource(state)), interface="127.0.0.1")
+    site = QuietSite(SandboxResource(state))  # type: ignore[no-untyped-call]  # Site.__init__ is unannotated
+    listener = reactor.listenTCP(port, site, interface="127.0.0.1")
     actual = listener.getHost().port
     # SandboxProcess waits for this exact line to learn the port.
     print(f"sandbox listening on http://127.0.0.1:{actual} date={state.today} day={day} now={state.now.isoformat()}",
