@@ -36,8 +36,12 @@ def scrapy_bench_pages_per_second(seconds: int = 10) -> float:
             [sys.executable, "-m", "scrapy", "bench", "-s", f"CLOSESPIDER_TIMEOUT={seconds}"],
             cwd=tmp, env=env, capture_output=True, text=True, check=True,
         ).stderr
-    pages = int(re.search(r"'response_received_count': (\d+)", out).group(1))
-    elapsed = float(re.search(r"'elapsed_time_seconds': ([\d.]+)", out).group(1))
+    pages_found = re.search(r"'response_received_count': (\d+)", out)
+    elapsed_found = re.search(r"'elapsed_time_seconds': ([\d.]+)", out)
+    if pages_found is None or elapsed_found is None:
+        raise RuntimeError(f"scrapy bench printed no stats: {out[-500:]}")
+    pages = int(pages_found.group(1))
+    elapsed = float(elapsed_found.group(1))
     return pages / elapsed
 
 

@@ -81,15 +81,18 @@ def make_database(path: Path, posts: list[tuple[str, str, str | None]]) -> str:
     upgrade(url)
     now = dt.datetime.now(dt.UTC)
     with get_engine(url).begin() as connection:
-        ambassador_id = connection.execute(
+        ambassador_key = connection.execute(
             insert(Ambassador).values(slug="bench", name="Bench", country="FR", created_at=now,
                                       updated_at=now, active=True)
-        ).inserted_primary_key[0]  # fmt: skip
-        account_id = connection.execute(
-            insert(Account).values(ambassador_id=ambassador_id, platform="mastodon", handle="@b@x",
+        ).inserted_primary_key  # fmt: skip
+        assert ambassador_key is not None  # a single-row insert reports its key
+        account_key = connection.execute(
+            insert(Account).values(ambassador_id=ambassador_key[0], platform="mastodon", handle="@b@x",
                                    key="b@x", source="crawl", status="active", created_at=now,
                                    updated_at=now)
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key  # fmt: skip
+        assert account_key is not None
+        account_id = account_key[0]
         connection.execute(
             insert(Post),
             [
@@ -105,14 +108,15 @@ def make_database(path: Path, posts: list[tuple[str, str, str | None]]) -> str:
 
 def language_accuracy(url: str, posts: list[tuple[str, str, str | None]]) -> tuple[float, int, int]:
     """Share of texts whose stored language is the true one; wrong 'en' tags caught / present."""
-    from sqlalchemy import select
+    from sqlmodel import col, select
 
     from models import Sentiment
     from reach.db import get_engine
     from reach.text import text_hash
 
     with get_engine(url).connect() as connection:
-        stored = dict(connection.execute(select(Sentiment.text_hash, Sentiment.language)).all())
+        stored: dict[str | None, str | None] = dict(  # text_hash(t) is None for no text
+            connection.execute(select(col(Sentiment.text_hash), col(Sentiment.language))).tuples().all())
     judged = [(stored.get(text_hash(t)), lang, tag) for t, lang, tag in posts if lang != "none"]
     right = sum(found == lang for found, lang, _ in judged)
     wrong_tags = [(found, lang) for found, lang, tag in judged if tag == "en" and lang != "en"]
