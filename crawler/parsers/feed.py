@@ -177,10 +177,17 @@ def _walk(node: Any) -> list[dict[str, Any]]:
     return found
 
 
+def _schema_count(raw: Any, name: str) -> int:
+    try:
+        return int(str(raw).replace(",", ""))
+    except ValueError as exc:
+        raise ParseError(f"{name} is not a number: {raw!r}") from exc
+
+
 def parse_item_page(body: bytes) -> tuple[dict[str, int], bool]:
     """Counters on an item page -> ({column: count}, approximate).
 
-    schema.org JSON-LD `interactionStatistic` first (exact); where a page has none, the counts
+    schema.org JSON-LD `interactionStatistic` (and `commentCount`) first (exact); where a page has none, the counts
     people see ("31K likes", "2,900 comments"), flagged approximate when rounded.
     """
     try:
@@ -188,6 +195,7 @@ def parse_item_page(body: bytes) -> tuple[dict[str, int], bool]:
     except (ValueError, lxml.etree.ParserError) as exc:
         raise ParseError(f"item page is not HTML: {exc}") from exc
     counts: dict[str, int] = {}
+    comment_count: int | None = None
     scripts = document.xpath('//script[@type="application/ld+json"]')
     for script in scripts if isinstance(scripts, list) else []:
         if not isinstance(script, lxml.html.HtmlElement):
@@ -197,15 +205,17 @@ def parse_item_page(body: bytes) -> tuple[dict[str, int], bool]:
         except json.JSONDecodeError:
             continue  # a broken block on a page is common and not ours to fix
         for node in _walk(data):
-            if _interaction_type(node.get("interactionType")) is None:
+            if comment_count is None and node.get("commentCount") is not None:
+                comment_count = _schema_count(node["commentCount"], "commentCount")
+            # interactionService: counted on another site (the post's tweets, its YouTube likes), not here.
+            if _interaction_type(node.get("interactionType")) is None or "interactionService" in node:
                 continue
             column = _ACTIONS.get(_interaction_type(node.get("interactionType")) or "")
             raw = node.get("userInteractionCount")
             if column and raw is not None:
-                try:
-                    counts[column] = int(str(raw).replace(",", ""))
-                except ValueError as exc:
-                    raise ParseError(f"userInteractionCount is not a number: {raw!r}") from exc
+                counts[column] = _schema_count(raw, "userInteractionCount")
+    if comment_count is not None:
+        counts.setdefault("comments", comment_count)  # CreativeWork.commentCount: schema.org's BlogPosting example has only it
     if counts:
         return counts, False
     approximate = False

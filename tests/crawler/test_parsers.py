@@ -203,41 +203,58 @@ def test_bluesky_error_bodies_raise_parse_error() -> None:
 
 
 def test_rss_closed_comments_item_has_no_count_not_zero() -> None:
+    # WordPress writes slash:comments only "if ( get_comments_number() || comments_open() )": an
+    # item without it has comments closed and none, which is no count, not a count of 0.
     body = get_testdata("feed", "rss_closed_comments.xml")
     page = feed.parse_feed(body, 5)
-    counts = [item.comments for item, _ in page.entries]
-    assert len(counts) == body.count(b"<item>")
-    assert sum(c is None for c in counts) == body.count(b"<item>") - body.count(b"<slash:comments>")
-    assert sum(c is None for c in counts) >= 1
+    assert [item.comments for item, _ in page.entries] == [3, 0, 12, None]
+    assert len(page.entries) == body.count(b"<item>") == body.count(b"<slash:comments>") + 1
     first = page.entries[0][0]
-    assert first.published_at.tzinfo == dt.UTC and "<" not in (first.text or "")
+    assert first.published_at == dt.datetime(2003, 6, 3, 9, 39, 21, tzinfo=dt.UTC)
+    assert first.text and "<" not in first.text and "Star City" in first.text
 
 
 def test_atom_thr_total_gives_comment_counts() -> None:
     body = get_testdata("feed", "atom_thr_total.xml")
     page = feed.parse_feed(body, 5)
-    with_count = [item.comments for item, _ in page.entries if item.comments is not None]
-    assert len(page.entries) == body.count(b"<entry>")
-    assert len(with_count) == body.count(b"<thr:total>") and with_count
+    assert len(page.entries) == body.count(b"<entry>") == 2
+    # RFC 4685: the original entry's thr:total; the response has no replies of its own
+    assert [(item.platform_post_id, item.comments) for item, _ in page.entries] == [
+        ("tag:entries.com,2005:1", 10),
+        ("tag:entries.com,2005:1,1", None),
+    ]
+    assert page.entries[0][1] == "http://www.example.org/entries/1"  # not the replies link
 
 
-@pytest.mark.parametrize(
-    "name", ["item_jsonld_blogposting.html", "item_jsonld_socialmediaposting.html"]
-)
-def test_schema_org_counters_with_http_and_https_type_urls(name: str) -> None:
-    body = get_testdata("feed", name)
+def test_schema_org_blogposting_comment_count() -> None:
+    # schema.org's BlogPosting example gives its comments as commentCount, with no interactionStatistic.
+    counts, approximate = feed.parse_item_page(get_testdata("feed", "item_jsonld_blogposting.html"))
+    assert (counts, approximate) == ({"comments": 1}, False)
+
+
+def test_schema_org_counters_with_http_and_https_type_urls() -> None:
+    body = get_testdata("feed", "item_jsonld_socialmediaposting.html")
+    assert b'"http://schema.org/LikeAction"' in body and b'"https://schema.org/CommentAction"' in body
     counts, approximate = feed.parse_item_page(body)
-    assert approximate is False
-    assert {"likes", "comments"} <= set(counts)
-    assert (
-        f'"userInteractionCount": {counts["likes"]}'.encode() in body
-        or f'"userInteractionCount":{counts["likes"]}'.encode() in body
-    )
+    # string and integer counts, a type URL or a typed object; YouTube's 512 likes (interactionService) are not the post's
+    assert (counts, approximate) == ({"likes": 158, "comments": 25, "reposts": 15}, False)
+
+
+def test_counters_of_another_service_are_not_the_pages_own() -> None:
+    body = get_testdata("feed", "item_jsonld_socialmediaposting.html")
+    elsewhere = body.replace(b'"userInteractionCount": "158"', b'"userInteractionCount": "158", "interactionService": {"@id": "https://twitter.com"}')
+    counts, _ = feed.parse_item_page(elsewhere)
+    assert "likes" not in counts and counts["comments"] == 25
 
 
 def test_rounded_visible_counts_are_flagged_approximate() -> None:
     counts, approximate = feed.parse_item_page(get_testdata("feed", "item_text_counts.html"))
-    assert approximate is True and counts["likes"] % 1000 == 0 and counts["comments"] > 0
+    assert (counts, approximate) == ({"likes": 31_000, "comments": 2_900}, True)
+
+
+def test_visible_counts_that_are_exact_are_not_approximate() -> None:
+    body = get_testdata("feed", "item_text_counts.html").replace(b"31K likes", b"31,245 likes")
+    assert feed.parse_item_page(body) == ({"likes": 31_245, "comments": 2_900}, False)
 
 
 @pytest.mark.parametrize(
