@@ -17,12 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import (
     Account,
@@ -239,16 +240,16 @@ def _label_source(account_source: str, platform: str) -> str:
 def last_crawl_at(session: Session) -> dt.datetime | None:
     """When the most recent crawl or import ran (the crawl runs table is small)."""
     return session.execute(
-        select(func.max(func.coalesce(CrawlRun.finished_at, CrawlRun.started_at)))
+        select(func.max(func.coalesce(col(CrawlRun.finished_at), col(CrawlRun.started_at))))
     ).scalar()
 
 
 def _scored_polarity(text_hash_column: Any) -> Any:
     sent = aliased(Sentiment)
     return (
-        select(sent.polarity)
-        .where(sent.text_hash == text_hash_column, sent.state == "scored")
-        .order_by(sent.scored_at.desc(), sent.id.desc())
+        select(col(sent.polarity))
+        .where(col(sent.text_hash) == text_hash_column, col(sent.state) == "scored")
+        .order_by(col(sent.scored_at).desc(), col(sent.id).desc())
         .limit(1)
         .scalar_subquery()
     )
@@ -320,16 +321,16 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     """
     stmt = (
         select(
-            Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
-            Post.url, Post.published_at, PostCounts.followers_at_post,
-            _scored_polarity(Post.text_hash).label("polarity"),
-            *[getattr(PostCounts, c) for c in COUNTS], PostCounts.approximate,
-            *[getattr(PostCounts, f"prev_{c}") for c in ENGAGEMENT_PARTS], PostCounts.previous_id,
+            col(Post.id), col(Post.account_id), col(Account.ambassador_id), col(Post.platform), col(Post.kind), col(Post.source),
+            col(Post.url), col(Post.published_at), col(PostCounts.followers_at_post),
+            _scored_polarity(col(Post.text_hash)).label("polarity"),
+            *[getattr(PostCounts, c) for c in COUNTS], col(PostCounts.approximate),
+            *[getattr(PostCounts, f"prev_{c}") for c in ENGAGEMENT_PARTS], col(PostCounts.previous_id),
         )
-        .join(Account, Account.id == Post.account_id)
-        .outerjoin(PostCounts, PostCounts.post_id == Post.id)
-        .where(Post.published_at >= period.start, Post.published_at < period.end,
-               Post.kind != "repost")
+        .join(Account, col(Account.id) == col(Post.account_id))
+        .outerjoin(PostCounts, col(PostCounts.post_id) == col(Post.id))
+        .where(col(Post.published_at) >= period.start, col(Post.published_at) < period.end,
+               col(Post.kind) != "repost")
     )
     n = len(COUNTS)
     facts = []
@@ -365,9 +366,9 @@ def _fill_imported_counts(connection: Connection, facts: list[PostFact]) -> None
     ids = list(gaps)
     for start in range(0, len(ids), 500):
         rows = connection.execute(
-            select(PostSnapshot.post_id, *[getattr(PostSnapshot, c) for c in COUNTS])
-            .where(PostSnapshot.post_id.in_(ids[start:start + 500]))
-            .order_by(PostSnapshot.observed_at, PostSnapshot.id)
+            select(col(PostSnapshot.post_id), *[getattr(PostSnapshot, c) for c in COUNTS])
+            .where(col(PostSnapshot.post_id).in_(ids[start:start + 500]))
+            .order_by(col(PostSnapshot.observed_at), col(PostSnapshot.id))
         ).all()
         for post_id, *values in rows:  # oldest first: later exports overwrite
             known.setdefault(post_id, {}).update(
@@ -389,15 +390,15 @@ def run_post_facts(session: Session, crawl_run_ids: Sequence[int]) -> list[PostF
         return []
     stmt = (
         select(
-            Post.id, Post.account_id, Account.ambassador_id, Post.platform, Post.kind, Post.source,
-            Post.url, Post.published_at, PostCounts.followers_at_post, PostSnapshot.approximate,
+            col(Post.id), col(Post.account_id), col(Account.ambassador_id), col(Post.platform), col(Post.kind), col(Post.source),
+            col(Post.url), col(Post.published_at), col(PostCounts.followers_at_post), col(PostSnapshot.approximate),
             *[getattr(PostSnapshot, c) for c in COUNTS],
         )
-        .join(Post, Post.id == PostSnapshot.post_id)
-        .join(Account, Account.id == Post.account_id)
-        .outerjoin(PostCounts, PostCounts.post_id == Post.id)
-        .where(PostSnapshot.crawl_run_id.in_(ids), Post.kind != "repost")
-        .order_by(Post.id, PostSnapshot.observed_at, PostSnapshot.id)
+        .join(Post, col(Post.id) == col(PostSnapshot.post_id))
+        .join(Account, col(Account.id) == col(Post.account_id))
+        .outerjoin(PostCounts, col(PostCounts.post_id) == col(Post.id))
+        .where(col(PostSnapshot.crawl_run_id).in_(ids), col(Post.kind) != "repost")
+        .order_by(col(Post.id), col(PostSnapshot.observed_at), col(PostSnapshot.id))
     )
     facts: dict[int, PostFact] = {}
     for row in session.execute(stmt):
@@ -437,20 +438,20 @@ def run_follower_changes(session: Session, crawl_run_ids: Sequence[int]) -> list
         return []
     now, before = aliased(AccountSnapshot), aliased(AccountSnapshot)
     previous = (
-        select(before.followers)
-        .where(before.account_id == now.account_id, before.observed_at < now.observed_at,
-               before.crawl_run_id.not_in(ids), before.followers.is_not(None))
-        .order_by(before.observed_at.desc(), before.id.desc())
+        select(col(before.followers))
+        .where(col(before.account_id) == col(now.account_id), col(before.observed_at) < col(now.observed_at),
+               col(before.crawl_run_id).not_in(ids), col(before.followers).is_not(None))
+        .order_by(col(before.observed_at).desc(), col(before.id).desc())
         .limit(1)
         .correlate(now)
         .scalar_subquery()
     )
     stmt = (
-        select(now.account_id, Account.ambassador_id, Account.platform, now.followers,
+        select(col(now.account_id), col(Account.ambassador_id), col(Account.platform), col(now.followers),
                previous.label("previous"))
-        .join(Account, Account.id == now.account_id)
-        .where(now.crawl_run_id.in_(ids), now.followers.is_not(None))
-        .order_by(now.account_id, now.observed_at, now.id)
+        .join(Account, col(Account.id) == col(now.account_id))
+        .where(col(now.crawl_run_id).in_(ids), col(now.followers).is_not(None))
+        .order_by(col(now.account_id), col(now.observed_at), col(now.id))
     )
     changes: dict[int, FollowerChange] = {}
     for account_id, ambassador_id, platform, followers, before_count in session.execute(stmt):
@@ -464,14 +465,14 @@ def _account_followers(at_or_before: dt.datetime | None, first_from: dt.datetime
                        first_before: dt.datetime | None = None) -> Any:
     """Followers of the correlated account: latest at or before a time, or first from a time."""
     snap = aliased(AccountSnapshot)
-    base = select(snap.followers).where(snap.account_id == Account.id, snap.followers.is_not(None))
+    base = select(col(snap.followers)).where(col(snap.account_id) == col(Account.id), col(snap.followers).is_not(None))
     if at_or_before is not None:
-        stmt = base.where(snap.observed_at <= at_or_before).order_by(snap.observed_at.desc(), snap.id.desc())
+        stmt = base.where(col(snap.observed_at) <= at_or_before).order_by(col(snap.observed_at).desc(), col(snap.id).desc())
     else:
-        stmt = base.where(snap.observed_at >= first_from)
+        stmt = base.where(col(snap.observed_at) >= first_from)
         if first_before is not None:
-            stmt = stmt.where(snap.observed_at < first_before)
-        stmt = stmt.order_by(snap.observed_at.asc(), snap.id.asc())
+            stmt = stmt.where(col(snap.observed_at) < first_before)
+        stmt = stmt.order_by(col(snap.observed_at).asc(), col(snap.id).asc())
     return stmt.limit(1).correlate(Account).scalar_subquery()
 
 
@@ -481,7 +482,7 @@ def account_facts(session: Session, period: Period) -> list[AccountFact]:
     start_within = _account_followers(None, period.start, period.end)
     end = _account_followers(period.end - dt.timedelta(microseconds=1), None)
     stmt = select(
-        Account.id, Account.ambassador_id, Account.platform, Account.handle, Account.source,
+        col(Account.id), col(Account.ambassador_id), col(Account.platform), col(Account.handle), col(Account.source),
         start_before.label("start_before"), start_within.label("start_within"), end.label("end"),
         _snapshots_in_period(period).label("n_in_period"),
     )
@@ -506,9 +507,9 @@ def account_facts(session: Session, period: Period) -> list[AccountFact]:
 def _snapshots_in_period(period: Period) -> Any:
     snap = aliased(AccountSnapshot)
     return (
-        select(func.count(snap.id))
-        .where(snap.account_id == Account.id, snap.followers.is_not(None),
-               snap.observed_at > period.start, snap.observed_at < period.end)
+        select(func.count(col(snap.id)))
+        .where(col(snap.account_id) == col(Account.id), col(snap.followers).is_not(None),
+               col(snap.observed_at) > period.start, col(snap.observed_at) < period.end)
         .correlate(Account)
         .scalar_subquery()
     )
@@ -518,12 +519,12 @@ def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact
     """Imported analytics: daily new followers and impressions, the matching period's totals."""
     daily = (
         select(
-            AccountDailyMetric.account_id,
-            func.sum(AccountDailyMetric.new_followers), func.count(AccountDailyMetric.new_followers),
-            func.sum(AccountDailyMetric.impressions), func.count(AccountDailyMetric.impressions),
+            col(AccountDailyMetric.account_id),
+            func.sum(col(AccountDailyMetric.new_followers)), func.count(col(AccountDailyMetric.new_followers)),
+            func.sum(col(AccountDailyMetric.impressions)), func.count(col(AccountDailyMetric.impressions)),
         )
-        .where(AccountDailyMetric.day >= period.since, AccountDailyMetric.day <= period.until)
-        .group_by(AccountDailyMetric.account_id)
+        .where(col(AccountDailyMetric.day) >= period.since, col(AccountDailyMetric.day) <= period.until)
+        .group_by(col(AccountDailyMetric.account_id))
     )
     for account_id, new_sum, new_n, imp_sum, imp_n in session.execute(daily):
         fact = facts.get(account_id)
@@ -534,7 +535,7 @@ def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact
         if imp_n:
             fact.impressions = int(imp_sum)
     exact = select(AccountPeriodMetric).where(
-        AccountPeriodMetric.period_start == period.since, AccountPeriodMetric.period_end == period.until
+        col(AccountPeriodMetric.period_start) == period.since, col(AccountPeriodMetric.period_end) == period.until
     )
     for metric in session.execute(exact).scalars():
         fact = facts.get(metric.account_id)
@@ -545,10 +546,10 @@ def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact
             fact.impressions = metric.impressions
     # Imported accounts may have no follower snapshot: the latest export's total stands in.
     totals = (
-        select(AccountPeriodMetric.account_id, AccountPeriodMetric.followers_total)
-        .where(AccountPeriodMetric.period_end <= period.until,
-               AccountPeriodMetric.followers_total.is_not(None))
-        .order_by(AccountPeriodMetric.account_id, AccountPeriodMetric.period_end)
+        select(col(AccountPeriodMetric.account_id), col(AccountPeriodMetric.followers_total))
+        .where(col(AccountPeriodMetric.period_end) <= period.until,
+               col(AccountPeriodMetric.followers_total).is_not(None))
+        .order_by(col(AccountPeriodMetric.account_id), col(AccountPeriodMetric.period_end))
     )
     for account_id, total in session.execute(totals):
         fact = facts.get(account_id)
@@ -558,13 +559,13 @@ def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact
 
 def _add_reply_sentiment(session: Session, period: Period, facts: dict[int, AccountFact]) -> None:
     """Mean polarity of replies to the period's posts, scored rows only, per posting account."""
-    polarity = _scored_polarity(Reply.text_hash).label("polarity")
+    polarity = _scored_polarity(col(Reply.text_hash)).label("polarity")
     inner = (
-        select(Post.account_id, polarity)
+        select(col(Post.account_id), polarity)
         .select_from(Reply)
-        .join(Post, Post.id == Reply.post_id)
-        .where(Post.published_at >= period.start, Post.published_at < period.end,
-               Post.kind != "repost")
+        .join(Post, col(Post.id) == col(Reply.post_id))
+        .where(col(Post.published_at) >= period.start, col(Post.published_at) < period.end,
+               col(Post.kind) != "repost")
         .subquery()
     )
     stmt = (
@@ -578,13 +579,13 @@ def _add_reply_sentiment(session: Session, period: Period, facts: dict[int, Acco
 
 def reply_polarities(session: Session, period: Period) -> list[float]:
     """Scored polarities of the replies to the period's posts (for the distribution chart)."""
-    polarity = _scored_polarity(Reply.text_hash)
+    polarity = _scored_polarity(col(Reply.text_hash))
     stmt = (
         select(polarity)
         .select_from(Reply)
-        .join(Post, Post.id == Reply.post_id)
-        .where(Post.published_at >= period.start, Post.published_at < period.end,
-               Post.kind != "repost")
+        .join(Post, col(Post.id) == col(Reply.post_id))
+        .where(col(Post.published_at) >= period.start, col(Post.published_at) < period.end,
+               col(Post.kind) != "repost")
     )
     return [p for (p,) in session.execute(stmt) if p is not None]
 
@@ -636,8 +637,12 @@ class EntityMetrics:
     top_post_id: int | None = field(default=None, repr=False)
 
 
-def _by_engagements(post: PostFact) -> int:
-    return post.engagements  # type: ignore[return-value]
+class GroupAttrs(TypedDict, total=False):
+    """The descriptive columns an ambassador's row carries (other groupings have none)."""
+
+    country: str
+    cohort: str
+    team: str
 
 
 def _sum_known(values: Iterable[int | None]) -> tuple[int | None, int]:
@@ -646,7 +651,7 @@ def _sum_known(values: Iterable[int | None]) -> tuple[int | None, int]:
 
 
 def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFact],
-           attrs: dict[str, str] | None = None) -> EntityMetrics:
+           attrs: GroupAttrs | None = None) -> EntityMetrics:
     """Aggregate the posts and accounts of one group into its metrics."""
     row = EntityMetrics(key=key, name=name, **(attrs or {}))
     row.accounts = len(accounts)
@@ -663,10 +668,9 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     engaged = [p for p in posts if p.engagements is not None]
     row.engagements, row.engagements_n = _sum_known([p.engagements for p in engaged])
     row.engagements_growth, _ = _sum_known([p.engagements_growth for p in engaged])
-    rated = [p for p in engaged if p.followers_at_post]
+    rated = [(e, f) for p in engaged if (e := p.engagements) is not None and (f := p.followers_at_post)]
     if rated:
-        row.engagement_rate = (100.0 * sum(p.engagements for p in rated)  # type: ignore[misc]
-                               / sum(p.followers_at_post for p in rated))  # type: ignore[misc]
+        row.engagement_rate = 100.0 * sum(e for e, _ in rated) / sum(f for _, f in rated)
     for rate, count in (("applause_rate", "likes"), ("conversation_rate", "comments"),
                         ("amplification_rate", "reposts")):
         total, n = getattr(row, count), getattr(row, f"{count}_n")
@@ -678,7 +682,7 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     grown = [(a.new_followers, a.followers_start) for a in accounts
              if a.new_followers is not None and a.followers_start]
     if grown:
-        row.growth_rate = 100.0 * sum(g for g, _ in grown) / sum(s for _, s in grown)  # type: ignore[misc]
+        row.growth_rate = 100.0 * sum(g for g, _ in grown) / sum(s for _, s in grown)
     posting = {p.account_id for p in posts}
     row.potential_reach, _ = _sum_known(a.followers_end for a in accounts if a.id in posting)
     scored = [p.sentiment for p in posts if p.sentiment is not None]
@@ -688,7 +692,7 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     if row.reply_sentiment_n:
         row.reply_sentiment = sum(a.reply_polarity_sum for a in accounts) / row.reply_sentiment_n
     if engaged:
-        top = max(engaged, key=_by_engagements)  # the first of equals
+        top = max(engaged, key=attrgetter("engagements"))  # the first of equals
         row.top_post_url, row.top_post_engagements, row.top_post_id = top.url, top.engagements, top.id
     return row
 
@@ -712,7 +716,7 @@ def rollups(session: Session, by: str, posts: list[PostFact], accounts: list[Acc
     account_group: dict[int, str] = {}
     group_accounts: dict[str, list[AccountFact]] = defaultdict(list)
     group_posts: dict[str, list[PostFact]] = defaultdict(list)
-    names: dict[str, tuple[str, dict[str, str]]] = {}
+    names: dict[str, tuple[str, GroupAttrs]] = {}
     for amb in ambassadors.values():
         if by == "ambassador":
             names[amb.slug] = (amb.name, {"country": amb.country, "cohort": amb.cohort or "",
@@ -743,7 +747,8 @@ def metric_rows() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "COUNTS", "GROUPINGS", "METRICS", "AccountFact", "EntityMetrics", "FollowerChange", "Metric",
+    "COUNTS", "GROUPINGS", "METRICS", "AccountFact", "EntityMetrics", "FollowerChange", "GroupAttrs",
+    "Metric",
     "Period", "PostFact", "account_facts", "last_crawl_at", "metric_rows", "post_facts",
     "reply_polarities", "rollup", "rollups", "run_follower_changes", "run_post_facts",
 ]
