@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Account, AccountSnapshot, Ambassador, Post
 from reach.metrics import (
@@ -86,14 +86,15 @@ def rank_top_posts(session: Session, posts: list[PostFact], n: int = TOP_POSTS) 
     if not ranked:
         return []
     ids = [p.id for p in ranked]
-    texts = dict(session.execute(select(Post.id, Post.text).where(Post.id.in_(ids))).all())
+    texts: dict[int, str | None] = dict(
+        session.execute(select(col(Post.id), col(Post.text)).where(col(Post.id).in_(ids))).all())
     owners = {
         pid: (name, slug)
         for pid, name, slug in session.execute(
-            select(Post.id, Ambassador.name, Ambassador.slug)
-            .join(Account, Account.id == Post.account_id)
-            .join(Ambassador, Ambassador.id == Account.ambassador_id)
-            .where(Post.id.in_(ids))
+            select(col(Post.id), col(Ambassador.name), col(Ambassador.slug))
+            .join(Account, col(Account.id) == col(Post.account_id))
+            .join(Ambassador, col(Ambassador.id) == col(Account.ambassador_id))
+            .where(col(Post.id).in_(ids))
         )
     }
     out = []
@@ -133,18 +134,20 @@ def _followers_series(session: Session, period: Period, ambassadors: list[Entity
     if not top:
         return {}
     slugs = {r.key: r.name for r in top}
-    amb_ids = dict(session.execute(select(Ambassador.slug, Ambassador.id)
-                                   .where(Ambassador.slug.in_(list(slugs)))).all())
+    amb_ids: dict[str, int] = dict(session.execute(select(col(Ambassador.slug), col(Ambassador.id))
+                                                   .where(col(Ambassador.slug).in_(list(slugs)))).all())
     owner = {a.id: a.ambassador_id for a in accounts if a.ambassador_id in set(amb_ids.values())}
     if not owner:
         return {}
     zone = ZoneInfo(period.timezone)
     snaps = session.execute(
-        select(AccountSnapshot.account_id, AccountSnapshot.observed_at, AccountSnapshot.followers)
-        .where(AccountSnapshot.account_id.in_(list(owner)),
-               AccountSnapshot.observed_at >= period.start, AccountSnapshot.observed_at < period.end,
-               AccountSnapshot.followers.is_not(None))
-        .order_by(AccountSnapshot.observed_at, AccountSnapshot.id)
+        select(col(AccountSnapshot.account_id), col(AccountSnapshot.observed_at),
+               col(AccountSnapshot.followers))
+        .where(col(AccountSnapshot.account_id).in_(list(owner)),
+               col(AccountSnapshot.observed_at) >= period.start,
+               col(AccountSnapshot.observed_at) < period.end,
+               col(AccountSnapshot.followers).is_not(None))
+        .order_by(col(AccountSnapshot.observed_at), col(AccountSnapshot.id))
     ).all()
     # The last snapshot of each day per account, carried forward so a missed crawl is no dip.
     per_account: dict[int, dict[dt.date, int]] = defaultdict(dict)
