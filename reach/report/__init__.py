@@ -5,6 +5,7 @@ Public API (CLI, `make demo`, Prefect flows): `build_report`, `write_report`,
 flow run's crawls saw).
 """
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def write_report(report: Report, fmt: str, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "table":
-        path.write_text(render_table(report, Console(width=220, record=True, file=_Null())),
+        path.write_text(render_table(report, Console(width=220, record=True, file=io.StringIO())),
                         encoding="utf-8")
     elif fmt == "csv":
         path.write_text(render_csv(report), encoding="utf-8")
@@ -41,16 +42,6 @@ def write_report(report: Report, fmt: str, path: str | Path) -> Path:
     return path
 
 
-class _Null:
-    """A file that swallows what a recording console prints."""
-
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
-
-
 def default_report_path(report: Report, fmt: str, directory: str | Path | None = None) -> Path:
     """reports_dir/reach-report-<since>-<until>-by-<group>.<ext>."""
     if directory is None:
@@ -65,7 +56,7 @@ def default_report_path(report: Report, fmt: str, directory: str | Path | None =
 def artifact_tables(report: Report, n: int = 10) -> dict[str, list[dict[str, Any]]]:
     """Headline numbers, top posts and top ambassadors as plain lists of dicts (table artifacts)."""
     h = report.headline
-    headline = [
+    headline: list[dict[str, Any]] = [
         {"metric": "posts", "value": h.posts, "covers": f"{h.posts} posts"},
         {"metric": "engagements", "value": h.engagements,
          "covers": f"{h.engagements_n} of {h.posts} posts"},

@@ -124,9 +124,12 @@ def write_xlsx(report: Report, path: Path) -> None:
     """A workbook: the groups (header on row 1), the top posts, and an About sheet; text never a formula."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.worksheet import Worksheet
 
     wb = Workbook()
     ws = wb.active
+    if not isinstance(ws, Worksheet):  # a new workbook opens on one worksheet
+        raise TypeError(f"openpyxl's new workbook has no active worksheet (got {ws!r})")
     ws.title = f"by {report.by}"[:31]
     columns = [c for c, _ in ENTITY_COLUMNS]
     xlsx_append(ws, columns)
