@@ -22,16 +22,26 @@ def main() -> None:
     from reach.settings import get_settings
     from sandbox.testing import SandboxProcess
 
-    with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp, \
-            SandboxProcess(day=0, faults=[f"rate_limit={RATE_BUDGET}"]) as sandbox:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp,
+        SandboxProcess(day=0, faults=[f"rate_limit={RATE_BUDGET}"]) as sandbox,
+    ):
         roster = Path(tmp) / "roster.csv"
-        roster.write_text(DEMO_ROSTER.read_text(encoding="utf-8").replace(
-            f"127.0.0.1:{SANDBOX_PORT}", f"127.0.0.1:{sandbox.port}"), encoding="utf-8")
-        os.environ.update({
-            "REACH_DATABASE_URL": f"sqlite:///{tmp}/reach.db", "REACH_ALLOW_PRIVATE_HOSTS": "true",
-            "REACH_BLUESKY_APPVIEW_URL": sandbox.base_url, "REACH_REPORTS_DIR": f"{tmp}/reports",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        })
+        roster.write_text(
+            DEMO_ROSTER.read_text(encoding="utf-8").replace(
+                f"127.0.0.1:{SANDBOX_PORT}", f"127.0.0.1:{sandbox.port}"
+            ),
+            encoding="utf-8",
+        )
+        os.environ.update(
+            {
+                "REACH_DATABASE_URL": f"sqlite:///{tmp}/reach.db",
+                "REACH_ALLOW_PRIVATE_HOSTS": "true",
+                "REACH_BLUESKY_APPVIEW_URL": sandbox.base_url,
+                "REACH_REPORTS_DIR": f"{tmp}/reports",
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            }
+        )
         get_settings.cache_clear()
         upgrade()
         from sqlmodel import Session
@@ -63,13 +73,18 @@ def main() -> None:
     scoring = result["sentiment"]["seconds"]
     report = result["report_seconds"] or 0.0
     print(f"ephemeral Prefect API start (not in the flow's time): {startup:.1f} s")
-    print("crawls (concurrent, each its own scrapy process): "
-          + ", ".join(f"{p} {s:.1f} s" for p, s in crawls.items()) + f"; sum {sum(crawls.values()):.1f} s")
+    print(
+        "crawls (concurrent, each its own scrapy process): "
+        + ", ".join(f"{p} {s:.1f} s" for p, s in crawls.items())
+        + f"; sum {sum(crawls.values()):.1f} s"
+    )
     print(f"sentiment scoring {scoring:.1f} s, report build {report:.1f} s")
     print(f"nightly-reach wall time {wall:.1f} s")
-    print(f"overhead = wall - longest crawl = {wall - longest:.1f} s "
-          f"(scoring + report {scoring + report:.1f} s; Prefect, tasks and artifacts "
-          f"{wall - longest - scoring - report:.1f} s; a crawl's time includes its process start-up)")
+    print(
+        f"overhead = wall - longest crawl = {wall - longest:.1f} s "
+        f"(scoring + report {scoring + report:.1f} s; Prefect, tasks and artifacts "
+        f"{wall - longest - scoring - report:.1f} s; a crawl's time includes its process start-up)"
+    )
 
 
 if __name__ == "__main__":

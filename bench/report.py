@@ -36,8 +36,7 @@ TEAMS = ["Marketing", "Engineering", "Design", "Sales", "Support"]
 def _series(dialect: str, name: str, count: int) -> str:
     """A CTE of integers 0..count-1 named `name(n)`."""
     if dialect == "sqlite":
-        return (f"{name}(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM {name} "
-                f"WHERE n < {count - 1})")
+        return f"{name}(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM {name} WHERE n < {count - 1})"
     return f"{name}(n) AS (SELECT generate_series(0, {count - 1}))"
 
 
@@ -46,8 +45,10 @@ def _ts(dialect: str, base: dt.datetime, days_expr: str, hour: int) -> str:
     if dialect == "sqlite":
         # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC): compare
         # as strings, so the generated rows must use exactly that form.
-        return (f"strftime('%Y-%m-%d %H:%M:%S', '{base:%Y-%m-%d}', '+' || ({days_expr}) || "
-                f"' days', '+{hour} hours') || '.000000'")
+        return (
+            f"strftime('%Y-%m-%d %H:%M:%S', '{base:%Y-%m-%d}', '+' || ({days_expr}) || "
+            f"' days', '+{hour} hours') || '.000000'"
+        )
     return f"(timestamptz '{base:%Y-%m-%d} 00:00+00' + ({days_expr}) * interval '1 day' + interval '{hour} hours')"
 
 
@@ -57,7 +58,11 @@ def load(engine: Engine, base: dt.datetime) -> dict[str, int]:
     rec = "RECURSIVE " if d == "sqlite" else ""
     true = "1" if d == "sqlite" else "true"
     now = _ts(d, base, str(DAYS), 0)
-    country = "CASE (n % 14) " + " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(COUNTRIES)) + " END"
+    country = (
+        "CASE (n % 14) "
+        + " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(COUNTRIES))
+        + " END"
+    )
     team = "CASE (n % 5) " + " ".join(f"WHEN {i} THEN '{t}'" for i, t in enumerate(TEAMS)) + " END"
     statements = [
         (
@@ -119,8 +124,11 @@ def load(engine: Engine, base: dt.datetime) -> dict[str, int]:
             connection.execute(text(statement))
         if d == "postgresql":
             for table in ("ambassador", "account", "crawlrun", "post"):
-                connection.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                    )
+                )
     if d == "sqlite":
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))
@@ -128,8 +136,10 @@ def load(engine: Engine, base: dt.datetime) -> dict[str, int]:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE"))
     with engine.connect() as connection:
-        return {t: connection.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in ("post", "postsnapshot", "accountsnapshot")}
+        return {
+            t: connection.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("post", "postsnapshot", "accountsnapshot")
+        }
 
 
 def run_one(label: str, url: str, base: dt.datetime) -> None:
@@ -140,9 +150,12 @@ def run_one(label: str, url: str, base: dt.datetime) -> None:
     began = time.perf_counter()
     upgrade(url)
     counts = load(get_engine(url), base)
-    print(f"{label}: loaded {counts['postsnapshot']:,} post snapshots, "
-          f"{counts['accountsnapshot']:,} account snapshots, {counts['post']:,} posts "
-          f"in {time.perf_counter() - began:.1f} s", flush=True)
+    print(
+        f"{label}: loaded {counts['postsnapshot']:,} post snapshots, "
+        f"{counts['accountsnapshot']:,} account snapshots, {counts['post']:,} posts "
+        f"in {time.perf_counter() - began:.1f} s",
+        flush=True,
+    )
     target = TARGETS[make_url(url).get_backend_name()]
     first = base.date()
     for name, since in (("year", first), ("last 30 days", first + dt.timedelta(days=DAYS - 30))):
@@ -153,10 +166,13 @@ def run_one(label: str, url: str, base: dt.datetime) -> None:
             report = build_report(url, since, until, by="ambassador", timezone="UTC")
             times.append(time.perf_counter() - started)
         median = statistics.median(times)
-        print(f"{label}: report by ambassador over the {name} ({report.headline.posts:,} posts, "
-              f"{len(report.rows):,} rows): {median:.2f} s median of "
-              f"{', '.join(f'{t:.2f}' for t in times)} (target <= {target:.0f} s: "
-              f"{'met' if median <= target else 'MISSED'})", flush=True)
+        print(
+            f"{label}: report by ambassador over the {name} ({report.headline.posts:,} posts, "
+            f"{len(report.rows):,} rows): {median:.2f} s median of "
+            f"{', '.join(f'{t:.2f}' for t in times)} (target <= {target:.0f} s: "
+            f"{'met' if median <= target else 'MISSED'})",
+            flush=True,
+        )
     get_engine(url).dispose()
 
 

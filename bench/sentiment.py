@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from reach.sentiment import ScoreSummary
 
 ROUNDS = 3
-TEXTS = int(os.environ.get("BENCH_SENTIMENT_TEXTS", "60000"))  # a large backlog: the pool pays its start-up once
+TEXTS = int(
+    os.environ.get("BENCH_SENTIMENT_TEXTS", "60000")
+)  # a large backlog: the pool pays its start-up once
 # Share of each language in the generated posts, roughly the demo roster's mix.
 MIX = {"en": 0.58, "fr": 0.12, "de": 0.06, "es": 0.05, "pt": 0.04, "it": 0.03, "zh": 0.05,
        "ja": 0.03, "none": 0.04}  # fmt: skip
@@ -116,7 +118,10 @@ def language_accuracy(url: str, posts: list[tuple[str, str, str | None]]) -> tup
 
     with get_engine(url).connect() as connection:
         stored: dict[str | None, str | None] = dict(  # text_hash(t) is None for no text
-            connection.execute(select(col(Sentiment.text_hash), col(Sentiment.language))).tuples().all())
+            connection.execute(select(col(Sentiment.text_hash), col(Sentiment.language)))
+            .tuples()
+            .all()
+        )
     judged = [(stored.get(text_hash(t)), lang, tag) for t, lang, tag in posts if lang != "none"]
     right = sum(found == lang for found, lang, _ in judged)
     wrong_tags = [(found, lang) for found, lang, tag in judged if tag == "en" and lang != "en"]
@@ -129,7 +134,10 @@ def timed_cpu(run: Callable[[], "ScoreSummary"]) -> tuple["ScoreSummary", float]
     before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     summary = run()
     after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before, strict=True))
+    cpu = sum(
+        a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
+        for a, b in zip(after, before, strict=True)
+    )
     return summary, cpu
 
 
@@ -172,27 +180,40 @@ def main() -> None:
             if round_ == 1:
                 accuracy, caught, wrong_tags = language_accuracy(f"sqlite:///{one_path}", posts)
                 scored_share = one.scored / max(one.written, 1)
-                print(f"texts: {len(posts):,} posts ({len(english):,} English), {one.written:,} "
-                      f"distinct; {scored_share:.0%} scored, not scored: "
-                      f"{dict(one.not_scored.most_common(4))}")
-                print(f"language: {accuracy:.1%} of texts get their true language; wrong 'en' "
-                      f"tags corrected: {caught}/{wrong_tags}; detector warm-up {warm:.2f} s "
-                      "(not in the 1-process figure)")
+                print(
+                    f"texts: {len(posts):,} posts ({len(english):,} English), {one.written:,} "
+                    f"distinct; {scored_share:.0%} scored, not scored: "
+                    f"{dict(one.not_scored.most_common(4))}"
+                )
+                print(
+                    f"language: {accuracy:.1%} of texts get their true language; wrong 'en' "
+                    f"tags corrected: {caught}/{wrong_tags}; detector warm-up {warm:.2f} s "
+                    "(not in the 1-process figure)"
+                )
             ones.append(one.rate / bare)
             twos.append(two.rate / one.rate)
             # The CPU seconds show how much of two cores the run actually got.
-            print(f"round {round_}: bare TextBlob .sentiment {bare:,.0f} texts/s (English); "
-                  f"score_pending 1 process {one.rate:,.0f} texts/s ({one.seconds:.2f} s, CPU "
-                  f"{one_cpu:.2f} s), 2 processes {two.rate:,.0f} texts/s ({two.seconds:.2f} s "
-                  f"with worker start-up, CPU {two_cpu:.2f} s of {2 * two.seconds:.2f} "
-                  f"possible); load average before {load:.2f}", flush=True)
-            print(f"round {round_}: 1 process / bare {ones[-1]:.2f}, 2 processes / 1 "
-                  f"{twos[-1]:.2f}", flush=True)
+            print(
+                f"round {round_}: bare TextBlob .sentiment {bare:,.0f} texts/s (English); "
+                f"score_pending 1 process {one.rate:,.0f} texts/s ({one.seconds:.2f} s, CPU "
+                f"{one_cpu:.2f} s), 2 processes {two.rate:,.0f} texts/s ({two.seconds:.2f} s "
+                f"with worker start-up, CPU {two_cpu:.2f} s of {2 * two.seconds:.2f} "
+                f"possible); load average before {load:.2f}",
+                flush=True,
+            )
+            print(
+                f"round {round_}: 1 process / bare {ones[-1]:.2f}, 2 processes / 1 {twos[-1]:.2f}",
+                flush=True,
+            )
     one_ratio, two_ratio = statistics.median(ones), statistics.median(twos)
-    print(f"1 process / bare:   {one_ratio:.2f} median of {ROUNDS} rounds (target >= 0.60: "
-          f"{'met' if one_ratio >= 0.6 else 'MISSED'})")
-    print(f"2 processes / 1:    {two_ratio:.2f} median of {ROUNDS} rounds (target >= 1.70: "
-          f"{'met' if two_ratio >= 1.7 else 'MISSED'})")
+    print(
+        f"1 process / bare:   {one_ratio:.2f} median of {ROUNDS} rounds (target >= 0.60: "
+        f"{'met' if one_ratio >= 0.6 else 'MISSED'})"
+    )
+    print(
+        f"2 processes / 1:    {two_ratio:.2f} median of {ROUNDS} rounds (target >= 1.70: "
+        f"{'met' if two_ratio >= 1.7 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,12 @@ def demo_roster(var_dir: Path) -> Path:
         return DEMO_ROSTER
     moved = var_dir / "demo_roster.csv"
     moved.parent.mkdir(parents=True, exist_ok=True)
-    moved.write_text(DEMO_ROSTER.read_text(encoding="utf-8").replace(
-        f"127.0.0.1:{SANDBOX_PORT}", f"127.0.0.1:{port}"), encoding="utf-8")
+    moved.write_text(
+        DEMO_ROSTER.read_text(encoding="utf-8").replace(
+            f"127.0.0.1:{SANDBOX_PORT}", f"127.0.0.1:{port}"
+        ),
+        encoding="utf-8",
+    )
     return moved
 
 
@@ -61,7 +65,8 @@ def prefect_environment(var_dir: Path) -> dict[str, str]:
         "PREFECT_HOME": os.environ.get("PREFECT_HOME", str((var_dir / "prefect").resolve())),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": os.environ.get(
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"),
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"
+        ),
     }
 
 
@@ -75,7 +80,9 @@ def run_nightly(day: int) -> Any:
 
     with SandboxProcess(day=day, port=sandbox_port(), faults=[f"rate_limit={SANDBOX_RATE_BUDGET}"]):
         # The sandbox's clock runs `day` days ahead: the report ends on the sandbox's today.
-        return nightly_reach(crawl_retries=0, report_until=today + dt.timedelta(days=day), return_state=True)
+        return nightly_reach(
+            crawl_retries=0, report_until=today + dt.timedelta(days=day), return_state=True
+        )
 
 
 def print_run_summary(title: str, state: Any, seconds: float) -> None:
@@ -91,25 +98,44 @@ def print_run_summary(title: str, state: Any, seconds: float) -> None:
 
     flow_run_id = str(state.state_details.flow_run_id)
     with Session(get_engine()) as session:
-        runs = session.exec(select(CrawlRun).where(CrawlRun.prefect_flow_run_id == flow_run_id)
-                            .order_by(CrawlRun.platform)).all()
-    table = Table("platform", "status", "accounts ok / failed", "posts new / updated", "snapshots",
-                  title=f"{title}: {state.name} in {seconds:.0f} s")
+        runs = session.exec(
+            select(CrawlRun)
+            .where(CrawlRun.prefect_flow_run_id == flow_run_id)
+            .order_by(CrawlRun.platform)
+        ).all()
+    table = Table(
+        "platform",
+        "status",
+        "accounts ok / failed",
+        "posts new / updated",
+        "snapshots",
+        title=f"{title}: {state.name} in {seconds:.0f} s",
+    )
     for run in runs:
         assert run.id is not None
         result = load_result(run.id, 0, 0.0, run.stats or {})
-        table.add_row(run.platform, run.status, f"{result.accounts_ok} / {result.accounts_failed}",
-                      f"{result.posts_new} / {result.posts_updated}", str(result.snapshots))
+        table.add_row(
+            run.platform,
+            run.status,
+            f"{result.accounts_ok} / {result.accounts_failed}",
+            f"{result.posts_new} / {result.posts_updated}",
+            str(result.snapshots),
+        )
     console.print(table)
     if not state.is_completed():
         console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
     highlights = run_highlights([r.id for r in runs if r.id is not None])
     if highlights.accounts_compared:
-        console.print(f"followers gained since the previous crawl: {highlights.followers_gained:+,} "
-                          f"over {highlights.accounts_compared} accounts")
+        console.print(
+            f"followers gained since the previous crawl: {highlights.followers_gained:+,} "
+            f"over {highlights.accounts_compared} accounts"
+        )
     for post in highlights.top_posts[:3]:
-        console.print(f"  top post: {post.ambassador} ({post.platform}) {post.engagements:,} engagements "
-                          f"{post.url or ''}", soft_wrap=True)
+        console.print(
+            f"  top post: {post.ambassador} ({post.platform}) {post.engagements:,} engagements "
+            f"{post.url or ''}",
+            soft_wrap=True,
+        )
     if state.is_completed():
         for path in state.result()["report"]:
             console.print(f"report: {path}", soft_wrap=True)
@@ -121,7 +147,9 @@ def print_report(days: int, day_offset: int) -> None:
     from reach.report import build_report, default_report_path, print_top_ambassadors, write_report
     from reach.settings import get_settings
 
-    until = dt.datetime.now(ZoneInfo(get_settings().timezone)).date() + dt.timedelta(days=day_offset)
+    until = dt.datetime.now(ZoneInfo(get_settings().timezone)).date() + dt.timedelta(
+        days=day_offset
+    )
     report = build_report(None, until - dt.timedelta(days=days - 1), until)
     path = write_report(report, "html", default_report_path(report, "html"))
     console.print(f"\n[bold]reach report:[/] {path}", soft_wrap=True)
@@ -135,8 +163,11 @@ def linkedin_ambassadors(session: "Session") -> list[tuple[str, str]]:
     from models import Account, Ambassador
 
     rows = session.exec(
-        select(Ambassador.name, Ambassador.slug).join(Account, col(Account.ambassador_id) == Ambassador.id)
-        .where(col(Account.platform) == "linkedin").distinct().order_by(Ambassador.slug)
+        select(Ambassador.name, Ambassador.slug)
+        .join(Account, col(Account.ambassador_id) == Ambassador.id)
+        .where(col(Account.platform) == "linkedin")
+        .distinct()
+        .order_by(Ambassador.slug)
     ).all()
     return [(name, slug) for name, slug in rows]
 
@@ -161,8 +192,10 @@ def import_demo_linkedin(day_offset: int) -> bool:
         people = linkedin_ambassadors(session)
     inbox = settings.linkedin_inbox
     write_demo_exports(inbox, people, until)
-    console.print(f"\n[bold]import-linkedin[/] {inbox} (sample exports of {len(people)} ambassadors)",
-                      soft_wrap=True)
+    console.print(
+        f"\n[bold]import-linkedin[/] {inbox} (sample exports of {len(people)} ambassadors)",
+        soft_wrap=True,
+    )
     state = import_linkedin(folder=str(inbox), return_state=True)
     if not state.is_completed():
         console.print(f"[bold red]{state.message}[/]", soft_wrap=True)
@@ -172,7 +205,9 @@ def import_demo_linkedin(day_offset: int) -> bool:
     return True
 
 
-def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "amara-okafor") -> None:
+def print_linkedin_beside_crawled(
+    days: int, day_offset: int, seed_slug: str = "amara-okafor"
+) -> None:
     """Each platform's figures for the report's period, imported LinkedIn beside the crawled
     platforms; then the seed case: the ambassador's most liked LinkedIn post and followers gained."""
     from rich.table import Table
@@ -191,30 +226,54 @@ def print_linkedin_beside_crawled(days: int, day_offset: int, seed_slug: str = "
     since = until - dt.timedelta(days=days - 1)
     report = build_report(None, since, until, by="platform")
     table = Table(title=f"By platform, {since} to {until}")
-    for header in ("Platform", "Posts", "Likes", "Comments", "Impressions", "Members reached",
-                   "New followers (net)"):
+    for header in (
+        "Platform",
+        "Posts",
+        "Likes",
+        "Comments",
+        "Impressions",
+        "Members reached",
+        "New followers (net)",
+    ):
         table.add_column(header, overflow="fold")  # narrow terminals: fold, never cut a figure
     for row in sorted(report.rows, key=lambda r: r.key):
-        table.add_row(f"{row.key} ({row.sources})", fmt_int(row.posts),
-                      fmt_counted(row.likes, row.likes_n, row.posts),
-                      fmt_counted(row.comments, row.comments_n, row.posts), fmt_int(row.impressions),
-                      fmt_int(row.members_reached),
-                      fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"))
+        table.add_row(
+            f"{row.key} ({row.sources})",
+            fmt_int(row.posts),
+            fmt_counted(row.likes, row.likes_n, row.posts),
+            fmt_counted(row.comments, row.comments_n, row.posts),
+            fmt_int(row.impressions),
+            fmt_int(row.members_reached),
+            fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"),
+        )
     console.print(table)
     period = Period(since, until, timezone)
     with Session(get_engine()) as session:
         person = session.exec(select(Ambassador).where(Ambassador.slug == seed_slug)).first()
         if person is None:
             return
-        posts = [p for p in post_facts(session, period)
-                 if p.ambassador_id == person.id and p.platform == "linkedin" and p.latest["likes"] is not None]
-        gained = [a.new_followers for a in account_facts(session, period)
-                  if a.ambassador_id == person.id and a.platform == "linkedin" and a.new_followers is not None]
+        posts = [
+            p
+            for p in post_facts(session, period)
+            if p.ambassador_id == person.id
+            and p.platform == "linkedin"
+            and p.latest["likes"] is not None
+        ]
+        gained = [
+            a.new_followers
+            for a in account_facts(session, period)
+            if a.ambassador_id == person.id
+            and a.platform == "linkedin"
+            and a.new_followers is not None
+        ]
     best = max(posts, key=lambda p: p.latest["likes"] or 0, default=None)
     if best is not None:
-        console.print(f"seed case, {person.name} on LinkedIn (imported): {fmt_int(best.latest['likes'])} "
-                          f"reactions, {fmt_int(best.latest['comments'])} comments on {best.url}; "
-                          f"{fmt_int(sum(gained))} new followers over the period", soft_wrap=True)
+        console.print(
+            f"seed case, {person.name} on LinkedIn (imported): {fmt_int(best.latest['likes'])} "
+            f"reactions, {fmt_int(best.latest['comments'])} comments on {best.url}; "
+            f"{fmt_int(sum(gained))} new followers over the period",
+            soft_wrap=True,
+        )
 
 
 def run_demo() -> None:
@@ -243,7 +302,9 @@ def run_demo() -> None:
     failed = not import_demo_linkedin(day_offset=1)  # the report's last day (sandbox day 1)
     for day in (0, 1):
         began = time.monotonic()
-        console.print(f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)")
+        console.print(
+            f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)"
+        )
         state = run_nightly(day)
         print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
         failed = failed or not state.is_completed()

@@ -18,6 +18,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 
+
 def open_session() -> Session:
     """A session on the configured database, which must be migrated to head."""
     from reach.db import get_engine
@@ -52,7 +53,9 @@ def db_current() -> None:
 
 
 @roster_app.command("import")
-def roster_import(path: Annotated[Path, typer.Argument(help="Roster file, .csv or .yaml.")]) -> None:
+def roster_import(
+    path: Annotated[Path, typer.Argument(help="Roster file, .csv or .yaml.")],
+) -> None:
     """Import a roster; any invalid row imports nothing and lists the errors (the first 100)."""
     from cli.views import import_roster_file
     from reach.roster import RosterError
@@ -68,7 +71,9 @@ def roster_import(path: Annotated[Path, typer.Argument(help="Roster file, .csv o
 @roster_app.command("export")
 def roster_export(
     fmt: Annotated[str, typer.Option("--format", help="csv or yaml.")] = "csv",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default stdout).")
+    ] = None,
 ) -> None:
     """Write the stored roster in a form `reach roster import` reads back."""
     from reach.roster import export_roster
@@ -126,15 +131,20 @@ def score(
     )
 
 
-import_app = typer.Typer(help="Import analytics exports (platforms we never crawl).", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import analytics exports (platforms we never crawl).", no_args_is_help=True
+)
 app.add_typer(import_app, name="import")
 
 
 @import_app.command("linkedin")
 def import_linkedin(
-    paths: Annotated[list[Path], typer.Argument(help="LinkedIn .xlsx exports, or folders of them.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="LinkedIn .xlsx exports, or folders of them.")
+    ],
     ambassador: Annotated[
-        str | None, typer.Option("--ambassador", help="Ambassador slug (default: the name in the file name).")
+        str | None,
+        typer.Option("--ambassador", help="Ambassador slug (default: the name in the file name)."),
     ] = None,
 ) -> None:
     """Import LinkedIn analytics exports; each file all or nothing, exit 1 if any failed."""
@@ -157,10 +167,20 @@ def import_linkedin(
 @app.command("sandbox")
 def sandbox(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8787,
-    day: Annotated[int | None, typer.Option("--day", help="Simulated day (default REACH_SANDBOX_DAY or 0).")] = None,
-    date: Annotated[str | None, typer.Option("--date", help="Calendar date of day 0, YYYY-MM-DD "
-                                             "(default REACH_SANDBOX_DATE, else today in UTC).")] = None,
-    fault: Annotated[list[str] | None, typer.Option("--fault", help="Fault switch NAME[=ARG], repeatable.")] = None,
+    day: Annotated[
+        int | None, typer.Option("--day", help="Simulated day (default REACH_SANDBOX_DAY or 0).")
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="Calendar date of day 0, YYYY-MM-DD "
+            "(default REACH_SANDBOX_DATE, else today in UTC).",
+        ),
+    ] = None,
+    fault: Annotated[
+        list[str] | None, typer.Option("--fault", help="Fault switch NAME[=ARG], repeatable.")
+    ] = None,
 ) -> None:
     """Serve the local fake of the platforms on 127.0.0.1 (for the demo, tests and benchmarks)."""
     try:
@@ -172,14 +192,20 @@ def sandbox(
         today = parse_date(date, "--date") if date else None
     except ValueError as exc:
         fail(str(exc))
-    serve(port=port, day=day if day is not None else day_from_env(), faults=fault or [], today=today)
+    serve(
+        port=port, day=day if day is not None else day_from_env(), faults=fault or [], today=today
+    )
 
 
 @app.command("crawl")
 def crawl(
     platform: Annotated[str, typer.Option("--platform", help="mastodon, bluesky or feed.")],
-    ambassador: Annotated[list[str] | None, typer.Option("--ambassador", help="Slug; repeatable. Default: all.")] = None,
-    lookback_days: Annotated[int | None, typer.Option("--lookback-days", min=1, help="Default REACH_LOOKBACK_DAYS.")] = None,
+    ambassador: Annotated[
+        list[str] | None, typer.Option("--ambassador", help="Slug; repeatable. Default: all.")
+    ] = None,
+    lookback_days: Annotated[
+        int | None, typer.Option("--lookback-days", min=1, help="Default REACH_LOOKBACK_DAYS.")
+    ] = None,
 ) -> None:
     """Crawl one platform in its own Scrapy process and print what it did."""
     import signal
@@ -192,26 +218,53 @@ def crawl(
     stop = StopRequest()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=err, transient=True, disable=not err.is_terminal)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
     with progress:
         task = progress.add_task(f"crawling {platform}", total=None)
         try:
-            result = run_crawl(platform, ambassador or [], lookback_days=lookback_days, stop=stop,
-                               on_progress=lambda pages, items: progress.update(
-                                   task, description=f"crawling {platform}: {pages} pages, {items} items"))
+            result = run_crawl(
+                platform,
+                ambassador or [],
+                lookback_days=lookback_days,
+                stop=stop,
+                on_progress=lambda pages, items: progress.update(
+                    task, description=f"crawling {platform}: {pages} pages, {items} items"
+                ),
+            )
         except (UnknownSelection, DatabaseUnavailable) as exc:
             fail(str(exc))
     for stale in result.reaped:
-        err.print(f"closed crawl run {stale.id} ({stale.platform}): {stale.reason}", highlight=False)
-    table = Table("ambassador", "account", "result", "posts new", "updated", "snapshots",
-                  title=f"crawl run {result.crawl_run_id}: {result.summary()}")
+        err.print(
+            f"closed crawl run {stale.id} ({stale.platform}): {stale.reason}", highlight=False
+        )
+    table = Table(
+        "ambassador",
+        "account",
+        "result",
+        "posts new",
+        "updated",
+        "snapshots",
+        title=f"crawl run {result.crawl_run_id}: {result.summary()}",
+    )
     for account in result.accounts:
         outcome = "ok" if account.ok else f"[red]{account.error}[/]: {account.reason}"
         if account.warnings:
             outcome += f" [yellow]({account.warning_text()})[/]"
-        table.add_row(account.ambassador, account.account, outcome, str(account.posts_new),
-                      str(account.posts_updated), str(account.snapshots))
+        table.add_row(
+            account.ambassador,
+            account.account,
+            outcome,
+            str(account.posts_new),
+            str(account.posts_updated),
+            str(account.snapshots),
+        )
     console.print(table)
     problems = result.problems()
     if problems:
@@ -236,11 +289,28 @@ def runs_reap() -> None:
 
 @app.command("report")
 def report(
-    since: Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (default: REACH_LOOKBACK_DAYS before --until).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Last day, inclusive, YYYY-MM-DD (default: today).")] = None,
-    by: Annotated[str, typer.Option("--by", help="ambassador, platform, country, cohort or team.")] = "ambassador",
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="First day, YYYY-MM-DD (default: REACH_LOOKBACK_DAYS before --until)."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Last day, inclusive, YYYY-MM-DD (default: today)."),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help="ambassador, platform, country, cohort or team.")
+    ] = "ambassador",
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json, xlsx or html.")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout for table/csv/json, REACH_REPORTS_DIR for xlsx/html).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (default: stdout for table/csv/json, REACH_REPORTS_DIR for xlsx/html).",
+        ),
+    ] = None,
 ) -> None:
     """Reach metrics of a period: one row per ambassador (or platform, country, cohort, team)."""
     import datetime as dt
@@ -269,8 +339,16 @@ def report(
         fail(f"unknown --by {by!r}: use one of {', '.join(GROUPINGS)}")
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
-    last = parse_day(until, "--until") if until else dt.datetime.now(ZoneInfo(settings.timezone)).date()
-    first = parse_day(since, "--since") if since else last - dt.timedelta(days=settings.lookback_days - 1)
+    last = (
+        parse_day(until, "--until")
+        if until
+        else dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    )
+    first = (
+        parse_day(since, "--since")
+        if since
+        else last - dt.timedelta(days=settings.lookback_days - 1)
+    )
     if first > last:
         fail(f"--since {first} is after --until {last}")
     built = build_report(None, first, last, by=by)

@@ -46,8 +46,12 @@ class _ResolutionReceiver(Protocol):
 
 class _HostnameResolver(Protocol):
     def resolveHostName(
-        self, resolutionReceiver: _ResolutionReceiver, hostName: str, portNumber: int = 0,
-        addressTypes: Sequence[type[IAddress]] | None = None, transportSemantics: str = "TCP",
+        self,
+        resolutionReceiver: _ResolutionReceiver,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Sequence[type[IAddress]] | None = None,
+        transportSemantics: str = "TCP",
     ) -> IHostResolution: ...
 
 
@@ -92,7 +96,9 @@ class GuardedResolver:
     spelling it used. Off when REACH_ALLOW_PRIVATE_HOSTS is on; allow-listed names pass.
     """
 
-    def __init__(self, reactor: Any, inner: CachingThreadedResolver, allow: bool, allowlist: frozenset[str]) -> None:
+    def __init__(
+        self, reactor: Any, inner: CachingThreadedResolver, allow: bool, allowlist: frozenset[str]
+    ) -> None:
         self.reactor = reactor
         self.inner = inner
         self.allow = allow
@@ -102,8 +108,12 @@ class GuardedResolver:
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> Self:
         settings = get_settings()
-        return cls(reactor, CachingThreadedResolver.from_crawler(crawler, reactor), settings.allow_private_hosts,
-                   settings.private_host_allowlist)
+        return cls(
+            reactor,
+            CachingThreadedResolver.from_crawler(crawler, reactor),
+            settings.allow_private_hosts,
+            settings.private_host_allowlist,
+        )
 
     def install_on_reactor(self) -> None:
         self.inner.install_on_reactor()
@@ -111,14 +121,20 @@ class GuardedResolver:
         self.reactor.installNameResolver(self)
 
     def resolveHostName(
-        self, resolutionReceiver: _ResolutionReceiver, hostName: str, portNumber: int = 0,
-        addressTypes: Sequence[type[IAddress]] | None = None, transportSemantics: str = "TCP",
+        self,
+        resolutionReceiver: _ResolutionReceiver,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Sequence[type[IAddress]] | None = None,
+        transportSemantics: str = "TCP",
     ) -> IHostResolution:
         assert self.original is not None
         receiver: _ResolutionReceiver = resolutionReceiver
         if not self.allow and hostName.lower() not in self.allowlist:
             receiver = _PublicAddressesOnly(resolutionReceiver, hostName)
-        return self.original.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
+        return self.original.resolveHostName(
+            receiver, hostName, portNumber, addressTypes, transportSemantics
+        )
 
 
 class VerifyingContextFactory(_ScrapyClientContextFactory):

@@ -60,11 +60,15 @@ class PrivateHostGuardMiddleware:
     def process_exception(self, request: Request, exception: Exception) -> None:
         host = (urlsplit(request.url).hostname or "").lower()
         if isinstance(exception, CannotResolveHostError | DNSLookupError) and host in REFUSED:
-            raise IgnoreRequest(f"refused: {host} resolves only to private or loopback address(es) "
-                                f"{', '.join(REFUSED[host])}")
+            raise IgnoreRequest(
+                f"refused: {host} resolves only to private or loopback address(es) "
+                f"{', '.join(REFUSED[host])}"
+            )
 
 
-def _pass_on(result: RobotParser | None, waiter: Deferred[RobotParser | None]) -> RobotParser | None:
+def _pass_on(
+    result: RobotParser | None, waiter: Deferred[RobotParser | None]
+) -> RobotParser | None:
     waiter.callback(result)
     return result  # for the next waiter: a callback's return value is what the next one gets
 
@@ -156,16 +160,25 @@ class HostGate:
             self.remaining -= 1
         return self.seq
 
-    def update(self, limit: int | None, remaining: int, reset_at: float | None, window: float | None,
-               request_seq: int) -> None:
+    def update(
+        self,
+        limit: int | None,
+        remaining: int,
+        reset_at: float | None,
+        window: float | None,
+        request_seq: int,
+    ) -> None:
         """Headers of one response, sent by request number `request_seq`.
 
         Requests sent after it may not be counted in its `remaining` yet, so they are taken off;
         within one window the lowest estimate wins (responses arrive out of order).
         """
         estimate = remaining - (self.seq - request_seq)
-        same_window = (self.reset_at is not None and reset_at is not None
-                       and abs(reset_at - self.reset_at) < 1.0)
+        same_window = (
+            self.reset_at is not None
+            and reset_at is not None
+            and abs(reset_at - self.reset_at) < 1.0
+        )
         if same_window and self.remaining is not None:
             estimate = min(estimate, self.remaining)
         self.remaining, self.reset_at = estimate, reset_at
@@ -235,11 +248,15 @@ class RateLimitMiddleware:
         remaining = _int_header(response, b"X-RateLimit-Remaining", b"RateLimit-Remaining")
         if remaining is not None and "ratelimit_seq" in request.meta:
             reset = headers.get(b"X-RateLimit-Reset") or headers.get(b"RateLimit-Reset")
-            policy = re.search(r"w=(\d+)", (headers.get(b"RateLimit-Policy") or b"").decode("latin-1"))
+            policy = re.search(
+                r"w=(\d+)", (headers.get(b"RateLimit-Policy") or b"").decode("latin-1")
+            )
             gate.update(
-                _int_header(response, b"X-RateLimit-Limit", b"RateLimit-Limit"), remaining,
+                _int_header(response, b"X-RateLimit-Limit", b"RateLimit-Limit"),
+                remaining,
                 _reset_time(reset.decode("latin-1"), now) if reset else None,
-                float(policy.group(1)) if policy else None, request.meta["ratelimit_seq"],
+                float(policy.group(1)) if policy else None,
+                request.meta["ratelimit_seq"],
             )
         if response.status != 429:
             return response
@@ -251,7 +268,7 @@ class RateLimitMiddleware:
         wait = _retry_after(retry_after.decode(), now) if retry_after else None
         if wait is None and gate.reset_at and gate.reset_at > now:
             wait = gate.reset_at - now
-        wait = max(wait if wait is not None else 2.0 ** retries, 0.1)
+        wait = max(wait if wait is not None else 2.0**retries, 0.1)
         gate.resume_at = max(gate.resume_at, now + wait)
         retry = request.replace(dont_filter=True)
         retry.meta["ratelimit_retries"] = retries + 1

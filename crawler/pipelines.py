@@ -106,7 +106,10 @@ class ValidationPipeline:
                 value = getattr(item, column)
                 if value is not None and value < 0:
                     self.drop(f"bad_{column}", item)
-        elif isinstance(item, ReplyItem | ThreadItem) and (item.platform, item.post_platform_id) in self.dropped_posts:
+        elif (
+            isinstance(item, ReplyItem | ThreadItem)
+            and (item.platform, item.post_platform_id) in self.dropped_posts
+        ):
             self.drop("post_dropped", item)
         elif isinstance(item, ReplyItem):
             if not item.platform_reply_id or not item.author_hash:
@@ -138,14 +141,22 @@ class Batch:
     done: list[AccountDone]
 
     def __len__(self) -> int:
-        return len(self.posts) + len(self.profiles) + len(self.replies) + len(self.threads) + len(self.done)
+        return (
+            len(self.posts)
+            + len(self.profiles)
+            + len(self.replies)
+            + len(self.threads)
+            + len(self.done)
+        )
 
 
 @dataclasses.dataclass
 class Written:
     """What a committed flush changes in the writer's own bookkeeping (kept apart until commit)."""
 
-    tally: dict[int, AccountTally] = dataclasses.field(default_factory=lambda: defaultdict(AccountTally))
+    tally: dict[int, AccountTally] = dataclasses.field(
+        default_factory=lambda: defaultdict(AccountTally)
+    )
     alias: dict[int, int] = dataclasses.field(default_factory=dict)
     stats: dict[str, int] = dataclasses.field(default_factory=lambda: defaultdict(int))
 
@@ -174,7 +185,9 @@ class DatabaseWriterPipeline:
         self.replies: dict[tuple[str, str], ReplyItem] = {}
         self.threads: dict[tuple[str, str], ThreadItem] = {}
         self.done: list[AccountDone] = []
-        self.alias: dict[int, int] = {}  # renamed handle's new row -> the account that has the history
+        self.alias: dict[
+            int, int
+        ] = {}  # renamed handle's new row -> the account that has the history
         self.tally: dict[int, AccountTally] = defaultdict(AccountTally)
         self.finished: set[int] = set()
         self.failure: str | None = None  # why rows were lost; once set, nothing more is written
@@ -194,7 +207,9 @@ class DatabaseWriterPipeline:
             if run_id is None:
                 run_id = open_run(connection, spider.platform)
                 spider.crawl_run_id = run_id
-            found = connection.execute(select(col(CrawlRun.started_at)).where(col(CrawlRun.id) == run_id)).first()
+            found = connection.execute(
+                select(col(CrawlRun.started_at)).where(col(CrawlRun.id) == run_id)
+            ).first()
             if found is None:
                 raise ValueError(f"crawl run {run_id} does not exist")
             self.started_at = found[0]
@@ -204,7 +219,9 @@ class DatabaseWriterPipeline:
 
     def process_item(self, item: Any) -> Any:
         if self.failure is not None:
-            self.crawler.stats.inc_value("reach/items_lost")  # the crawl is stopping: said in the run
+            self.crawler.stats.inc_value(
+                "reach/items_lost"
+            )  # the crawl is stopping: said in the run
             return item
         if isinstance(item, PageItems):
             for record in item.records:
@@ -234,8 +251,13 @@ class DatabaseWriterPipeline:
 
     # -- writing --------------------------------------------------------------------------------
     def _take(self) -> Batch:
-        batch = Batch(list(self.posts.values()), list(self.profiles.values()), list(self.replies.values()),
-                      list(self.threads.values()), list(self.done))
+        batch = Batch(
+            list(self.posts.values()),
+            list(self.profiles.values()),
+            list(self.replies.values()),
+            list(self.threads.values()),
+            list(self.done),
+        )
         self.posts, self.profiles, self.replies, self.threads, self.done = {}, {}, {}, {}, []
         return batch
 
@@ -258,8 +280,14 @@ class DatabaseWriterPipeline:
                     self._lost(batch, exc, attempt)
                     return
                 self.crawler.stats.inc_value("reach/flush_retries")
-                logger.warning("flush of %d rows failed (attempt %d of %d), retrying in %.1fs: %s",
-                               len(batch), attempt, self.attempts, delay, _one_line(exc))
+                logger.warning(
+                    "flush of %d rows failed (attempt %d of %d), retrying in %.1fs: %s",
+                    len(batch),
+                    attempt,
+                    self.attempts,
+                    delay,
+                    _one_line(exc),
+                )
                 time.sleep(delay)
                 delay *= 2
                 continue
@@ -268,9 +296,11 @@ class DatabaseWriterPipeline:
 
     def _lost(self, batch: Batch, exc: Exception, attempts: int) -> None:
         """A flush that failed for good: say what was lost, and stop the crawl."""
-        self.failure = (f"{len(batch.posts)} post(s), {len(batch.replies)} reply(ies) and "
-                        f"{len(batch.done)} account outcome(s) could not be written after {attempts} "
-                        f"attempt(s): {_one_line(exc)}")
+        self.failure = (
+            f"{len(batch.posts)} post(s), {len(batch.replies)} reply(ies) and "
+            f"{len(batch.done)} account outcome(s) could not be written after {attempts} "
+            f"attempt(s): {_one_line(exc)}"
+        )
         stats = self.crawler.stats
         stats.set_value("reach/write_failed", self.failure)
         stats.inc_value("reach/items_lost", len(batch))
@@ -290,7 +320,9 @@ class DatabaseWriterPipeline:
             self.crawler.stats.inc_value(key, value)
         self.crawler.stats.inc_value("reach/flushes")
 
-    def _write(self, connection: Connection, batch: Batch, now: dt.datetime, written: Written) -> None:
+    def _write(
+        self, connection: Connection, batch: Batch, now: dt.datetime, written: Written
+    ) -> None:
         """One flush, in one lock order for every writer: the crawl run's row (SQLite's write lock),
         then the accounts concerned by id, then posts, snapshots, replies and outcomes by key, so
         two crawls of the same accounts queue instead of deadlocking."""
@@ -310,49 +342,106 @@ class DatabaseWriterPipeline:
         if connection.dialect.name != "postgresql":
             return  # SQLite has one writer at a time: the heartbeat already holds its lock
         items: tuple[ProfileItem | PostItem | ThreadItem | AccountDone, ...] = (
-            *batch.profiles, *batch.posts, *batch.threads, *batch.done)
+            *batch.profiles,
+            *batch.posts,
+            *batch.threads,
+            *batch.done,
+        )
         ids = {self._account(i.account_id) for i in items}
         if ids:
-            connection.execute(select(col(Account.id)).where(col(Account.id).in_(sorted(ids)))
-                               .order_by(col(Account.id)).with_for_update())
+            connection.execute(
+                select(col(Account.id))
+                .where(col(Account.id).in_(sorted(ids)))
+                .order_by(col(Account.id))
+                .with_for_update()
+            )
 
-    def _write_profiles(self, connection: Connection, profiles: list[ProfileItem], now: dt.datetime,
-                        written: Written) -> None:
+    def _write_profiles(
+        self,
+        connection: Connection,
+        profiles: list[ProfileItem],
+        now: dt.datetime,
+        written: Written,
+    ) -> None:
         """Each profile's account row and follower snapshot: a few statements per flush, not per account."""
         if not profiles:
             return
         profiles = sorted(profiles, key=lambda p: p.account_id)
-        accounts = {row.id: row for row in connection.execute(
-            select(Account).where(col(Account.id).in_([p.account_id for p in profiles])))}
-        owners = {(row.platform, row.platform_id): row for row in connection.execute(
-            select(Account).where(tuple_(Account.platform, Account.platform_id).in_(
-                [(accounts[p.account_id].platform, p.platform_id) for p in profiles])))}
+        accounts = {
+            row.id: row
+            for row in connection.execute(
+                select(Account).where(col(Account.id).in_([p.account_id for p in profiles]))
+            )
+        }
+        owners = {
+            (row.platform, row.platform_id): row
+            for row in connection.execute(
+                select(Account).where(
+                    tuple_(Account.platform, Account.platform_id).in_(
+                        [(accounts[p.account_id].platform, p.platform_id) for p in profiles]
+                    )
+                )
+            )
+        }
         updates, snapshots = [], []
         for profile in profiles:
             account = accounts[profile.account_id]
             owner = owners.get((account.platform, profile.platform_id))
-            account_id = account.id if owner is None or owner.id == account.id else self._adopt_history(
-                connection, account, owner, written)
-            updates.append({"b_id": account_id, "b_platform_id": profile.platform_id, "b_url": profile.profile_url})
-            counts = {"followers": profile.followers, "following": profile.following,
-                      "posts_count": profile.posts_count}
+            account_id = (
+                account.id
+                if owner is None or owner.id == account.id
+                else self._adopt_history(connection, account, owner, written)
+            )
+            updates.append(
+                {
+                    "b_id": account_id,
+                    "b_platform_id": profile.platform_id,
+                    "b_url": profile.profile_url,
+                }
+            )
+            counts = {
+                "followers": profile.followers,
+                "following": profile.following,
+                "posts_count": profile.posts_count,
+            }
             if any(value is not None for value in counts.values()):
-                snapshots.append({"account_id": account_id, "crawl_run_id": self.run_id,
-                                  "observed_at": now, **counts})
+                snapshots.append(
+                    {
+                        "account_id": account_id,
+                        "crawl_run_id": self.run_id,
+                        "observed_at": now,
+                        **counts,
+                    }
+                )
         connection.execute(
-            update(Account).where(col(Account.id) == bindparam("b_id")).values(
-                platform_id=bindparam("b_platform_id"), status="active", status_reason=None,
-                last_crawled_at=now, updated_at=now,
+            update(Account)
+            .where(col(Account.id) == bindparam("b_id"))
+            .values(
+                platform_id=bindparam("b_platform_id"),
+                status="active",
+                status_reason=None,
+                last_crawled_at=now,
+                updated_at=now,
                 profile_url=func.coalesce(bindparam("b_url"), Account.profile_url),
-            ), updates)
+            ),
+            updates,
+        )
         if snapshots:
             stmt = upsert_insert(connection)(AccountSnapshot)
-            connection.execute(stmt.on_conflict_do_update(
-                index_elements=["account_id", "crawl_run_id"],
-                set_={c: stmt.excluded[c] for c in ("observed_at", "followers", "following", "posts_count")},
-            ), snapshots)
+            connection.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["account_id", "crawl_run_id"],
+                    set_={
+                        c: stmt.excluded[c]
+                        for c in ("observed_at", "followers", "following", "posts_count")
+                    },
+                ),
+                snapshots,
+            )
 
-    def _adopt_history(self, connection: Connection, account: Row[Any], owner: Row[Any], written: Written) -> int:
+    def _adopt_history(
+        self, connection: Connection, account: Row[Any], owner: Row[Any], written: Written
+    ) -> int:
         """A new handle that resolves to a known platform id is the same account renamed.
 
         The older row (`owner`) keeps its history and takes the new handle; the new row is removed.
@@ -363,17 +452,23 @@ class DatabaseWriterPipeline:
                 "of another ambassador"
             )
         for table in (Post, AccountSnapshot, CrawlOutcome):
-            connection.execute(update(table).where(table.account_id == account.id).values(account_id=owner.id))
+            connection.execute(
+                update(table).where(table.account_id == account.id).values(account_id=owner.id)
+            )
         connection.execute(delete(Account).where(Account.id == account.id))
-        connection.execute(update(Account).where(Account.id == owner.id).values(
-            key=account.key, handle=account.handle, base_url=account.base_url))
+        connection.execute(
+            update(Account)
+            .where(Account.id == owner.id)
+            .values(key=account.key, handle=account.handle, base_url=account.base_url)
+        )
         written.alias[account.id] = owner.id
         written.stats["reach/accounts_renamed"] += 1
         owner_id: int = owner.id
         return owner_id
 
-    def _write_posts(self, connection: Connection, items: list[PostItem], now: dt.datetime,
-                     written: Written) -> None:
+    def _write_posts(
+        self, connection: Connection, items: list[PostItem], now: dt.datetime, written: Written
+    ) -> None:
         if not items:
             return
         items = sorted(items, key=lambda i: (i.platform, i.platform_post_id))
@@ -381,20 +476,35 @@ class DatabaseWriterPipeline:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for item in items:
             row = {
-                "account_id": self._account(item.account_id, written), "platform": item.platform,
-                "platform_post_id": item.platform_post_id, "published_at": item.published_at,
-                "kind": item.kind, "source": "crawl", "first_seen_at": now, "last_seen_at": now,
-                "deleted_at": None, "text_truncated": item.text_truncated,
+                "account_id": self._account(item.account_id, written),
+                "platform": item.platform,
+                "platform_post_id": item.platform_post_id,
+                "published_at": item.published_at,
+                "kind": item.kind,
+                "source": "crawl",
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "deleted_at": None,
+                "text_truncated": item.text_truncated,
             }
-            optional = {"url": item.url, "text": item.text, "text_hash": text_hash(item.text),
-                        "language": item.language, "original_url": item.original_url}
+            optional = {
+                "url": item.url,
+                "text": item.text,
+                "text_hash": text_hash(item.text),
+                "language": item.language,
+                "original_url": item.original_url,
+            }
             row.update({k: v for k, v in optional.items() if v is not None})
             groups[tuple(sorted(row))].append(row)
         ids: dict[tuple[str, str], int] = {}
         inserted: set[tuple[str, str]] = set()
         for columns, rows in groups.items():
             stmt = upsert_insert(connection)(Post)
-            updated = [c for c in columns if c not in ("platform", "platform_post_id", "first_seen_at", "source")]
+            updated = [
+                c
+                for c in columns
+                if c not in ("platform", "platform_post_id", "first_seen_at", "source")
+            ]
             stmt = stmt.on_conflict_do_update(
                 index_elements=["platform", "platform_post_id"],
                 set_={c: stmt.excluded[c] for c in updated},
@@ -414,20 +524,34 @@ class DatabaseWriterPipeline:
             else:
                 tally.posts_updated += 1
             tally.snapshots += 1
-            snapshots.append({
-                "post_id": ids[key], "crawl_run_id": self.run_id, "observed_at": now,
-                "approximate": item.approximate, **{c: getattr(item, c) for c in COUNT_COLUMNS},
-            })
+            snapshots.append(
+                {
+                    "post_id": ids[key],
+                    "crawl_run_id": self.run_id,
+                    "observed_at": now,
+                    "approximate": item.approximate,
+                    **{c: getattr(item, c) for c in COUNT_COLUMNS},
+                }
+            )
         snapshots.sort(key=lambda row: row["post_id"])
         stmt = upsert_insert(connection)(PostSnapshot)
-        connection.execute(stmt.on_conflict_do_update(
-            index_elements=["post_id", "crawl_run_id"],
-            set_={c: stmt.excluded[c] for c in ("observed_at", "approximate", *COUNT_COLUMNS)},
-        ), snapshots)
+        connection.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["post_id", "crawl_run_id"],
+                set_={c: stmt.excluded[c] for c in ("observed_at", "approximate", *COUNT_COLUMNS)},
+            ),
+            snapshots,
+        )
         written.stats["reach/posts_written"] += len(items)
 
-    def _write_replies(self, connection: Connection, replies: list[ReplyItem], threads: list[ThreadItem],
-                       now: dt.datetime, written: Written) -> None:
+    def _write_replies(
+        self,
+        connection: Connection,
+        replies: list[ReplyItem],
+        threads: list[ThreadItem],
+        now: dt.datetime,
+        written: Written,
+    ) -> None:
         """Replies, then the mark on each post that its thread was read: in one transaction, so a
         thread counts as read only once its replies are stored."""
         if not replies and not threads:
@@ -436,43 +560,83 @@ class DatabaseWriterPipeline:
         post_ids: dict[tuple[str, str], int] = {}
         for chunk in _chunks(sorted(wanted)):
             found = connection.execute(
-                select(col(Post.id), col(Post.platform), col(Post.platform_post_id))
-                .where(tuple_(Post.platform, Post.platform_post_id).in_(chunk))
+                select(col(Post.id), col(Post.platform), col(Post.platform_post_id)).where(
+                    tuple_(Post.platform, Post.platform_post_id).in_(chunk)
+                )
             )
             for post_id, platform, key in found:
                 assert post_id is not None  # a stored post has its primary key
                 post_ids[(platform, key)] = post_id
         if orphans := sum(1 for r in replies if (r.platform, r.post_platform_id) not in post_ids):
-            written.stats["reach/replies_without_post"] += orphans  # never expected: counted, not hidden
+            written.stats["reach/replies_without_post"] += (
+                orphans  # never expected: counted, not hidden
+            )
         rows = [
-            {"post_id": post_ids[(r.platform, r.post_platform_id)], "platform": r.platform,
-             "platform_reply_id": r.platform_reply_id, "published_at": r.published_at,
-             "text": r.text, "text_hash": text_hash(r.text), "language": r.language, "likes": r.likes,
-             "author_hash": r.author_hash, "text_truncated": r.text_truncated, "first_seen_at": now,
-             "last_seen_at": now}
+            {
+                "post_id": post_ids[(r.platform, r.post_platform_id)],
+                "platform": r.platform,
+                "platform_reply_id": r.platform_reply_id,
+                "published_at": r.published_at,
+                "text": r.text,
+                "text_hash": text_hash(r.text),
+                "language": r.language,
+                "likes": r.likes,
+                "author_hash": r.author_hash,
+                "text_truncated": r.text_truncated,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
             for r in sorted(replies, key=lambda r: (r.platform, r.platform_reply_id))
             if (r.platform, r.post_platform_id) in post_ids
         ]
         if rows:
             stmt = upsert_insert(connection)(Reply)
-            connection.execute(stmt.on_conflict_do_update(
-                index_elements=["platform", "platform_reply_id"],
-                set_={c: stmt.excluded[c] for c in ("text", "text_hash", "text_truncated", "language", "likes",
-                                                    "last_seen_at")},
-            ), rows)
+            connection.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["platform", "platform_reply_id"],
+                    set_={
+                        c: stmt.excluded[c]
+                        for c in (
+                            "text",
+                            "text_hash",
+                            "text_truncated",
+                            "language",
+                            "likes",
+                            "last_seen_at",
+                        )
+                    },
+                ),
+                rows,
+            )
         if threads:
             connection.execute(
-                update(Post).where(col(Post.platform) == bindparam("b_platform"),
-                                   col(Post.platform_post_id) == bindparam("b_key"))
+                update(Post)
+                .where(
+                    col(Post.platform) == bindparam("b_platform"),
+                    col(Post.platform_post_id) == bindparam("b_key"),
+                )
                 .values(thread_comments=bindparam("b_comments"), thread_gone=bindparam("b_gone")),
-                [{"b_platform": t.platform, "b_key": t.post_platform_id, "b_comments": t.comments,
-                  "b_gone": t.gone} for t in sorted(threads, key=lambda t: (t.platform, t.post_platform_id))])
+                [
+                    {
+                        "b_platform": t.platform,
+                        "b_key": t.post_platform_id,
+                        "b_comments": t.comments,
+                        "b_gone": t.gone,
+                    }
+                    for t in sorted(threads, key=lambda t: (t.platform, t.post_platform_id))
+                ],
+            )
             written.stats["reach/threads_read"] += sum(1 for t in threads if not t.gone)
             written.stats["reach/threads_gone"] += sum(1 for t in threads if t.gone)
         written.stats["reach/replies_written"] += len(rows)
 
-    def _write_done(self, connection: Connection, done_items: list[AccountDone], now: dt.datetime,
-                    written: Written) -> None:
+    def _write_done(
+        self,
+        connection: Connection,
+        done_items: list[AccountDone],
+        now: dt.datetime,
+        written: Written,
+    ) -> None:
         """Per-account outcomes, statuses and deletions: a few statements per flush, not per account."""
         if not done_items:
             return
@@ -485,34 +649,66 @@ class DatabaseWriterPipeline:
                 tally.posts_new += written.tally[account_id].posts_new
                 tally.posts_updated += written.tally[account_id].posts_updated
                 tally.snapshots += written.tally[account_id].snapshots
-            outcomes.append({"crawl_run_id": self.run_id, "account_id": account_id, "ok": done.ok,
-                             "error": done.error, "reason": done.reason, "warnings": done.warnings or None,
-                             **dataclasses.asdict(tally)})
+            outcomes.append(
+                {
+                    "crawl_run_id": self.run_id,
+                    "account_id": account_id,
+                    "ok": done.ok,
+                    "error": done.error,
+                    "reason": done.reason,
+                    "warnings": done.warnings or None,
+                    **dataclasses.asdict(tally),
+                }
+            )
             crawled.append({"b_id": account_id})
             if done.status:
-                statuses.append({"b_id": account_id, "b_status": done.status,
-                                 "b_reason": None if done.ok else done.reason})
+                statuses.append(
+                    {
+                        "b_id": account_id,
+                        "b_status": done.status,
+                        "b_reason": None if done.ok else done.reason,
+                    }
+                )
             if done.window_start is not None:
                 complete[done.window_start].append(account_id)
         stmt = upsert_insert(connection)(CrawlOutcome)
-        connection.execute(stmt.on_conflict_do_update(
-            index_elements=["crawl_run_id", "account_id"],
-            set_={c: stmt.excluded[c] for c in ("ok", "error", "reason", "warnings", "posts_new",
-                                                "posts_updated", "snapshots")},
-        ), outcomes)
+        connection.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["crawl_run_id", "account_id"],
+                set_={
+                    c: stmt.excluded[c]
+                    for c in (
+                        "ok",
+                        "error",
+                        "reason",
+                        "warnings",
+                        "posts_new",
+                        "posts_updated",
+                        "snapshots",
+                    )
+                },
+            ),
+            outcomes,
+        )
         by_id = update(Account).where(col(Account.id) == bindparam("b_id"))
         connection.execute(by_id.values(last_crawled_at=now), crawled)
         if statuses:
-            connection.execute(by_id.values(status=bindparam("b_status"), status_reason=bindparam("b_reason")),
-                               statuses)
+            connection.execute(
+                by_id.values(status=bindparam("b_status"), status_reason=bindparam("b_reason")),
+                statuses,
+            )
         for window_start, account_ids in complete.items():
             # A complete crawl of the window did not see these posts: they were deleted.
             result = connection.execute(
-                update(Post).where(
-                    col(Post.account_id).in_(account_ids), col(Post.published_at) >= window_start,
-                    col(Post.last_seen_at) < self.started_at, col(Post.deleted_at).is_(None),
+                update(Post)
+                .where(
+                    col(Post.account_id).in_(account_ids),
+                    col(Post.published_at) >= window_start,
+                    col(Post.last_seen_at) < self.started_at,
+                    col(Post.deleted_at).is_(None),
                     col(Post.source) == "crawl",
-                ).values(deleted_at=now)
+                )
+                .values(deleted_at=now)
             )
             written.stats["reach/posts_marked_deleted"] += result.rowcount or 0
 
@@ -524,14 +720,21 @@ class DatabaseWriterPipeline:
         unfinished = [ref_id for ref_id in refs if ref_id not in self.finished]
         if self.failure is None:
             for ref_id in unfinished:
-                reason = (f"the crawl ended ({stats.get_value('finish_reason') or 'stopped'}) "
-                          "before this account finished")
+                reason = (
+                    f"the crawl ended ({stats.get_value('finish_reason') or 'stopped'}) "
+                    "before this account finished"
+                )
                 self.done.append(AccountDone(ref_id, ok=False, error="Unfinished", reason=reason))
             self.flush()
         if getattr(spider, "shards", 1) > 1:
             return  # run_crawl closes the run once every shard has written its outcomes
-        status, ok, failed = finish_run(self.run_id, stats.get_stats(), getattr(spider, "accounts_loaded", False),
-                                        len(refs), failure=self.failure)
+        status, ok, failed = finish_run(
+            self.run_id,
+            stats.get_stats(),
+            getattr(spider, "accounts_loaded", False),
+            len(refs),
+            failure=self.failure,
+        )
         stats.set_value("reach/run_status", status)
         stats.set_value("reach/accounts_failed", failed)
         stats.set_value("reach/accounts_ok", ok)

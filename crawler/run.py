@@ -70,8 +70,11 @@ class AccountResult:
 
     def warning_text(self) -> str:
         """ "replies unavailable for 1 post: HTTP 404; ..." """
-        return "; ".join(f"{w['what']} unavailable for {w['count']} post{'s' if w['count'] != 1 else ''}: "
-                         f"{w['reason']}" for w in self.warnings)
+        return "; ".join(
+            f"{w['what']} unavailable for {w['count']} post{'s' if w['count'] != 1 else ''}: "
+            f"{w['reason']}"
+            for w in self.warnings
+        )
 
 
 @dataclass
@@ -144,24 +147,35 @@ class CrawlResult:
         if self.status == RunStatus.FAILED and not found:
             if self.accounts and self.accounts_failed == len(self.accounts):
                 reasons = sorted({f"{a.error}: {a.reason}" for a in self.accounts if not a.ok})[:3]
-                found.append("every account failed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+                found.append(
+                    "every account failed" + (f" ({'; '.join(reasons)})" if reasons else "")
+                )
             else:
                 found.append(self.message or "the crawl run failed")
         return found
+
     def summary(self) -> str:
         warnings = f", {self.warnings} warning(s)" if self.warnings else ""
-        return (f"{self.platform}: {self.status}, accounts ok {self.accounts_ok} / failed "
-                f"{self.accounts_failed}{warnings}, posts new {self.posts_new} / updated {self.posts_updated}, "
-                f"snapshots {self.snapshots}, {self.responses} responses in {self.seconds:.1f}s")
+        return (
+            f"{self.platform}: {self.status}, accounts ok {self.accounts_ok} / failed "
+            f"{self.accounts_failed}{warnings}, posts new {self.posts_new} / updated {self.posts_updated}, "
+            f"snapshots {self.snapshots}, {self.responses} responses in {self.seconds:.1f}s"
+        )
 
 
 def check_selection(session: Session, platforms: Sequence[str], ambassadors: Sequence[str]) -> None:
     """Fail at once, naming them, on unknown platforms or ambassador slugs."""
     unknown = [p for p in platforms if p not in SPIDERS]
     if unknown:
-        raise UnknownSelection(f"unknown platform(s): {', '.join(unknown)} (crawlable: {', '.join(SPIDERS)})")
+        raise UnknownSelection(
+            f"unknown platform(s): {', '.join(unknown)} (crawlable: {', '.join(SPIDERS)})"
+        )
     if ambassadors:
-        known = set(session.exec(select(Ambassador.slug).where(col(Ambassador.slug).in_(list(ambassadors)))).all())
+        known = set(
+            session.exec(
+                select(Ambassador.slug).where(col(Ambassador.slug).in_(list(ambassadors)))
+            ).all()
+        )
         missing = [slug for slug in ambassadors if slug not in known]
         if missing:
             raise UnknownSelection(f"unknown ambassador(s): {', '.join(missing)}")
@@ -222,8 +236,14 @@ class _Process:
 
 
 # Of several processes' stats, these are not added up.
-_LATEST_STATS = ("finish_time", "finish_reason", "elapsed_time_seconds", "memusage/max", "reach/crawl_run_id",
-                 "reach/peak_rss_mb")
+_LATEST_STATS = (
+    "finish_time",
+    "finish_reason",
+    "elapsed_time_seconds",
+    "memusage/max",
+    "reach/crawl_run_id",
+    "reach/peak_rss_mb",
+)
 
 
 def _combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,7 +255,8 @@ def _combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
             if value is None and previous is not None:
                 continue
             adds = key not in _LATEST_STATS and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in (previous, value))
+                isinstance(v, int | float) and not isinstance(v, bool) for v in (previous, value)
+            )
             combined[key] = previous + value if adds else value
     return combined
 
@@ -267,7 +288,15 @@ def run_crawl(
         run_id = open_run(connection, platform, flow_run_id)
     shards = get_settings().feed_crawl_processes if platform == "feed" else 1
     with tempfile.TemporaryDirectory(prefix=temp_prefix(run_id)) as tmp:
-        command = [sys.executable, "-m", "scrapy", "crawl", platform, "-a", f"crawl_run_id={run_id}"]
+        command = [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "crawl",
+            platform,
+            "-a",
+            f"crawl_run_id={run_id}",
+        ]
         if ambassadors:
             command += ["-a", f"ambassadors={','.join(ambassadors)}"]
         if accounts:
@@ -282,21 +311,35 @@ def run_crawl(
         for shard in range(shards):
             stats_file = Path(tmp) / f"stats-{shard}.json"
             shard_args = ["-a", f"shard={shard}/{shards}"] if shards > 1 else []
-            processes.append(_Process(subprocess.Popen(
-                [*command, *shard_args, "-s", f"REACH_STATS_FILE={stats_file}"], stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, text=True, env=env,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl+setpgrp
-            ), stats_file, Path(tmp) / f"crawl-{shard}.log"))
+            processes.append(
+                _Process(
+                    subprocess.Popen(
+                        [*command, *shard_args, "-s", f"REACH_STATS_FILE={stats_file}"],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                        env=env,
+                        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl+setpgrp
+                    ),
+                    stats_file,
+                    Path(tmp) / f"crawl-{shard}.log",
+                )
+            )
         progress_lock = threading.Lock()
 
         def on_line() -> None:
             if on_progress:
                 with progress_lock:
-                    on_progress(sum(p.pages_items[0] for p in processes), sum(p.pages_items[1] for p in processes))
+                    on_progress(
+                        sum(p.pages_items[0] for p in processes),
+                        sum(p.pages_items[1] for p in processes),
+                    )
 
         # Each process is followed on a thread of its own (their wait4 collects each child's exit
         # status and peak memory); this thread watches the clock, the stop request and the heartbeat.
-        followers = [threading.Thread(target=p.follow, args=(on_line,), daemon=True) for p in processes]
+        followers = [
+            threading.Thread(target=p.follow, args=(on_line,), daemon=True) for p in processes
+        ]
         for follower in followers:
             follower.start()
         pids = [p.process.pid for p in processes]
@@ -309,7 +352,9 @@ def run_crawl(
                     follower.join(0.2)
                 now = time.monotonic()
                 if deadline and now > deadline:
-                    timed_out = f"the {platform} crawl exceeded its {timeout:.0f}s timeout and was stopped"
+                    timed_out = (
+                        f"the {platform} crawl exceeded its {timeout:.0f}s timeout and was stopped"
+                    )
                     break
                 if stop is not None and stop.signal_name:
                     interrupted = stop.signal_name
@@ -319,13 +364,19 @@ def run_crawl(
                     _try(beat, run_id)
         except BaseException as exc:  # cancelled (Prefect) or interrupted: stop, close, re-raise
             _stop(pids, followers)
-            _try(fail_run, run_id, f"interrupted: the crawl was stopped ({type(exc).__name__}: {exc})".strip())
+            _try(
+                fail_run,
+                run_id,
+                f"interrupted: the crawl was stopped ({type(exc).__name__}: {exc})".strip(),
+            )
             raise
         if timed_out or interrupted:
             _stop(pids, followers)
         parts = [p.stats() for p in processes]
         # The log tail of each process that died before writing its stats.
-        tail = [line for p, part in zip(processes, parts, strict=True) if not part for line in p.tail]
+        tail = [
+            line for p, part in zip(processes, parts, strict=True) if not part for line in p.tail
+        ]
     if timed_out:
         _try(fail_run, run_id, timed_out, only_running=False)
         raise TimeoutError(timed_out)
@@ -345,10 +396,13 @@ def run_crawl(
             if time.monotonic() > waited_until:
                 raise DatabaseUnavailable(
                     f"the database stopped answering ({_first_line(exc)}); crawl run {run_id} will be "
-                    "closed as interrupted by the next crawl or `reach runs reap`") from exc
+                    "closed as interrupted by the next crawl or `reach runs reap`"
+                ) from exc
             time.sleep(2)
-    result.peak_rss_mb = max(part.get("reach/peak_rss_mb") or p.peak_rss_mb
-                             for p, part in zip(processes, parts, strict=True))
+    result.peak_rss_mb = max(
+        part.get("reach/peak_rss_mb") or p.peak_rss_mb
+        for p, part in zip(processes, parts, strict=True)
+    )
     result.cpu_seconds = sum(p.cpu_seconds for p in processes)
     result.interrupted = interrupted
     result.reaped = reaped
@@ -377,17 +431,38 @@ def _stop(pids: Sequence[int], followers: Sequence[threading.Thread]) -> None:
             follower.join(5)
 
 
-def _close(run_id: int, platform: str, stats: dict[str, Any], parts: list[dict[str, Any]],
-           processes: list["_Process"], tail: list[str], shards: int, interrupted: str | None) -> None:
+def _close(
+    run_id: int,
+    platform: str,
+    stats: dict[str, Any],
+    parts: list[dict[str, Any]],
+    processes: list["_Process"],
+    tail: list[str],
+    shards: int,
+    interrupted: str | None,
+) -> None:
     """Close the run if its processes could not: split crawls, killed processes, lost writes."""
     if shards > 1 and stats:
-        failure = stats.get("reach/write_failed") if isinstance(stats.get("reach/write_failed"), str) else None
-        status, ok, failed = finish_run(run_id, stats, all("reach/accounts" in part for part in parts),
-                                        int(stats.get("reach/accounts", 0)), failure=failure)
-        stats.update({"reach/run_status": status, "reach/accounts_ok": ok, "reach/accounts_failed": failed})
+        failure = (
+            stats.get("reach/write_failed")
+            if isinstance(stats.get("reach/write_failed"), str)
+            else None
+        )
+        status, ok, failed = finish_run(
+            run_id,
+            stats,
+            all("reach/accounts" in part for part in parts),
+            int(stats.get("reach/accounts", 0)),
+            failure=failure,
+        )
+        stats.update(
+            {"reach/run_status": status, "reach/accounts_ok": ok, "reach/accounts_failed": failed}
+        )
     killed = [signal.Signals(-p.exit_code).name for p in processes if p.exit_code < 0]
     if killed and run_status(run_id) == RunStatus.RUNNING:
-        _record_unfinished(run_id, f"the crawl process was killed ({killed[0]}) before this account finished")
+        _record_unfinished(
+            run_id, f"the crawl process was killed ({killed[0]}) before this account finished"
+        )
     if stats.get("reach/write_failed"):
         fail_run(run_id, f"rows were lost: {stats['reach/write_failed']}", only_running=False)
     elif run_status(run_id) == RunStatus.RUNNING:
@@ -403,17 +478,40 @@ def _close(run_id: int, platform: str, stats: dict[str, Any], parts: list[dict[s
 def _record_unfinished(run_id: int, reason: str) -> None:
     """An outcome for each account of a killed crawl that has none: what was ok stays ok."""
     with get_engine().begin() as connection:
-        run = connection.execute(select(CrawlRun.platform).where(CrawlRun.id == run_id)).scalar_one()
+        run = connection.execute(
+            select(CrawlRun.platform).where(CrawlRun.id == run_id)
+        ).scalar_one()
         done = select(CrawlOutcome.account_id).where(CrawlOutcome.crawl_run_id == run_id)
-        missing = connection.execute(
-            select(Account.id).join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
-            .where(Account.platform == run, col(Ambassador.active).is_(True), col(Account.id).not_in(done))
-        ).scalars().all()
+        missing = (
+            connection.execute(
+                select(Account.id)
+                .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
+                .where(
+                    Account.platform == run,
+                    col(Ambassador.active).is_(True),
+                    col(Account.id).not_in(done),
+                )
+            )
+            .scalars()
+            .all()
+        )
         if missing:
-            connection.execute(insert(CrawlOutcome), [
-                {"crawl_run_id": run_id, "account_id": account_id, "ok": False, "error": "Unfinished",
-                 "reason": reason, "posts_new": 0, "posts_updated": 0, "snapshots": 0}
-                for account_id in missing])
+            connection.execute(
+                insert(CrawlOutcome),
+                [
+                    {
+                        "crawl_run_id": run_id,
+                        "account_id": account_id,
+                        "ok": False,
+                        "error": "Unfinished",
+                        "reason": reason,
+                        "posts_new": 0,
+                        "posts_updated": 0,
+                        "snapshots": 0,
+                    }
+                    for account_id in missing
+                ],
+            )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -441,7 +539,20 @@ def load_result(run_id: int, exit_code: int, seconds: float, stats: dict[str, An
             .where(CrawlOutcome.crawl_run_id == run_id)
             .order_by(Ambassador.slug)
         ).all()
-        accounts = [AccountResult(handle, slug, o.ok, o.error, o.reason, o.posts_new, o.posts_updated, o.snapshots,
-                                  o.warnings or [])
-                    for o, handle, slug in rows]
-        return CrawlResult(run.platform, run_id, run.status, exit_code, seconds, stats, accounts, run.message)
+        accounts = [
+            AccountResult(
+                handle,
+                slug,
+                o.ok,
+                o.error,
+                o.reason,
+                o.posts_new,
+                o.posts_updated,
+                o.snapshots,
+                o.warnings or [],
+            )
+            for o, handle, slug in rows
+        ]
+        return CrawlResult(
+            run.platform, run_id, run.status, exit_code, seconds, stats, accounts, run.message
+        )

@@ -27,8 +27,13 @@ def lookback_label(lookback_days: int | None) -> str:
     return f"{lookback_days}d"
 
 
-def run_crawls(platforms: Sequence[str], ambassadors: Sequence[str], lookback_days: int | None,
-               timeout_minutes: float, retries: int = 0) -> list[PlatformOutcome]:
+def run_crawls(
+    platforms: Sequence[str],
+    ambassadors: Sequence[str],
+    lookback_days: int | None,
+    timeout_minutes: float,
+    retries: int = 0,
+) -> list[PlatformOutcome]:
     """Crawl the platforms concurrently (one task each) and collect every outcome, failed or not."""
     timeout = timeout_minutes * 60
     # The timeout is enforced by run_crawl, which kills the crawl's process group and names the
@@ -36,7 +41,10 @@ def run_crawls(platforms: Sequence[str], ambassadors: Sequence[str], lookback_da
     # (Prefect 3.9 warns so on every run), so it is not set.
     crawl = crawl_platform.with_options(retries=retries)
     # Threads are enough: each task waits on its own `scrapy crawl` process.
-    futures = {p: crawl.submit(p, list(ambassadors), lookback_days, timeout) for p in dict.fromkeys(platforms)}
+    futures = {
+        p: crawl.submit(p, list(ambassadors), lookback_days, timeout)
+        for p in dict.fromkeys(platforms)
+    }
     outcomes = []
     for platform, future in futures.items():
         future.wait()  # every crawl finishes before anything is judged: one failure stops no other
@@ -44,10 +52,15 @@ def run_crawls(platforms: Sequence[str], ambassadors: Sequence[str], lookback_da
         if isinstance(result, PlatformOutcome):
             outcomes.append(result)
         else:
-            outcome = getattr(result, "outcome", None) or PlatformOutcome(platform, ok=False, status="failed")
+            outcome = getattr(result, "outcome", None) or PlatformOutcome(
+                platform, ok=False, status="failed"
+            )
             outcome.ok = False
-            outcome.errors = str(result) if isinstance(result, BaseException) else (
-                future.state.message or "crashed")
+            outcome.errors = (
+                str(result)
+                if isinstance(result, BaseException)
+                else (future.state.message or "crashed")
+            )
             outcome.errors = outcome.errors.removeprefix(f"{platform}: ")
             outcomes.append(outcome)
     return outcomes
@@ -59,7 +72,8 @@ def failure_message(outcomes: Sequence[PlatformOutcome]) -> str | None:
     if not failed:
         return None
     return f"{len(failed)} of {len(outcomes)} crawl(s) failed: " + "; ".join(
-        f"{o.platform}: {o.errors or o.status}" for o in failed)
+        f"{o.platform}: {o.errors or o.status}" for o in failed
+    )
 
 
 def _crawl_run_name() -> str:
@@ -68,7 +82,11 @@ def _crawl_run_name() -> str:
     params = flow_run.parameters
     platforms = "+".join(params.get("platforms") or PLATFORMS)
     slugs = params.get("ambassadors") or []
-    who = "all ambassadors" if not slugs else (slugs[0] if len(slugs) == 1 else f"{len(slugs)} ambassadors")
+    who = (
+        "all ambassadors"
+        if not slugs
+        else (slugs[0] if len(slugs) == 1 else f"{len(slugs)} ambassadors")
+    )
     return f"crawl {platforms} · {who} · {lookback_label(params.get('lookback_days'))}"
 
 
@@ -98,7 +116,9 @@ def crawl(
     from reach.db import session_scope
 
     with session_scope() as session:
-        check_selection(session, platforms, ambassadors)  # UnknownSelection names them: fail at once
+        check_selection(
+            session, platforms, ambassadors
+        )  # UnknownSelection names them: fail at once
     outcomes = run_crawls(platforms, ambassadors, lookback_days, timeout_minutes)
     failure = failure_message(outcomes)
     publish_crawl_artifacts("crawl", f"Crawl {'+'.join(platforms)}", outcomes)

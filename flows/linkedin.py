@@ -37,9 +37,12 @@ def inbox_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith((".", "~$"))
-        and not p.name.endswith(".error.txt") and p.suffix.lower() not in _IN_PROGRESS_SUFFIXES
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith((".", "~$"))
+        and not p.name.endswith(".error.txt")
+        and p.suffix.lower() not in _IN_PROGRESS_SUFFIXES
     )
 
 
@@ -69,7 +72,9 @@ def import_inbox(
         target = _free_name(target_dir, outcome.path.name)
         shutil.move(str(outcome.path), target)  # a rename: keeps the download date (mtime)
         if not outcome.ok:
-            target.with_name(target.name + ".error.txt").write_text(outcome.message + "\n", encoding="utf-8")
+            target.with_name(target.name + ".error.txt").write_text(
+                outcome.message + "\n", encoding="utf-8"
+            )
         outcomes.append(InboxOutcome(outcome.path.name, outcome.ok, outcome.message, target))
     return outcomes
 
@@ -120,7 +125,8 @@ def import_linkedin(
     inbox = Path(folder).expanduser().resolve() if folder else get_settings().linkedin_inbox
     outcomes = import_exports(inbox, flow_run.id)
     create_markdown_artifact(
-        key=ARTIFACT_KEY, markdown=outcomes_markdown(inbox, outcomes),
+        key=ARTIFACT_KEY,
+        markdown=outcomes_markdown(inbox, outcomes),
         description="LinkedIn exports imported from the inbox",
     )
     failed = [o for o in outcomes if not o.ok]

@@ -29,14 +29,17 @@ def _run_name() -> str:
     from prefect.runtime import flow_run
 
     p = flow_run.parameters
-    return (f"nightly-reach {'+'.join(p.get('platforms') or PLATFORMS)} · "
-            f"{lookback_label(p.get('lookback_days'))} · report {p.get('report_days', 30)}d")
+    return (
+        f"nightly-reach {'+'.join(p.get('platforms') or PLATFORMS)} · "
+        f"{lookback_label(p.get('lookback_days'))} · report {p.get('report_days', 30)}d"
+    )
 
 
 @flow(name="nightly-reach", flow_run_name=_run_name)
 def nightly_reach(
     platforms: Annotated[Sequence[Platform], Field(min_length=1)] = Field(
-        default=PLATFORMS, description="Platforms to crawl, concurrently.",
+        default=PLATFORMS,
+        description="Platforms to crawl, concurrently.",
     ),
     lookback_days: Annotated[int | None, Field(ge=1, le=3650)] = Field(
         default=None,
@@ -52,10 +55,12 @@ def nightly_reach(
         "failed is not retried: the platform answered.",
     ),
     report_days: Annotated[int, Field(ge=1, le=3660)] = Field(
-        default=30, description="Days covered by the report.",
+        default=30,
+        description="Days covered by the report.",
     ),
     report_until: dt.date | None = Field(  # noqa: B008 - Prefect reads the description from a Field default
-        default=None, description="Last day of the report. Empty means today in REACH_TIMEZONE.",
+        default=None,
+        description="Last day of the report. Empty means today in REACH_TIMEZONE.",
     ),
 ) -> dict[str, Any]:
     """Crawl each platform concurrently, then score sentiment, then build the reach report."""
@@ -70,8 +75,10 @@ def nightly_reach(
     if scored.is_completed():
         counts = scored.result()
         publish_sentiment_artifact(counts, key=f"{ARTIFACT_PREFIX}-sentiment")
-        notes.append(f"Sentiment: {counts['scored']} text(s) scored, "
-                     f"{sum(counts['not_scored'].values())} not scored (other language or no text).")
+        notes.append(
+            f"Sentiment: {counts['scored']} text(s) scored, "
+            f"{sum(counts['not_scored'].values())} not scored (other language or no text)."
+        )
     else:
         failures.append(f"sentiment scoring: {scored.message}")
 
@@ -94,5 +101,9 @@ def nightly_reach(
     if failures:
         raise NightlyFailed("; ".join(failures))
     logger.info("nightly run complete: %s", "; ".join(notes))
-    return {"crawls": [o.row() for o in outcomes], "sentiment": counts, "report": paths,
-            "report_seconds": report_seconds}
+    return {
+        "crawls": [o.row() for o in outcomes],
+        "sentiment": counts,
+        "report": paths,
+        "report_seconds": report_seconds,
+    }

@@ -13,7 +13,9 @@ from pydantic import Field
 from flows.tasks import ReportFiles, ReportFormat, ReportGrouping, build_reach_report
 
 
-def report_period(days: int, until: dt.date | None = None, timezone: str | None = None) -> tuple[dt.date, dt.date]:
+def report_period(
+    days: int, until: dt.date | None = None, timezone: str | None = None
+) -> tuple[dt.date, dt.date]:
     """`days` whole days ending `until` (default today in the configured time zone)."""
     if until is None:
         from zoneinfo import ZoneInfo
@@ -31,16 +33,28 @@ def publish_report_artifacts(files: ReportFiles, key_prefix: str = "reach-report
     from reach.report import artifact_tables, summary_markdown
 
     tables = artifact_tables(files.report)
-    create_table_artifact(key=f"{key_prefix}-headline", table=tables["headline"],
-                          description="The report's headline numbers")
-    create_table_artifact(key=f"{key_prefix}-top-posts", table=tables["top_posts"],
-                          description="The period's most engaging posts")
-    create_table_artifact(key=f"{key_prefix}-top-ambassadors", table=tables["top_ambassadors"],
-                          description="Ambassadors ranked by engagements, then new followers")
+    create_table_artifact(
+        key=f"{key_prefix}-headline",
+        table=tables["headline"],
+        description="The report's headline numbers",
+    )
+    create_table_artifact(
+        key=f"{key_prefix}-top-posts",
+        table=tables["top_posts"],
+        description="The period's most engaging posts",
+    )
+    create_table_artifact(
+        key=f"{key_prefix}-top-ambassadors",
+        table=tables["top_ambassadors"],
+        description="Ambassadors ranked by engagements, then new followers",
+    )
     markdown = summary_markdown(files.report, link=str(files.paths[0]) if files.paths else None)
     markdown += "".join(f"\n- `{p}`" for p in files.paths[1:])
-    create_markdown_artifact(key=f"{key_prefix}-summary", markdown=markdown,
-                             description="What the report covers and its headline numbers")
+    create_markdown_artifact(
+        key=f"{key_prefix}-summary",
+        markdown=markdown,
+        description="What the report covers and its headline numbers",
+    )
     return markdown
 
 
@@ -72,7 +86,8 @@ def reach_report(
         description="One row per ambassador, platform, country, cohort or team.",
     ),
     formats: Annotated[Sequence[ReportFormat], Field(min_length=1)] = Field(
-        default=["html", "csv"], description="Files written under REACH_REPORTS_DIR.",
+        default=["html", "csv"],
+        description="Files written under REACH_REPORTS_DIR.",
     ),
 ) -> dict[str, Any]:
     """Build the reach report of a period, write its files and publish its headline."""

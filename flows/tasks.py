@@ -65,14 +65,24 @@ class PlatformOutcome:
 def outcome_from_result(result: Any, problems: list[str]) -> PlatformOutcome:
     """A PlatformOutcome from crawler.run.CrawlResult and its problems."""
     failed = sorted({f"{a.error}: {a.reason}" for a in result.accounts if not a.ok})
-    errors = problems + ([f"{result.accounts_failed} account(s) failed: " + "; ".join(failed[:3])]
-                         if failed and not problems else [])
+    errors = problems + (
+        [f"{result.accounts_failed} account(s) failed: " + "; ".join(failed[:3])]
+        if failed and not problems
+        else []
+    )
     return PlatformOutcome(
-        platform=result.platform, ok=not problems, status=result.status,
-        crawl_run_id=result.crawl_run_id, accounts_ok=result.accounts_ok,
-        accounts_failed=result.accounts_failed, posts_new=result.posts_new,
-        posts_updated=result.posts_updated, snapshots=result.snapshots,
-        responses=result.responses, seconds=result.seconds, errors="; ".join(errors),
+        platform=result.platform,
+        ok=not problems,
+        status=result.status,
+        crawl_run_id=result.crawl_run_id,
+        accounts_ok=result.accounts_ok,
+        accounts_failed=result.accounts_failed,
+        posts_new=result.posts_new,
+        posts_updated=result.posts_updated,
+        snapshots=result.snapshots,
+        responses=result.responses,
+        seconds=result.seconds,
+        errors="; ".join(errors),
         warnings=_warnings(result.accounts),
     )
 
@@ -95,10 +105,16 @@ def _retry_when_transient(task: Task[..., Any], task_run: TaskRun, state: State[
     return False
 
 
-@task(name="crawl_platform", task_run_name="crawl_platform {platform}", retries=0,
-      retry_delay_seconds=60, retry_condition_fn=_retry_when_transient)
-def crawl_platform(platform: str, ambassadors: list[str], lookback_days: int | None,
-                   timeout_seconds: float) -> PlatformOutcome:
+@task(
+    name="crawl_platform",
+    task_run_name="crawl_platform {platform}",
+    retries=0,
+    retry_delay_seconds=60,
+    retry_condition_fn=_retry_when_transient,
+)
+def crawl_platform(
+    platform: str, ambassadors: list[str], lookback_days: int | None, timeout_seconds: float
+) -> PlatformOutcome:
     """Crawl one platform in its own `scrapy crawl` process; raise when the crawl is unhealthy."""
     from prefect.runtime import flow_run
 
@@ -114,8 +130,14 @@ def crawl_platform(platform: str, ambassadors: list[str], lookback_days: int | N
 
     # run_crawl enforces the timeout itself and kills the crawl's process group (a Prefect task
     # timeout could only interrupt this thread between two lines of the child's log).
-    result = run_crawl(platform, ambassadors, lookback_days=lookback_days, flow_run_id=flow_run.id,
-                       timeout=timeout_seconds, on_progress=progress)
+    result = run_crawl(
+        platform,
+        ambassadors,
+        lookback_days=lookback_days,
+        flow_run_id=flow_run.id,
+        timeout=timeout_seconds,
+        on_progress=progress,
+    )
     problems = result.problems()
     outcome = outcome_from_result(result, problems)
     logger.info("crawl run %s: %s", result.crawl_run_id, result.summary())
@@ -133,12 +155,21 @@ def score_sentiment(rescore: bool = False) -> dict[str, Any]:
     from reach.sentiment import score_pending
 
     summary = score_pending(rescore=rescore)
-    get_run_logger().info("sentiment: %d scored, %d not scored, %d already scored, %.1f s",
-                          summary.scored, sum(summary.not_scored.values()),
-                          summary.already_scored, summary.seconds)
-    return {"scored": summary.scored, "not_scored": dict(summary.not_scored),
-            "already_scored": summary.already_scored, "texts_read": summary.texts_read,
-            "seconds": round(summary.seconds, 2), "scorer": f"{summary.scorer} {summary.scorer_version}"}
+    get_run_logger().info(
+        "sentiment: %d scored, %d not scored, %d already scored, %.1f s",
+        summary.scored,
+        sum(summary.not_scored.values()),
+        summary.already_scored,
+        summary.seconds,
+    )
+    return {
+        "scored": summary.scored,
+        "not_scored": dict(summary.not_scored),
+        "already_scored": summary.already_scored,
+        "texts_read": summary.texts_read,
+        "seconds": round(summary.seconds, 2),
+        "scorer": f"{summary.scorer} {summary.scorer_version}",
+    }
 
 
 @dataclass
@@ -150,13 +181,23 @@ class ReportFiles:
 
 
 @task(name="build_reach_report")
-def build_reach_report(since: dt.date, until: dt.date, by: str = "ambassador",
-                       formats: list[str] | None = None) -> ReportFiles:
+def build_reach_report(
+    since: dt.date, until: dt.date, by: str = "ambassador", formats: list[str] | None = None
+) -> ReportFiles:
     """Build the reach report once and write it in each format under REACH_REPORTS_DIR."""
     from reach.report import build_report, default_report_path, write_report
 
     report = build_report(None, since, until, by=by)
-    paths = [write_report(report, fmt, default_report_path(report, fmt)) for fmt in formats or ["html", "csv"]]
-    get_run_logger().info("report %s..%s by %s built in %.1f s: %s", since, until, by,
-                          report.build_seconds, ", ".join(str(p) for p in paths))
+    paths = [
+        write_report(report, fmt, default_report_path(report, fmt))
+        for fmt in formats or ["html", "csv"]
+    ]
+    get_run_logger().info(
+        "report %s..%s by %s built in %.1f s: %s",
+        since,
+        until,
+        by,
+        report.build_seconds,
+        ", ".join(str(p) for p in paths),
+    )
     return ReportFiles(report, paths)

@@ -39,8 +39,11 @@ class Post(SQLModel, table=True):
     # written with its replies: only a finished read decides that a thread need not be fetched.
     thread_comments: int | None = Field(default=None, sa_type=BigInteger)
     thread_gone: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
-    text_truncated: bool = Field(default=False, sa_column_kwargs={"server_default": false()},
-                                 description="text was cut to the crawler's maximum length")
+    text_truncated: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="text was cut to the crawler's maximum length",
+    )
 
 
 class SnapshotCounts(SQLModel):
@@ -109,7 +112,10 @@ class Reply(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     likes: int | None = Field(default=None, sa_type=BigInteger)
     author_hash: str = Field(max_length=64)
-    text_truncated: bool = Field(default=False, sa_column_kwargs={"server_default": false()},
-                                 description="text was cut to the crawler's maximum length")
+    text_truncated: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="text was cut to the crawler's maximum length",
+    )
     first_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -26,7 +26,9 @@ class PostCounts(SnapshotCounts, table=True):
     for each post whose snapshots change.
     """
 
-    post_id: int = Field(foreign_key="post.id", primary_key=True, sa_column_kwargs={"autoincrement": False})
+    post_id: int = Field(
+        foreign_key="post.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
     latest_id: int = Field(sa_type=BigInteger)
     observed_at: dt.datetime = Field(sa_type=UTCDateTime)
     approximate: bool
@@ -39,17 +41,23 @@ class PostCounts(SnapshotCounts, table=True):
     prev_impressions: int | None = Field(default=None, sa_type=BigInteger)
     prev_members_reached: int | None = Field(default=None, sa_type=BigInteger)
     followers_at_post: int | None = Field(
-        default=None, sa_type=BigInteger,
+        default=None,
+        sa_type=BigInteger,
         description="the account's followers at publication: the snapshot nearest before, else the first after",
     )
 
 
 # Latest / previous snapshot of a post: ORDER BY observed_at DESC, id DESC LIMIT 1 [OFFSET 1].
 ix_post_snapshot_latest = Index(
-    "ix_post_snapshot_latest", col(PostSnapshot.post_id), col(PostSnapshot.observed_at), col(PostSnapshot.id)
+    "ix_post_snapshot_latest",
+    col(PostSnapshot.post_id),
+    col(PostSnapshot.observed_at),
+    col(PostSnapshot.id),
 )
 # Followers nearest a moment (publication, period start and end) without reading the table.
 ix_account_snapshot_followers = Index(
     "ix_account_snapshot_followers",
-    col(AccountSnapshot.account_id), col(AccountSnapshot.observed_at), col(AccountSnapshot.followers),
+    col(AccountSnapshot.account_id),
+    col(AccountSnapshot.observed_at),
+    col(AccountSnapshot.followers),
 )

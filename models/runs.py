@@ -12,8 +12,10 @@ from models.types import UTCDateTime, utcnow
 class CrawlRun(SQLModel, table=True):
     """One crawl of one platform (or one import), with its health figures."""
 
-    __table_args__ = (Index("ix_crawlrun_platform_started", "platform", "started_at"),
-                      Index("ix_crawlrun_status", "status"))
+    __table_args__ = (
+        Index("ix_crawlrun_platform_started", "platform", "started_at"),
+        Index("ix_crawlrun_status", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
@@ -36,7 +38,9 @@ class CrawlRun(SQLModel, table=True):
 class CrawlOutcome(SQLModel, table=True):
     """The outcome of one account in one crawl run: ok, or the error and its reason."""
 
-    __table_args__ = (UniqueConstraint("crawl_run_id", "account_id", name="uq_outcome_run_account"),)
+    __table_args__ = (
+        UniqueConstraint("crawl_run_id", "account_id", name="uq_outcome_run_account"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     crawl_run_id: int = Field(foreign_key="crawlrun.id")

@@ -14,7 +14,9 @@ from reach.settings import get_settings
 
 _MASTODON_NAME = re.compile(r"^[A-Za-z0-9_]+(?:[.\-][A-Za-z0-9_]+)*$")
 _HOST = re.compile(r"^(?=.{1,253}(?::\d{1,5})?$)[A-Za-z0-9.\-]+(?::\d{1,5})?$")
-_BSKY_HANDLE = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]*$")
+_BSKY_HANDLE = re.compile(
+    r"^(?=.{3,253}$)([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]*$"
+)
 _DID = re.compile(r"^did:(plc|web):[a-zA-Z0-9._:%\-]+$")
 
 
@@ -61,8 +63,14 @@ def is_public_address(address: IPAddress) -> bool:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None and not is_public_address(embedded):
             return False
-    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified
-                                      or address.is_loopback or address.is_link_local or address.is_private)
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_private
+    )
 
 
 def is_private_host(host: str) -> bool:
@@ -91,7 +99,10 @@ def _check_url(url: str, allow_private_hosts: bool) -> tuple[str, str]:
         raise HandleError(f"malformed URL {url!r}: {exc}") from exc
     private = is_private_host(parts.hostname)
     # The operator's named intranet hosts (REACH_ALLOWED_PRIVATE_HOSTS) are accepted as the crawler accepts them.
-    if not allow_private_hosts and parts.hostname.lower() not in get_settings().private_host_allowlist:
+    if (
+        not allow_private_hosts
+        and parts.hostname.lower() not in get_settings().private_host_allowlist
+    ):
         if private:
             raise HandleError(
                 f"private or loopback host {parts.hostname!r} in {url!r} "
@@ -117,7 +128,9 @@ def parse_mastodon(text: str, allow_private_hosts: bool = False) -> ParsedAccoun
         _, host = _check_url(text, allow_private_hosts)
         path = urlsplit(text).path.strip("/")
         if not path.startswith("@") or "/" in path:
-            raise HandleError(f"Mastodon profile URL must look like https://instance/@name: {text!r}")
+            raise HandleError(
+                f"Mastodon profile URL must look like https://instance/@name: {text!r}"
+            )
         name = path[1:]
     else:
         parts = text.removeprefix("@").split("@")
@@ -140,7 +153,9 @@ def parse_bluesky(text: str, allow_private_hosts: bool = False) -> ParsedAccount
         parts = urlsplit(text)
         segments = parts.path.strip("/").split("/")
         if parts.hostname != "bsky.app" or len(segments) != 2 or segments[0] != "profile":
-            raise HandleError(f"Bluesky profile URL must look like https://bsky.app/profile/handle: {text!r}")
+            raise HandleError(
+                f"Bluesky profile URL must look like https://bsky.app/profile/handle: {text!r}"
+            )
         text = segments[1]
     text = text.removeprefix("@")
     if _DID.match(text):
@@ -168,7 +183,9 @@ def parse_linkedin(text: str, allow_private_hosts: bool = False) -> ParsedAccoun
         _check_url(text, allow_private_hosts=False)
         segments = urlsplit(text).path.strip("/").split("/")
         if len(segments) < 2 or segments[0] != "in":
-            raise HandleError(f"LinkedIn profile URL must look like https://www.linkedin.com/in/name: {text!r}")
+            raise HandleError(
+                f"LinkedIn profile URL must look like https://www.linkedin.com/in/name: {text!r}"
+            )
         text = segments[1]
     if not re.match(r"^[A-Za-z0-9\-_%]{3,100}$", text):
         raise HandleError(f"malformed LinkedIn profile name {text!r}")

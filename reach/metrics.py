@@ -65,65 +65,164 @@ class Metric:
     note: str = ""
 
 
-def _m(key: str, label: str, unit: str, formula: str, period: str = PERIOD_POSTS, **kw: Any) -> Metric:
+def _m(
+    key: str, label: str, unit: str, formula: str, period: str = PERIOD_POSTS, **kw: Any
+) -> Metric:
     return Metric(key, label, unit, formula, period, **kw)
 
 
 METRICS: dict[str, Metric] = {
     m.key: m
     for m in [
-        _m("posts", "Posts", "posts", "count of the posts published in the period; reposts of "
-           "other people's posts excluded", "posts published in the period"),
-        _m("likes", "Likes", "likes", "sum over posts of likes in the latest snapshot; posts "
-           "whose platform does not publish likes are left out and counted in likes_n"),
-        _m("comments", "Comments", "comments", "sum over posts of comments (replies) in the "
-           "latest snapshot; n = posts with the count"),
-        _m("reposts", "Reposts", "reposts", "sum over posts of reposts/boosts in the latest "
-           "snapshot; n = posts with the count"),
-        _m("quotes", "Quotes", "quotes", "sum over posts of quotes in the latest snapshot; "
-           "n = posts with the count"),
-        _m("views", "Views", "views", "sum over posts of views where the platform publishes "
-           "them; n = posts with views"),
-        _m("engagements", "Engagements", "interactions", "per post likes + comments + reposts + "
-           "quotes (the counts its platform publishes), summed over posts; n = posts with at "
-           "least one count"),
-        _m("engagements_growth", "Engagement growth", "interactions", "per post engagements in "
-           "the latest snapshot minus those in the snapshot of the previous crawl, summed over "
-           "posts seen by both", "posts published in the period, last crawl vs the one before"),
-        _m("engagement_rate", "Engagement rate", "%", "sum of engagements / sum of followers of "
-           "the posting account at the time of each post x 100 (followers: the account snapshot "
-           "nearest before publication, else the first after), over posts with both"),
-        _m("applause_rate", "Applause rate", "likes/post", "likes / posts with a like count "
-           "(Avinash Kaushik)"),
-        _m("conversation_rate", "Conversation rate", "comments/post", "comments / posts with a "
-           "comment count (Avinash Kaushik)"),
-        _m("amplification_rate", "Amplification rate", "reposts/post", "reposts / posts with a "
-           "repost count (Avinash Kaushik)"),
-        _m("impressions", "Impressions", "impressions", "imported analytics (LinkedIn): sum of "
-           "the account's daily impressions over the period's days; else the impressions of an "
-           "export whose period is exactly this one; n = accounts with data",
-           "days of the period (imported daily series)"),
-        _m("members_reached", "Members reached", "members", "imported analytics (LinkedIn): "
-           "members reached of the export whose period is exactly this one (de-duplicated by "
-           "LinkedIn over its period, so never summed across periods; not available otherwise)",
-           "exactly the period of an imported export"),
-        _m("followers", "Followers", "followers", "sum over accounts of followers in the latest "
-           "snapshot up to the period's end (imported: the export's total)",
-           "at the end of the period"),
-        _m("new_followers", "New followers (net)", "followers", "per account followers in the "
-           "snapshot at the period's end minus the snapshot at its start (the latest at or "
-           "before the start, else the first in the period); imported accounts with a daily "
-           "series (LinkedIn): sum of the daily new followers over the period's days; n = "
-           "accounts with a figure", PERIOD_FOLLOWERS, note="net: unfollows are subtracted"),
-        _m("growth_rate", "Follower growth", "%", "new followers (net) / followers at the "
-           "period's start x 100, over accounts with both", PERIOD_FOLLOWERS),
-        _m("potential_reach", "Potential reach (estimate)", "followers", "sum of followers at "
-           "the period's end of the accounts that published at least one post in the period",
-           "accounts that posted in the period", note="estimate: audiences overlap"),
-        _m("post_sentiment", "Post sentiment", "polarity -1..1", "mean polarity of the posts' "
-           "texts scored state=scored (unscorable texts are left out); n = posts scored"),
-        _m("reply_sentiment", "Reply sentiment", "polarity -1..1", "mean polarity of the public "
-           "replies to the period's posts, state=scored only; n = replies scored"),
+        _m(
+            "posts",
+            "Posts",
+            "posts",
+            "count of the posts published in the period; reposts of other people's posts excluded",
+            "posts published in the period",
+        ),
+        _m(
+            "likes",
+            "Likes",
+            "likes",
+            "sum over posts of likes in the latest snapshot; posts "
+            "whose platform does not publish likes are left out and counted in likes_n",
+        ),
+        _m(
+            "comments",
+            "Comments",
+            "comments",
+            "sum over posts of comments (replies) in the latest snapshot; n = posts with the count",
+        ),
+        _m(
+            "reposts",
+            "Reposts",
+            "reposts",
+            "sum over posts of reposts/boosts in the latest snapshot; n = posts with the count",
+        ),
+        _m(
+            "quotes",
+            "Quotes",
+            "quotes",
+            "sum over posts of quotes in the latest snapshot; n = posts with the count",
+        ),
+        _m(
+            "views",
+            "Views",
+            "views",
+            "sum over posts of views where the platform publishes them; n = posts with views",
+        ),
+        _m(
+            "engagements",
+            "Engagements",
+            "interactions",
+            "per post likes + comments + reposts + "
+            "quotes (the counts its platform publishes), summed over posts; n = posts with at "
+            "least one count",
+        ),
+        _m(
+            "engagements_growth",
+            "Engagement growth",
+            "interactions",
+            "per post engagements in "
+            "the latest snapshot minus those in the snapshot of the previous crawl, summed over "
+            "posts seen by both",
+            "posts published in the period, last crawl vs the one before",
+        ),
+        _m(
+            "engagement_rate",
+            "Engagement rate",
+            "%",
+            "sum of engagements / sum of followers of "
+            "the posting account at the time of each post x 100 (followers: the account snapshot "
+            "nearest before publication, else the first after), over posts with both",
+        ),
+        _m(
+            "applause_rate",
+            "Applause rate",
+            "likes/post",
+            "likes / posts with a like count (Avinash Kaushik)",
+        ),
+        _m(
+            "conversation_rate",
+            "Conversation rate",
+            "comments/post",
+            "comments / posts with a comment count (Avinash Kaushik)",
+        ),
+        _m(
+            "amplification_rate",
+            "Amplification rate",
+            "reposts/post",
+            "reposts / posts with a repost count (Avinash Kaushik)",
+        ),
+        _m(
+            "impressions",
+            "Impressions",
+            "impressions",
+            "imported analytics (LinkedIn): sum of "
+            "the account's daily impressions over the period's days; else the impressions of an "
+            "export whose period is exactly this one; n = accounts with data",
+            "days of the period (imported daily series)",
+        ),
+        _m(
+            "members_reached",
+            "Members reached",
+            "members",
+            "imported analytics (LinkedIn): "
+            "members reached of the export whose period is exactly this one (de-duplicated by "
+            "LinkedIn over its period, so never summed across periods; not available otherwise)",
+            "exactly the period of an imported export",
+        ),
+        _m(
+            "followers",
+            "Followers",
+            "followers",
+            "sum over accounts of followers in the latest "
+            "snapshot up to the period's end (imported: the export's total)",
+            "at the end of the period",
+        ),
+        _m(
+            "new_followers",
+            "New followers (net)",
+            "followers",
+            "per account followers in the "
+            "snapshot at the period's end minus the snapshot at its start (the latest at or "
+            "before the start, else the first in the period); imported accounts with a daily "
+            "series (LinkedIn): sum of the daily new followers over the period's days; n = "
+            "accounts with a figure",
+            PERIOD_FOLLOWERS,
+            note="net: unfollows are subtracted",
+        ),
+        _m(
+            "growth_rate",
+            "Follower growth",
+            "%",
+            "new followers (net) / followers at the period's start x 100, over accounts with both",
+            PERIOD_FOLLOWERS,
+        ),
+        _m(
+            "potential_reach",
+            "Potential reach (estimate)",
+            "followers",
+            "sum of followers at "
+            "the period's end of the accounts that published at least one post in the period",
+            "accounts that posted in the period",
+            note="estimate: audiences overlap",
+        ),
+        _m(
+            "post_sentiment",
+            "Post sentiment",
+            "polarity -1..1",
+            "mean polarity of the posts' "
+            "texts scored state=scored (unscorable texts are left out); n = posts scored",
+        ),
+        _m(
+            "reply_sentiment",
+            "Reply sentiment",
+            "polarity -1..1",
+            "mean polarity of the public "
+            "replies to the period's posts, state=scored only; n = replies scored",
+        ),
     ]
 }
 
@@ -150,11 +249,15 @@ class Period:
     def end(self) -> dt.datetime:
         """First instant after the period, in UTC."""
         zone = ZoneInfo(self.timezone)
-        return dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+        return dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), zone).astimezone(
+            dt.UTC
+        )
 
     @property
     def days(self) -> list[dt.date]:
-        return [self.since + dt.timedelta(days=i) for i in range((self.until - self.since).days + 1)]
+        return [
+            self.since + dt.timedelta(days=i) for i in range((self.until - self.since).days + 1)
+        ]
 
     def meaning(self, as_of: dt.datetime | None) -> str:
         """The sentence every output carries: what the period means for the figures."""
@@ -193,20 +296,23 @@ class PostFact:
     def __post_init__(self) -> None:
         # Computed once: roll-ups read these for every post of every group.
         latest = self.latest
-        self.engagements = _engagements(latest["likes"], latest["comments"], latest["reposts"],
-                                        latest["quotes"])
+        self.engagements = _engagements(
+            latest["likes"], latest["comments"], latest["reposts"], latest["quotes"]
+        )
         before = self.previous_engagements
         self.engagements_growth = (
             None if self.engagements is None or before is None else self.engagements - before
         )
         self.engagement_rate = (
             100.0 * self.engagements / self.followers_at_post
-            if self.engagements is not None and self.followers_at_post else None
+            if self.engagements is not None and self.followers_at_post
+            else None
         )
 
 
-def _engagements(likes: int | None, comments: int | None, reposts: int | None,
-                 quotes: int | None) -> int | None:
+def _engagements(
+    likes: int | None, comments: int | None, reposts: int | None, quotes: int | None
+) -> int | None:
     """likes + comments + reposts + quotes, the missing ones left out; None if all are missing."""
     # Spelled out: this runs twice for each of the period's posts.
     if likes is None and comments is None and reposts is None and quotes is None:
@@ -286,7 +392,9 @@ def _collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _batches_ahead(connection: Connection, stmt: Any, size: int = 10_000) -> Iterator[Sequence[Any]]:
+def _batches_ahead(
+    connection: Connection, stmt: Any, size: int = 10_000
+) -> Iterator[Sequence[Any]]:
     """The statement's rows in batches, a thread fetching the next batch while the caller works
     on this one.
 
@@ -321,16 +429,28 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     """
     stmt = (
         select(
-            col(Post.id), col(Post.account_id), col(Account.ambassador_id), col(Post.platform), col(Post.kind), col(Post.source),
-            col(Post.url), col(Post.published_at), col(PostCounts.followers_at_post),
+            col(Post.id),
+            col(Post.account_id),
+            col(Account.ambassador_id),
+            col(Post.platform),
+            col(Post.kind),
+            col(Post.source),
+            col(Post.url),
+            col(Post.published_at),
+            col(PostCounts.followers_at_post),
             _scored_polarity(col(Post.text_hash)).label("polarity"),
-            *[getattr(PostCounts, c) for c in COUNTS], col(PostCounts.approximate),
-            *[getattr(PostCounts, f"prev_{c}") for c in ENGAGEMENT_PARTS], col(PostCounts.previous_id),
+            *[getattr(PostCounts, c) for c in COUNTS],
+            col(PostCounts.approximate),
+            *[getattr(PostCounts, f"prev_{c}") for c in ENGAGEMENT_PARTS],
+            col(PostCounts.previous_id),
         )
         .join(Account, col(Account.id) == col(Post.account_id))
         .outerjoin(PostCounts, col(PostCounts.post_id) == col(Post.id))
-        .where(col(Post.published_at) >= period.start, col(Post.published_at) < period.end,
-               col(Post.kind) != "repost")
+        .where(
+            col(Post.published_at) >= period.start,
+            col(Post.published_at) < period.end,
+            col(Post.kind) != "repost",
+        )
     )
     n = len(COUNTS)
     facts = []
@@ -338,15 +458,36 @@ def post_facts(session: Session, period: Period) -> list[PostFact]:
     # Plain Core tuples: 170,000 posts a year, so per-row mappings and ORM objects cost seconds.
     with _collection_paused():
         for row in chain.from_iterable(_batches_ahead(connection, stmt)):
-            (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
-             followers, polarity) = row[:10]
-            likes, comments, reposts, quotes, previous_id = row[11 + n:]
-            facts.append(PostFact(
-                post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
-                dict(zip(COUNTS, row[10:10 + n], strict=True)),
-                None if previous_id is None else _engagements(likes, comments, reposts, quotes),
-                bool(row[10 + n]), followers, polarity,
-            ))
+            (
+                post_id,
+                account_id,
+                ambassador_id,
+                platform,
+                kind,
+                source,
+                url,
+                published_at,
+                followers,
+                polarity,
+            ) = row[:10]
+            likes, comments, reposts, quotes, previous_id = row[11 + n :]
+            facts.append(
+                PostFact(
+                    post_id,
+                    account_id,
+                    ambassador_id,
+                    platform,
+                    kind,
+                    source,
+                    url,
+                    published_at,
+                    dict(zip(COUNTS, row[10 : 10 + n], strict=True)),
+                    None if previous_id is None else _engagements(likes, comments, reposts, quotes),
+                    bool(row[10 + n]),
+                    followers,
+                    polarity,
+                )
+            )
     _fill_imported_counts(connection, facts)
     return facts
 
@@ -358,8 +499,11 @@ def _fill_imported_counts(connection: Connection, facts: list[PostFact]) -> None
     its single-post export the reactions and comments), so the latest snapshot alone would lose
     what an earlier export said. Crawled posts keep their latest crawl's counts as they are.
     """
-    gaps = {fact.id: fact for fact in facts
-            if fact.source == "import" and any(v is None for v in fact.latest.values())}
+    gaps = {
+        fact.id: fact
+        for fact in facts
+        if fact.source == "import" and any(v is None for v in fact.latest.values())
+    }
     if not gaps:
         return
     known: dict[int, dict[str, int]] = {}
@@ -367,12 +511,13 @@ def _fill_imported_counts(connection: Connection, facts: list[PostFact]) -> None
     for start in range(0, len(ids), 500):
         rows = connection.execute(
             select(col(PostSnapshot.post_id), *[getattr(PostSnapshot, c) for c in COUNTS])
-            .where(col(PostSnapshot.post_id).in_(ids[start:start + 500]))
+            .where(col(PostSnapshot.post_id).in_(ids[start : start + 500]))
             .order_by(col(PostSnapshot.observed_at), col(PostSnapshot.id))
         ).all()
         for post_id, *values in rows:  # oldest first: later exports overwrite
             known.setdefault(post_id, {}).update(
-                {c: v for c, v in zip(COUNTS, values, strict=True) if v is not None})
+                {c: v for c, v in zip(COUNTS, values, strict=True) if v is not None}
+            )
     for post_id, fact in gaps.items():
         found = known.get(post_id, {})
         fact.latest = {c: v if v is not None else found.get(c) for c, v in fact.latest.items()}
@@ -390,8 +535,16 @@ def run_post_facts(session: Session, crawl_run_ids: Sequence[int]) -> list[PostF
         return []
     stmt = (
         select(
-            col(Post.id), col(Post.account_id), col(Account.ambassador_id), col(Post.platform), col(Post.kind), col(Post.source),
-            col(Post.url), col(Post.published_at), col(PostCounts.followers_at_post), col(PostSnapshot.approximate),
+            col(Post.id),
+            col(Post.account_id),
+            col(Account.ambassador_id),
+            col(Post.platform),
+            col(Post.kind),
+            col(Post.source),
+            col(Post.url),
+            col(Post.published_at),
+            col(PostCounts.followers_at_post),
+            col(PostSnapshot.approximate),
             *[getattr(PostSnapshot, c) for c in COUNTS],
         )
         .join(Post, col(Post.id) == col(PostSnapshot.post_id))
@@ -402,12 +555,33 @@ def run_post_facts(session: Session, crawl_run_ids: Sequence[int]) -> list[PostF
     )
     facts: dict[int, PostFact] = {}
     for row in session.execute(stmt):
-        (post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
-         followers, approximate) = row[:10]
+        (
+            post_id,
+            account_id,
+            ambassador_id,
+            platform,
+            kind,
+            source,
+            url,
+            published_at,
+            followers,
+            approximate,
+        ) = row[:10]
         # Seen by two of these runs: the later snapshot wins (ordered by observed_at).
         facts[post_id] = PostFact(
-            post_id, account_id, ambassador_id, platform, kind, source, url, published_at,
-            dict(zip(COUNTS, row[10:], strict=True)), None, bool(approximate), followers, None,
+            post_id,
+            account_id,
+            ambassador_id,
+            platform,
+            kind,
+            source,
+            url,
+            published_at,
+            dict(zip(COUNTS, row[10:], strict=True)),
+            None,
+            bool(approximate),
+            followers,
+            None,
         )
     return list(facts.values())
 
@@ -439,35 +613,55 @@ def run_follower_changes(session: Session, crawl_run_ids: Sequence[int]) -> list
     now, before = aliased(AccountSnapshot), aliased(AccountSnapshot)
     previous = (
         select(col(before.followers))
-        .where(col(before.account_id) == col(now.account_id), col(before.observed_at) < col(now.observed_at),
-               col(before.crawl_run_id).not_in(ids), col(before.followers).is_not(None))
+        .where(
+            col(before.account_id) == col(now.account_id),
+            col(before.observed_at) < col(now.observed_at),
+            col(before.crawl_run_id).not_in(ids),
+            col(before.followers).is_not(None),
+        )
         .order_by(col(before.observed_at).desc(), col(before.id).desc())
         .limit(1)
         .correlate(now)
         .scalar_subquery()
     )
     stmt = (
-        select(col(now.account_id), col(Account.ambassador_id), col(Account.platform), col(now.followers),
-               previous.label("previous"))
+        select(
+            col(now.account_id),
+            col(Account.ambassador_id),
+            col(Account.platform),
+            col(now.followers),
+            previous.label("previous"),
+        )
         .join(Account, col(Account.id) == col(now.account_id))
         .where(col(now.crawl_run_id).in_(ids), col(now.followers).is_not(None))
         .order_by(col(now.account_id), col(now.observed_at), col(now.id))
     )
     changes: dict[int, FollowerChange] = {}
     for account_id, ambassador_id, platform, followers, before_count in session.execute(stmt):
-        if account_id in changes:  # counted by two of these runs: from the earlier count to the later
+        if (
+            account_id in changes
+        ):  # counted by two of these runs: from the earlier count to the later
             before_count = changes[account_id].previous
-        changes[account_id] = FollowerChange(account_id, ambassador_id, platform, followers, before_count)
+        changes[account_id] = FollowerChange(
+            account_id, ambassador_id, platform, followers, before_count
+        )
     return list(changes.values())
 
 
-def _account_followers(at_or_before: dt.datetime | None, first_from: dt.datetime | None,
-                       first_before: dt.datetime | None = None) -> Any:
+def _account_followers(
+    at_or_before: dt.datetime | None,
+    first_from: dt.datetime | None,
+    first_before: dt.datetime | None = None,
+) -> Any:
     """Followers of the correlated account: latest at or before a time, or first from a time."""
     snap = aliased(AccountSnapshot)
-    base = select(col(snap.followers)).where(col(snap.account_id) == col(Account.id), col(snap.followers).is_not(None))
+    base = select(col(snap.followers)).where(
+        col(snap.account_id) == col(Account.id), col(snap.followers).is_not(None)
+    )
     if at_or_before is not None:
-        stmt = base.where(col(snap.observed_at) <= at_or_before).order_by(col(snap.observed_at).desc(), col(snap.id).desc())
+        stmt = base.where(col(snap.observed_at) <= at_or_before).order_by(
+            col(snap.observed_at).desc(), col(snap.id).desc()
+        )
     else:
         stmt = base.where(col(snap.observed_at) >= first_from)
         if first_before is not None:
@@ -482,14 +676,25 @@ def account_facts(session: Session, period: Period) -> list[AccountFact]:
     start_within = _account_followers(None, period.start, period.end)
     end = _account_followers(period.end - dt.timedelta(microseconds=1), None)
     stmt = select(
-        col(Account.id), col(Account.ambassador_id), col(Account.platform), col(Account.handle), col(Account.source),
-        start_before.label("start_before"), start_within.label("start_within"), end.label("end"),
+        col(Account.id),
+        col(Account.ambassador_id),
+        col(Account.platform),
+        col(Account.handle),
+        col(Account.source),
+        start_before.label("start_before"),
+        start_within.label("start_within"),
+        end.label("end"),
         _snapshots_in_period(period).label("n_in_period"),
     )
     facts: dict[int, AccountFact] = {}
     for row in _report_connection(session).execute(stmt).mappings():
-        fact = AccountFact(row["id"], row["ambassador_id"], row["platform"], row["handle"],
-                           _label_source(row["source"], row["platform"]))
+        fact = AccountFact(
+            row["id"],
+            row["ambassador_id"],
+            row["platform"],
+            row["handle"],
+            _label_source(row["source"], row["platform"]),
+        )
         start = row["start_before"] if row["start_before"] is not None else row["start_within"]
         fact.followers_start, fact.followers_end = start, row["end"]
         # Two distinct snapshots are needed: one before/at the start (or the first inside) and a
@@ -508,8 +713,12 @@ def _snapshots_in_period(period: Period) -> Any:
     snap = aliased(AccountSnapshot)
     return (
         select(func.count(col(snap.id)))
-        .where(col(snap.account_id) == col(Account.id), col(snap.followers).is_not(None),
-               col(snap.observed_at) > period.start, col(snap.observed_at) < period.end)
+        .where(
+            col(snap.account_id) == col(Account.id),
+            col(snap.followers).is_not(None),
+            col(snap.observed_at) > period.start,
+            col(snap.observed_at) < period.end,
+        )
         .correlate(Account)
         .scalar_subquery()
     )
@@ -520,10 +729,14 @@ def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact
     daily = (
         select(
             col(AccountDailyMetric.account_id),
-            func.sum(col(AccountDailyMetric.new_followers)), func.count(col(AccountDailyMetric.new_followers)),
-            func.sum(col(AccountDailyMetric.impressions)), func.count(col(AccountDailyMetric.impressions)),
+            func.sum(col(AccountDailyMetric.new_followers)),
+            func.count(col(AccountDailyMetric.new_followers)),
+            func.sum(col(AccountDailyMetric.impressions)),
+            func.count(col(AccountDailyMetric.impressions)),
         )
-        .where(col(AccountDailyMetric.day) >= period.since, col(AccountDailyMetric.day) <= period.until)
+        .where(
+            col(AccountDailyMetric.day) >= period.since, col(AccountDailyMetric.day) <= period.until
+        )
         .group_by(col(AccountDailyMetric.account_id))
     )
     for account_id, new_sum, new_n, imp_sum, imp_n in session.execute(daily):
@@ -535,7 +748,8 @@ def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact
         if imp_n:
             fact.impressions = int(imp_sum)
     exact = select(AccountPeriodMetric).where(
-        col(AccountPeriodMetric.period_start) == period.since, col(AccountPeriodMetric.period_end) == period.until
+        col(AccountPeriodMetric.period_start) == period.since,
+        col(AccountPeriodMetric.period_end) == period.until,
     )
     for metric in session.execute(exact).scalars():
         fact = facts.get(metric.account_id)
@@ -547,8 +761,10 @@ def _add_imported(session: Session, period: Period, facts: dict[int, AccountFact
     # Imported accounts may have no follower snapshot: the latest export's total stands in.
     totals = (
         select(col(AccountPeriodMetric.account_id), col(AccountPeriodMetric.followers_total))
-        .where(col(AccountPeriodMetric.period_end) <= period.until,
-               col(AccountPeriodMetric.followers_total).is_not(None))
+        .where(
+            col(AccountPeriodMetric.period_end) <= period.until,
+            col(AccountPeriodMetric.followers_total).is_not(None),
+        )
         .order_by(col(AccountPeriodMetric.account_id), col(AccountPeriodMetric.period_end))
     )
     for account_id, total in session.execute(totals):
@@ -564,14 +780,16 @@ def _add_reply_sentiment(session: Session, period: Period, facts: dict[int, Acco
         select(col(Post.account_id), polarity)
         .select_from(Reply)
         .join(Post, col(Post.id) == col(Reply.post_id))
-        .where(col(Post.published_at) >= period.start, col(Post.published_at) < period.end,
-               col(Post.kind) != "repost")
+        .where(
+            col(Post.published_at) >= period.start,
+            col(Post.published_at) < period.end,
+            col(Post.kind) != "repost",
+        )
         .subquery()
     )
-    stmt = (
-        select(inner.c.account_id, func.sum(inner.c.polarity), func.count(inner.c.polarity))
-        .group_by(inner.c.account_id)
-    )
+    stmt = select(
+        inner.c.account_id, func.sum(inner.c.polarity), func.count(inner.c.polarity)
+    ).group_by(inner.c.account_id)
     for account_id, total, n in session.execute(stmt):
         if account_id in facts and n:
             facts[account_id].reply_polarity_sum, facts[account_id].reply_n = float(total), int(n)
@@ -584,8 +802,11 @@ def reply_polarities(session: Session, period: Period) -> list[float]:
         select(polarity)
         .select_from(Reply)
         .join(Post, col(Post.id) == col(Reply.post_id))
-        .where(col(Post.published_at) >= period.start, col(Post.published_at) < period.end,
-               col(Post.kind) != "repost")
+        .where(
+            col(Post.published_at) >= period.start,
+            col(Post.published_at) < period.end,
+            col(Post.kind) != "repost",
+        )
     )
     return [p for (p,) in session.execute(stmt) if p is not None]
 
@@ -650,8 +871,13 @@ def _sum_known(values: Iterable[int | None]) -> tuple[int | None, int]:
     return (sum(known) if known else None), len(known)
 
 
-def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFact],
-           attrs: GroupAttrs | None = None) -> EntityMetrics:
+def rollup(
+    key: str,
+    name: str,
+    posts: list[PostFact],
+    accounts: list[AccountFact],
+    attrs: GroupAttrs | None = None,
+) -> EntityMetrics:
     """Aggregate the posts and accounts of one group into its metrics."""
     row = EntityMetrics(key=key, name=name, **(attrs or {}))
     row.accounts = len(accounts)
@@ -668,19 +894,27 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
     engaged = [p for p in posts if p.engagements is not None]
     row.engagements, row.engagements_n = _sum_known([p.engagements for p in engaged])
     row.engagements_growth, _ = _sum_known([p.engagements_growth for p in engaged])
-    rated = [(e, f) for p in engaged if (e := p.engagements) is not None and (f := p.followers_at_post)]
+    rated = [
+        (e, f) for p in engaged if (e := p.engagements) is not None and (f := p.followers_at_post)
+    ]
     if rated:
         row.engagement_rate = 100.0 * sum(e for e, _ in rated) / sum(f for _, f in rated)
-    for rate, count in (("applause_rate", "likes"), ("conversation_rate", "comments"),
-                        ("amplification_rate", "reposts")):
+    for rate, count in (
+        ("applause_rate", "likes"),
+        ("conversation_rate", "comments"),
+        ("amplification_rate", "reposts"),
+    ):
         total, n = getattr(row, count), getattr(row, f"{count}_n")
         setattr(row, rate, total / n if n else None)
     row.impressions, row.impressions_n = _sum_known(a.impressions for a in accounts)
     row.members_reached, _ = _sum_known(a.members_reached for a in accounts)
     row.followers, _ = _sum_known(a.followers_end for a in accounts)
     row.new_followers, row.new_followers_n = _sum_known(a.new_followers for a in accounts)
-    grown = [(a.new_followers, a.followers_start) for a in accounts
-             if a.new_followers is not None and a.followers_start]
+    grown = [
+        (a.new_followers, a.followers_start)
+        for a in accounts
+        if a.new_followers is not None and a.followers_start
+    ]
     if grown:
         row.growth_rate = 100.0 * sum(g for g, _ in grown) / sum(s for _, s in grown)
     posting = {p.account_id for p in posts}
@@ -693,7 +927,11 @@ def rollup(key: str, name: str, posts: list[PostFact], accounts: list[AccountFac
         row.reply_sentiment = sum(a.reply_polarity_sum for a in accounts) / row.reply_sentiment_n
     if engaged:
         top = max(engaged, key=attrgetter("engagements"))  # the first of equals
-        row.top_post_url, row.top_post_engagements, row.top_post_id = top.url, top.engagements, top.id
+        row.top_post_url, row.top_post_engagements, row.top_post_id = (
+            top.url,
+            top.engagements,
+            top.id,
+        )
     return row
 
 
@@ -707,8 +945,9 @@ def group_key(by: str, ambassador: Ambassador, platform: str) -> str:
     return value if value else "(none)"
 
 
-def rollups(session: Session, by: str, posts: list[PostFact], accounts: list[AccountFact]
-            ) -> list[EntityMetrics]:
+def rollups(
+    session: Session, by: str, posts: list[PostFact], accounts: list[AccountFact]
+) -> list[EntityMetrics]:
     """One row per group; every ambassador (or group) appears, with or without posts."""
     if by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}: use one of {', '.join(GROUPINGS)}")
@@ -719,8 +958,10 @@ def rollups(session: Session, by: str, posts: list[PostFact], accounts: list[Acc
     names: dict[str, tuple[str, GroupAttrs]] = {}
     for amb in ambassadors.values():
         if by == "ambassador":
-            names[amb.slug] = (amb.name, {"country": amb.country, "cohort": amb.cohort or "",
-                                          "team": amb.team or ""})
+            names[amb.slug] = (
+                amb.name,
+                {"country": amb.country, "cohort": amb.cohort or "", "team": amb.team or ""},
+            )
         elif by != "platform":
             key = group_key(by, amb, "")
             names[key] = (key, {})
@@ -731,8 +972,10 @@ def rollups(session: Session, by: str, posts: list[PostFact], accounts: list[Acc
         names.setdefault(key, (key, {}))
     for post in posts:
         group_posts[account_group[post.account_id]].append(post)
-    rows = [rollup(key, name, group_posts[key], group_accounts[key], attrs)
-            for key, (name, attrs) in names.items()]
+    rows = [
+        rollup(key, name, group_posts[key], group_accounts[key], attrs)
+        for key, (name, attrs) in names.items()
+    ]
     rows.sort(key=lambda r: (-(r.engagements or 0), -(r.new_followers or 0), r.key))
     return rows
 
@@ -740,15 +983,37 @@ def rollups(session: Session, by: str, posts: list[PostFact], accounts: list[Acc
 def metric_rows() -> list[dict[str, Any]]:
     """The registry as plain rows (for exports, the README and artifacts)."""
     return [
-        {"key": m.key, "label": m.label, "unit": m.unit, "formula": m.formula,
-         "period": m.period, "version": m.version, "note": m.note}
+        {
+            "key": m.key,
+            "label": m.label,
+            "unit": m.unit,
+            "formula": m.formula,
+            "period": m.period,
+            "version": m.version,
+            "note": m.note,
+        }
         for m in METRICS.values()
     ]
 
 
 __all__ = [
-    "COUNTS", "GROUPINGS", "METRICS", "AccountFact", "EntityMetrics", "FollowerChange", "GroupAttrs",
+    "COUNTS",
+    "GROUPINGS",
+    "METRICS",
+    "AccountFact",
+    "EntityMetrics",
+    "FollowerChange",
+    "GroupAttrs",
     "Metric",
-    "Period", "PostFact", "account_facts", "last_crawl_at", "metric_rows", "post_facts",
-    "reply_polarities", "rollup", "rollups", "run_follower_changes", "run_post_facts",
+    "Period",
+    "PostFact",
+    "account_facts",
+    "last_crawl_at",
+    "metric_rows",
+    "post_facts",
+    "reply_polarities",
+    "rollup",
+    "rollups",
+    "run_follower_changes",
+    "run_post_facts",
 ]

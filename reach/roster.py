@@ -40,7 +40,9 @@ _FIELD_LIMITS = {
     "platform": _column_length(Account, "platform"),
     "account": _column_length(Account, "handle"),
 }
-_ACCOUNT_LIMITS = {attr: _column_length(Account, attr) for attr in ("key", "base_url", "profile_url")}
+_ACCOUNT_LIMITS = {
+    attr: _column_length(Account, attr) for attr in ("key", "base_url", "profile_url")
+}
 
 
 class RosterError(ValueError):
@@ -55,6 +57,8 @@ class RosterError(ValueError):
         total = len(errors) + more
         lines = errors + ([f"... and {more} more"] if more else [])
         super().__init__(f"{source}: {total} error(s), nothing imported:\n" + "\n".join(lines))
+
+
 @dataclass
 class RosterRow:
     """One ambassador-account pair as read from a file, with where it came from."""
@@ -87,7 +91,12 @@ class ImportResult:
     @property
     def changed(self) -> bool:
         return any(
-            (self.ambassadors_created, self.ambassadors_updated, self.accounts_created, self.accounts_updated)
+            (
+                self.ambassadors_created,
+                self.ambassadors_updated,
+                self.accounts_created,
+                self.accounts_updated,
+            )
         )
 
 
@@ -134,15 +143,22 @@ def _raw_rows_csv(text: str) -> Iterator[tuple[int, dict[str, str]]]:
             return
         except csv.Error as exc:
             if "field limit" in str(exc):  # 131,072 characters, far above any column's length
-                message = (f"line {first_line}: a field is longer than the "
-                           f"{csv.field_size_limit():,} characters the CSV reader takes")
+                message = (
+                    f"line {first_line}: a field is longer than the "
+                    f"{csv.field_size_limit():,} characters the CSV reader takes"
+                )
             else:
                 message = f"line {first_line}: not readable as CSV: {exc}"
             raise RosterError("csv", [message]) from None
         # Only the columns we read are kept: a field in a column of its own is never looked at.
-        yield reader.line_num, {k.strip(): csv_uncell(_text(v)) for k, v in record.items()
-                                if k and k.strip() in _COLUMNS_READ}
-
+        yield (
+            reader.line_num,
+            {
+                k.strip(): csv_uncell(_text(v))
+                for k, v in record.items()
+                if k and k.strip() in _COLUMNS_READ
+            },
+        )
 
 
 class _Sequence(list[Any]):
@@ -186,8 +202,10 @@ def _yaml_tree(text: str) -> Any:
                 mapping[key if isinstance(key, str) else repr(key)] = value(next(events), depth + 1)
             return mapping
         if isinstance(event, yaml.AliasEvent):
-            message = (f"line {line(event)}: YAML aliases (*name) are not read in a "
-                       "roster: write each ambassador out")
+            message = (
+                f"line {line(event)}: YAML aliases (*name) are not read in a "
+                "roster: write each ambassador out"
+            )
             raise RosterError("yaml", [message])
         raise RosterError("yaml", [f"line {line(event)}: unexpected YAML {event}"])
 
@@ -229,21 +247,29 @@ def _raw_rows_yaml(text: str) -> Iterator[tuple[int, dict[str, str]]]:
             continue
         for account_line, account in zip(accounts.lines, accounts, strict=True):
             account = account if isinstance(account, dict) else {}
-            yield account_line, base | {
-                "platform": _text(account.get("platform")),
-                "account": _text(account.get("account")),
-            }
+            yield (
+                account_line,
+                base
+                | {
+                    "platform": _text(account.get("platform")),
+                    "account": _text(account.get("account")),
+                },
+            )
 
 
 def _read_text(path: Path, max_bytes: int) -> str:
     try:
         with path.open("rb") as file:
-            data = file.read(max_bytes + 1)  # never more than the limit in memory, whatever stat says
+            data = file.read(
+                max_bytes + 1
+            )  # never more than the limit in memory, whatever stat says
     except OSError as exc:
         raise RosterError(str(path), [f"cannot read file: {exc}"]) from None
     if len(data) > max_bytes:
-        message = (f"file is larger than {max_bytes:,} bytes (REACH_ROSTER_MAX_BYTES): "
-                   "split it, or raise the limit if it really is one roster")
+        message = (
+            f"file is larger than {max_bytes:,} bytes (REACH_ROSTER_MAX_BYTES): "
+            "split it, or raise the limit if it really is one roster"
+        )
         raise RosterError(str(path), [message])
     try:
         return data.decode("utf-8-sig")
@@ -282,7 +308,7 @@ def parse_roster(
         for line, record in _raw_rows_csv(text) if suffix == ".csv" else _raw_rows_yaml(text):
             problems = _too_long(record) or check(line, record)
             room = MAX_LISTED_ERRORS - len(errors)
-            errors.extend(f"line {line}: {problem}" for problem in problems[:max(room, 0)])
+            errors.extend(f"line {line}: {problem}" for problem in problems[: max(room, 0)])
             more += max(len(problems) - max(room, 0), 0)
     except RosterError as exc:
         raise RosterError(str(path), errors + exc.errors, more) from None
@@ -315,19 +341,28 @@ class _RowCheck:
             problems.append(f"cannot derive a slug from name {_shown(name)}: add a slug column")
         elif len(slug) > _FIELD_LIMITS["slug"]:
             source = "normalised" if written else "derived from the name"
-            problems.append(f"slug {source} is {len(slug)} characters, longer than the "
-                            f"{_FIELD_LIMITS['slug']} allowed: give a shorter one in a slug column")
+            problems.append(
+                f"slug {source} is {len(slug)} characters, longer than the "
+                f"{_FIELD_LIMITS['slug']} allowed: give a shorter one in a slug column"
+            )
         country = record.get("country", "").upper()
         if not country:
             problems.append("missing country")
         elif not _known_country(country):
-            problems.append(f"unknown country code {_shown(record.get('country', ''))} "
-                            "(use ISO 3166 alpha-2, e.g. FR)")
+            problems.append(
+                f"unknown country code {_shown(record.get('country', ''))} "
+                "(use ISO 3166 alpha-2, e.g. FR)"
+            )
         active_text = record.get("active", "").lower()
         if active_text and active_text not in _TRUE | _FALSE:
             problems.append(f"active must be true or false, got {_shown(record.get('active', ''))}")
         row = RosterRow(
-            line, name, slug, country, record.get("cohort") or None, record.get("team") or None,
+            line,
+            name,
+            slug,
+            country,
+            record.get("cohort") or None,
+            record.get("team") or None,
             active_text not in _FALSE,
         )
         platform, account = record.get("platform", "").lower(), record.get("account", "")
@@ -343,14 +378,17 @@ class _RowCheck:
                     for attr, limit in _ACCOUNT_LIMITS.items():
                         value = getattr(parsed, attr) or ""
                         if len(value) > limit:
-                            problems.append(f"account's {attr} is {len(value)} characters, "
-                                            f"longer than the {limit} allowed")
+                            problems.append(
+                                f"account's {attr} is {len(value)} characters, "
+                                f"longer than the {limit} allowed"
+                            )
                     row.platform, row.account, row.key = platform, account, parsed.key
                     row.base_url, row.profile_url = parsed.base_url, parsed.profile_url
                     first = self.seen_accounts.setdefault((platform, parsed.key), line)
                     if first != line:
                         problems.append(
-                            f"duplicate account {platform} {parsed.key} (first on line {first})")
+                            f"duplicate account {platform} {parsed.key} (first on line {first})"
+                        )
         if not problems and slug in self.people:
             earlier = self.people[slug]
             spelled, there = "", self.written_slugs[slug]
@@ -391,11 +429,22 @@ def import_roster(session: Session, rows: list[RosterRow]) -> ImportResult:
     done: set[str] = set()
     for row in rows:
         found = ambassadors.get(row.slug)
-        values: dict[str, object] = {"name": row.name, "country": row.country, "cohort": row.cohort,
-                                     "team": row.team, "active": row.active}
+        values: dict[str, object] = {
+            "name": row.name,
+            "country": row.country,
+            "cohort": row.cohort,
+            "team": row.team,
+            "active": row.active,
+        }
         if found is None:
-            person = Ambassador(slug=row.slug, name=row.name, country=row.country, cohort=row.cohort,
-                                team=row.team, active=row.active)
+            person = Ambassador(
+                slug=row.slug,
+                name=row.name,
+                country=row.country,
+                cohort=row.cohort,
+                team=row.team,
+                active=row.active,
+            )
             session.add(person)
             session.flush()
             ambassadors[row.slug] = person
@@ -410,12 +459,23 @@ def import_roster(session: Session, rows: list[RosterRow]) -> ImportResult:
             continue
         assert person.id is not None  # flushed above
         account = accounts.get((row.platform, row.key))
-        values = {"ambassador_id": person.id, "handle": row.account, "base_url": row.base_url,
-                  "profile_url": row.profile_url}
+        values = {
+            "ambassador_id": person.id,
+            "handle": row.account,
+            "base_url": row.base_url,
+            "profile_url": row.profile_url,
+        }
         if account is None:
             source = "import" if row.platform == "linkedin" else "crawl"
-            account = Account(platform=row.platform, key=row.key, source=source, ambassador_id=person.id,
-                              handle=row.account, base_url=row.base_url, profile_url=row.profile_url)
+            account = Account(
+                platform=row.platform,
+                key=row.key,
+                source=source,
+                ambassador_id=person.id,
+                handle=row.account,
+                base_url=row.base_url,
+                profile_url=row.profile_url,
+            )
             session.add(account)
             accounts[(row.platform, row.key)] = account
             result.accounts_created += 1
@@ -436,15 +496,23 @@ def roster_rows(session: Session) -> list[dict[str, str]]:
     for account in session.exec(select(Account).order_by(Account.platform, Account.key)).all():
         by_person.setdefault(account.ambassador_id, []).append(account)
     for person in people:
-        base = {"ambassador": person.name, "slug": person.slug, "country": person.country,
-                "cohort": person.cohort or "", "team": person.team or "",
-                "active": "true" if person.active else "false"}
+        base = {
+            "ambassador": person.name,
+            "slug": person.slug,
+            "country": person.country,
+            "cohort": person.cohort or "",
+            "team": person.team or "",
+            "active": "true" if person.active else "false",
+        }
         accounts_of: list[Account | None] = [*by_person.get(person.id or 0, [])] or [None]
         for held in accounts_of:
-            out.append(base | {
-                "platform": held.platform if held else "",
-                "account": held.handle if held else "",
-            })
+            out.append(
+                base
+                | {
+                    "platform": held.platform if held else "",
+                    "account": held.handle if held else "",
+                }
+            )
     return out
 
 
@@ -461,12 +529,21 @@ def export_roster(session: Session, fmt: str = "csv") -> str:
     if fmt == "yaml":
         people: dict[str, dict[str, Any]] = {}
         for row in rows:
-            person = people.setdefault(row["slug"], {
-                "name": row["ambassador"], "slug": row["slug"], "country": row["country"],
-                "cohort": row["cohort"] or None, "team": row["team"] or None,
-                "active": row["active"] == "true", "accounts": [],
-            })
+            person = people.setdefault(
+                row["slug"],
+                {
+                    "name": row["ambassador"],
+                    "slug": row["slug"],
+                    "country": row["country"],
+                    "cohort": row["cohort"] or None,
+                    "team": row["team"] or None,
+                    "active": row["active"] == "true",
+                    "accounts": [],
+                },
+            )
             if row["platform"]:
                 person["accounts"].append({"platform": row["platform"], "account": row["account"]})
-        return yaml.safe_dump({"ambassadors": list(people.values())}, sort_keys=False, allow_unicode=True)
+        return yaml.safe_dump(
+            {"ambassadors": list(people.values())}, sort_keys=False, allow_unicode=True
+        )
     raise ValueError(f"unknown roster format {fmt!r}: use csv or yaml")

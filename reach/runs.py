@@ -39,20 +39,39 @@ def open_run(connection: Connection, platform: str, flow_run_id: str | None = No
     """A new `running` crawl run owned by this process -> its id."""
     now = utcnow()
     run_id = connection.execute(
-        insert(CrawlRun).values(platform=platform, source=Source.CRAWL, status=RunStatus.RUNNING,
-                                started_at=now, heartbeat_at=now, host=HOST, pid=os.getpid(),
-                                prefect_flow_run_id=flow_run_id, requests=0, items=0, errors=0)
+        insert(CrawlRun)
+        .values(
+            platform=platform,
+            source=Source.CRAWL,
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            host=HOST,
+            pid=os.getpid(),
+            prefect_flow_run_id=flow_run_id,
+            requests=0,
+            items=0,
+            errors=0,
+        )
         .returning(col(CrawlRun.id))
     ).scalar_one()
     assert run_id is not None  # a primary key the database just made
     return run_id
 
 
-def record_import(session: Session, platform: str, file: str, kind: str, flow_run_id: str | None) -> CrawlRun:
+def record_import(
+    session: Session, platform: str, file: str, kind: str, flow_run_id: str | None
+) -> CrawlRun:
     """The run of one imported file, in the caller's transaction: it exists only if the file's rows do."""
-    run = CrawlRun(platform=platform, source=Source.IMPORT, status=RunStatus.SUCCEEDED, message=file,
-                   prefect_flow_run_id=flow_run_id, stats={"file": file, "kind": kind},
-                   finished_at=utcnow())
+    run = CrawlRun(
+        platform=platform,
+        source=Source.IMPORT,
+        status=RunStatus.SUCCEEDED,
+        message=file,
+        prefect_flow_run_id=flow_run_id,
+        stats={"file": file, "kind": kind},
+        finished_at=utcnow(),
+    )
     session.add(run)
     session.flush()
     return run
@@ -61,7 +80,9 @@ def record_import(session: Session, platform: str, file: str, kind: str, flow_ru
 def heartbeat(connection: Connection, run_id: int) -> None:
     """Say the run is alive. As a flush's first statement it also takes SQLite's write lock
     before the transaction reads anything, so two writers queue instead of failing."""
-    connection.execute(update(CrawlRun).where(col(CrawlRun.id) == run_id).values(heartbeat_at=utcnow()))
+    connection.execute(
+        update(CrawlRun).where(col(CrawlRun.id) == run_id).values(heartbeat_at=utcnow())
+    )
 
 
 def beat(run_id: int) -> None:
@@ -71,7 +92,11 @@ def beat(run_id: int) -> None:
 
 
 def finish_run(
-    run_id: int, stats: dict[str, Any], accounts_loaded: bool, accounts: int, failure: str | None = None
+    run_id: int,
+    stats: dict[str, Any],
+    accounts_loaded: bool,
+    accounts: int,
+    failure: str | None = None,
 ) -> tuple[str, int, int]:
     """Close a crawl run with its health figures and overall status -> (status, accounts ok, failed).
 
@@ -79,15 +104,22 @@ def finish_run(
     its accounts did: a run that lost rows never says succeeded.
     """
     with get_engine().begin() as connection:
-        outcomes = connection.execute(
-            select(col(CrawlOutcome.ok)).where(col(CrawlOutcome.crawl_run_id) == run_id)
-        ).scalars().all()
+        outcomes = (
+            connection.execute(
+                select(col(CrawlOutcome.ok)).where(col(CrawlOutcome.crawl_run_id) == run_id)
+            )
+            .scalars()
+            .all()
+        )
         failed = sum(1 for ok in outcomes if not ok)
         message = f"{len(outcomes) - failed} account(s) ok, {failed} failed"
         if failure:
             status, message = RunStatus.FAILED, f"{failure} ({message})"
         elif not accounts_loaded:
-            status, message = RunStatus.FAILED, "the crawl could not read its accounts (see the crawl log)"
+            status, message = (
+                RunStatus.FAILED,
+                "the crawl could not read its accounts (see the crawl log)",
+            )
         elif not outcomes:
             status = RunStatus.SUCCEEDED if not accounts else RunStatus.FAILED
         elif failed == 0:
@@ -96,12 +128,23 @@ def finish_run(
             status = RunStatus.FAILED
         else:
             status = RunStatus.PARTIAL
-        connection.execute(update(CrawlRun).where(col(CrawlRun.id) == run_id).values(
-            status=status, finished_at=utcnow(), requests=stats.get("downloader/request_count", 0),
-            items=stats.get("reach/posts_written", 0), errors=failed, message=message,
-            stats={k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                   for k, v in stats.items() if isinstance(v, int | float | str | dt.datetime)},
-        ))
+        connection.execute(
+            update(CrawlRun)
+            .where(col(CrawlRun.id) == run_id)
+            .values(
+                status=status,
+                finished_at=utcnow(),
+                requests=stats.get("downloader/request_count", 0),
+                items=stats.get("reach/posts_written", 0),
+                errors=failed,
+                message=message,
+                stats={
+                    k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                    for k, v in stats.items()
+                    if isinstance(v, int | float | str | dt.datetime)
+                },
+            )
+        )
     return str(status), len(outcomes) - failed, failed
 
 
@@ -111,14 +154,17 @@ def fail_run(run_id: int, message: str, only_running: bool = True) -> bool:
     if only_running:
         query = query.where(col(CrawlRun.status) == RunStatus.RUNNING)
     with get_engine().begin() as connection:
-        result = connection.execute(query.values(status=RunStatus.FAILED, message=message[-4000:],
-                                                 finished_at=utcnow()))
+        result = connection.execute(
+            query.values(status=RunStatus.FAILED, message=message[-4000:], finished_at=utcnow())
+        )
     return bool(result.rowcount)
 
 
 def run_status(run_id: int) -> str | None:
     with get_engine().connect() as connection:
-        return connection.execute(select(col(CrawlRun.status)).where(col(CrawlRun.id) == run_id)).scalar()
+        return connection.execute(
+            select(col(CrawlRun.status)).where(col(CrawlRun.id) == run_id)
+        ).scalar()
 
 
 def _process_alive(pid: int, since: dt.datetime) -> bool:
@@ -159,9 +205,14 @@ def reap_stale_runs() -> list[StaleRun]:
     now = utcnow()
     with get_engine().connect() as connection:
         running = connection.execute(
-            select(col(CrawlRun.id), col(CrawlRun.platform), col(CrawlRun.started_at), col(CrawlRun.heartbeat_at),
-                   col(CrawlRun.host), col(CrawlRun.pid))
-            .where(col(CrawlRun.status) == RunStatus.RUNNING, col(CrawlRun.source) == Source.CRAWL)
+            select(
+                col(CrawlRun.id),
+                col(CrawlRun.platform),
+                col(CrawlRun.started_at),
+                col(CrawlRun.heartbeat_at),
+                col(CrawlRun.host),
+                col(CrawlRun.pid),
+            ).where(col(CrawlRun.status) == RunStatus.RUNNING, col(CrawlRun.source) == Source.CRAWL)
         ).all()
     reaped = []
     for run in running:
@@ -169,6 +220,8 @@ def reap_stale_runs() -> list[StaleRun]:
         if reason and fail_run(run.id, reason):
             reaped.append(StaleRun(run.id, run.platform, reason))
             if run.host == HOST:
-                for folder in glob.glob(os.path.join(tempfile.gettempdir(), temp_prefix(run.id) + "*")):
+                for folder in glob.glob(
+                    os.path.join(tempfile.gettempdir(), temp_prefix(run.id) + "*")
+                ):
                     shutil.rmtree(folder, ignore_errors=True)
     return reaped

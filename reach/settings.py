@@ -53,23 +53,30 @@ class Settings(BaseSettings):
         description="Folder the import-linkedin flow watches for analytics exports.",
     )
     roster_max_bytes: int = Field(
-        default=5_000_000, ge=1,
+        default=5_000_000,
+        ge=1,
         description="Largest roster file `reach roster import` reads, in bytes (10,000 accounts "
         "are about 0.7 MB as CSV); a larger file is refused before it is parsed.",
     )
-    replies_per_post: int = Field(default=50, ge=0, description="Replies fetched per post, at most.")
+    replies_per_post: int = Field(
+        default=50, ge=0, description="Replies fetched per post, at most."
+    )
     reply_author_salt: SecretStr = Field(
         default=SecretStr("change-me"),
         description="Salt for hashing repliers' ids (identities are never stored in clear).",
     )
     write_batch_size: int = Field(default=500, ge=1, description="Rows per database flush.")
     write_attempts: int = Field(
-        default=5, ge=1, le=20,
+        default=5,
+        ge=1,
+        le=20,
         description="Tries of a crawl flush that meets a deadlock, a busy database or a lost connection "
         "(backoff 0.5 s, doubling) before the crawl stops and its run fails.",
     )
     feed_crawl_processes: int = Field(
-        default=2, ge=1, le=16,
+        default=2,
+        ge=1,
+        le=16,
         description="Processes a blog-feed crawl is split over (its accounts shared out). A blog post costs a "
         "request of its own, so one process is CPU-bound; Mastodon and Bluesky crawls stay in one process, "
         "which owns the per-IP rate budget.",
@@ -98,7 +105,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)") from exc
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Paris)"
+            ) from exc
         return value
 
     @property
@@ -127,7 +136,9 @@ class Settings(BaseSettings):
 
 
 def _host_list(text: str) -> frozenset[str]:
-    return frozenset(h.strip().strip("[]").lower() for h in text.replace(",", " ").split() if h.strip())
+    return frozenset(
+        h.strip().strip("[]").lower() for h in text.replace(",", " ").split() if h.strip()
+    )
 
 
 @lru_cache

@@ -11,25 +11,59 @@ from sandbox.server import FAULT_NAMES, serve
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (0 picks a free one)")
-    parser.add_argument("--date", default=None, metavar="YYYY-MM-DD",
-                        help="calendar date of day 0 (default: $REACH_SANDBOX_DATE, else today's UTC date)")
-    parser.add_argument("--day", type=int, default=None,
-                        help="days after midnight UTC of that date (default: $REACH_SANDBOX_DAY or 0)")
-    parser.add_argument("--fault", action="append", default=[], metavar="NAME[=ARG]",
-                        help=f"switch a fault on at start; repeatable. Known: {', '.join(FAULT_NAMES)}")
-    parser.add_argument("--posts-per-day", type=float, default=truth.DEFAULT_POSTS_PER_DAY,
-                        help="posts per account per day (scale for benchmarks)")
-    parser.add_argument("--no-rate-limit", action="store_true", help="send no 429s and no rate-limit headers")
-    parser.add_argument("--rate-window", type=float, default=None, help="rate-limit window in seconds (default 300)")
+    parser.add_argument(
+        "--port", type=int, default=8787, help="port on 127.0.0.1 (0 picks a free one)"
+    )
+    parser.add_argument(
+        "--date",
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="calendar date of day 0 (default: $REACH_SANDBOX_DATE, else today's UTC date)",
+    )
+    parser.add_argument(
+        "--day",
+        type=int,
+        default=None,
+        help="days after midnight UTC of that date (default: $REACH_SANDBOX_DAY or 0)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=ARG]",
+        help=f"switch a fault on at start; repeatable. Known: {', '.join(FAULT_NAMES)}",
+    )
+    parser.add_argument(
+        "--posts-per-day",
+        type=float,
+        default=truth.DEFAULT_POSTS_PER_DAY,
+        help="posts per account per day (scale for benchmarks)",
+    )
+    parser.add_argument(
+        "--no-rate-limit", action="store_true", help="send no 429s and no rate-limit headers"
+    )
+    parser.add_argument(
+        "--rate-window", type=float, default=None, help="rate-limit window in seconds (default 300)"
+    )
     args = parser.parse_args(argv)
     day = truth.day_from_env() if args.day is None else args.day
     try:
-        today = truth.parse_date(args.date, "--date") if args.date is not None else truth.sandbox_today()
+        today = (
+            truth.parse_date(args.date, "--date")
+            if args.date is not None
+            else truth.sandbox_today()
+        )
     except ValueError as exc:  # one line naming the setting and the value, not a traceback
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    serve(port=args.port, day=day, faults=args.fault, scale=args.posts_per_day,
-          rate_limits=not args.no_rate_limit, rate_window=args.rate_window, today=today)
+    serve(
+        port=args.port,
+        day=day,
+        faults=args.fault,
+        scale=args.posts_per_day,
+        rate_limits=not args.no_rate_limit,
+        rate_window=args.rate_window,
+        today=today,
+    )
 
 
 if __name__ == "__main__":

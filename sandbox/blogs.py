@@ -29,14 +29,22 @@ GENERATOR = "6.6.2"
 
 def _not_found(name: str | None = None) -> Answer:
     """WordPress's 404 page."""
-    return Answer(404, "<!doctype html><title>Page not found</title><h1>Oops! That page can&rsquo;t be found.</h1>",
-                  content_type=HTML, account=name)
+    return Answer(
+        404,
+        "<!doctype html><title>Page not found</title><h1>Oops! That page can&rsquo;t be found.</h1>",
+        content_type=HTML,
+        account=name,
+    )
 
 
 def _gone(name: str) -> Answer:
     """A suspended blog: the host took it down."""
-    return Answer(410, "<!doctype html><title>Gone</title><h1>This site has been archived or suspended.</h1>",
-                  content_type=HTML, account=name)
+    return Answer(
+        410,
+        "<!doctype html><title>Gone</title><h1>This site has been archived or suspended.</h1>",
+        content_type=HTML,
+        account=name,
+    )
 
 
 def _post_id(post: BlogPost) -> int:
@@ -49,9 +57,13 @@ def _content(post: BlogPost, base: str) -> str:
     if post.lang == "fr":
         text = "<p>Voici notre retour d&rsquo;exp&eacute;rience &laquo;&nbsp;sans filtre&nbsp;&raquo; 🎉</p>"
     else:
-        text = "<p>Here&#8217;s what we learned &amp; what we&#8217;d do differently next time 🚀</p>"
-    return text + (f'<p>Read the <a href="https://acme.example/docs/caching">docs</a> or '
-                   f'<a href="{base}/blogs/{post.blog}/">more posts</a>.</p>')
+        text = (
+            "<p>Here&#8217;s what we learned &amp; what we&#8217;d do differently next time 🚀</p>"
+        )
+    return text + (
+        f'<p>Read the <a href="https://acme.example/docs/caching">docs</a> or '
+        f'<a href="{base}/blogs/{post.blog}/">more posts</a>.</p>'
+    )
 
 
 def _page(ctx: Ctx, name: str) -> tuple[list[BlogPost], Answer | None]:
@@ -63,7 +75,7 @@ def _page(ctx: Ctx, name: str) -> tuple[list[BlogPost], Answer | None]:
         paged = 1
     if paged > 1 and (paged - 1) * PER_PAGE >= len(posts):
         return [], _not_found(name)
-    return posts[(paged - 1) * PER_PAGE: paged * PER_PAGE], None
+    return posts[(paged - 1) * PER_PAGE : paged * PER_PAGE], None
 
 
 def _guard(ctx: Ctx, name: str) -> Answer | None:
@@ -80,7 +92,13 @@ def rss(ctx: Ctx, name: str) -> Answer:
     if (early := _guard(ctx, name)) is not None:
         return early
     if truth.blog_feed_format(name) == "atom":
-        return Answer(301, "", {"Location": f"{ctx.base}/blogs/{name}/feed/atom/"}, content_type=HTML, account=name)
+        return Answer(
+            301,
+            "",
+            {"Location": f"{ctx.base}/blogs/{name}/feed/atom/"},
+            content_type=HTML,
+            account=name,
+        )
     page, error = _page(ctx, name)
     if error:
         return error
@@ -118,7 +136,7 @@ def rss(ctx: Ctx, name: str) -> Answer:
 \t>
 
 <channel>
-\t<title>{html.escape(name.replace('-', ' ').title())} &#8211; Notes</title>
+\t<title>{html.escape(name.replace("-", " ").title())} &#8211; Notes</title>
 \t<atom:link href="{site}/feed/" rel="self" type="application/rss+xml" />
 \t<link>{site}/</link>
 \t<description>Engineering notes &amp; talks</description>
@@ -128,7 +146,7 @@ def rss(ctx: Ctx, name: str) -> Answer:
 \thourly\t</sy:updatePeriod>
 \t<sy:updateFrequency>
 \t1\t</sy:updateFrequency>
-\t<generator>https://wordpress.org/?v={GENERATOR}</generator>{''.join(items)}
+\t<generator>https://wordpress.org/?v={GENERATOR}</generator>{"".join(items)}
 \t</channel>
 </rss>
 """
@@ -151,9 +169,11 @@ def atom(ctx: Ctx, name: str) -> Answer:
         link = f"{ctx.base}{p.path}"
         replies = ""
         if p.counts_in_feed and not hide_counts:
-            replies = (f'\n\t\t<link rel="replies" type="text/html" href="{link}#comments" thr:count="{p.comments}" />'
-                       f'\n\t\t<link rel="replies" type="application/atom+xml" href="{link}feed/atom/" '
-                       f'thr:count="{p.comments}" />\n\t\t<thr:total>{p.comments}</thr:total>')
+            replies = (
+                f'\n\t\t<link rel="replies" type="text/html" href="{link}#comments" thr:count="{p.comments}" />'
+                f'\n\t\t<link rel="replies" type="application/atom+xml" href="{link}feed/atom/" '
+                f'thr:count="{p.comments}" />\n\t\t<thr:total>{p.comments}</thr:total>'
+            )
         entries.append(f"""
 \t<entry>
 \t\t<author>
@@ -174,13 +194,13 @@ def atom(ctx: Ctx, name: str) -> Answer:
   xmlns:thr="http://purl.org/syndication/thread/1.0"
   xml:lang="en-US"
   >
-\t<title type="text">{html.escape(name.replace('-', ' ').title())} &#8211; Notes</title>
+\t<title type="text">{html.escape(name.replace("-", " ").title())} &#8211; Notes</title>
 \t<subtitle type="text">Engineering notes &amp; talks</subtitle>
 \t<updated>{_atom_time(page[0].published if page else ctx.now)}</updated>
 \t<link rel="alternate" type="text/html" href="{site}/" />
 \t<id>{site}/feed/atom/</id>
 \t<link rel="self" type="application/atom+xml" href="{site}/feed/atom/" />
-\t<generator uri="https://wordpress.org/" version="{GENERATOR}">WordPress</generator>{''.join(entries)}
+\t<generator uri="https://wordpress.org/" version="{GENERATOR}">WordPress</generator>{"".join(entries)}
 </feed>
 """
     return Answer(200, body, content_type=ATOM, account=name)
@@ -197,29 +217,55 @@ def home(ctx: Ctx, name: str) -> Answer:
         return early
     site = f"{ctx.base}/blogs/{name}"
     fmt = truth.blog_feed_format(name)
-    feed = (f'<link rel="alternate" type="application/atom+xml" title="Feed" href="{site}/feed/atom/" />'
-            if fmt == "atom" else f'<link rel="alternate" type="application/rss+xml" title="Feed" href="{site}/feed/" />')
-    links = "".join(f'<li><a href="{ctx.base}{p.path}">{html.escape(p.title)}</a></li>'
-                    for p in truth.blog_posts(name, ctx.now, ctx.scale)[:PER_PAGE])
-    return Answer(200, f"<!doctype html><html><head><title>{html.escape(name)}</title>{feed}</head>"
-                       f"<body><ul>{links}</ul></body></html>", content_type=HTML, account=name)
+    feed = (
+        f'<link rel="alternate" type="application/atom+xml" title="Feed" href="{site}/feed/atom/" />'
+        if fmt == "atom"
+        else f'<link rel="alternate" type="application/rss+xml" title="Feed" href="{site}/feed/" />'
+    )
+    links = "".join(
+        f'<li><a href="{ctx.base}{p.path}">{html.escape(p.title)}</a></li>'
+        for p in truth.blog_posts(name, ctx.now, ctx.scale)[:PER_PAGE]
+    )
+    return Answer(
+        200,
+        f"<!doctype html><html><head><title>{html.escape(name)}</title>{feed}</head>"
+        f"<body><ul>{links}</ul></body></html>",
+        content_type=HTML,
+        account=name,
+    )
 
 
 def _interaction_statistic(p: BlogPost) -> list[dict[str, Any]]:
     """InteractionCounters; both http:// and https:// type URLs and a typed object occur on purpose."""
     if p.style == "blogposting":
         return [
-            {"@type": "InteractionCounter", "interactionType": "http://schema.org/LikeAction",
-             "userInteractionCount": p.likes},
-            {"@type": "InteractionCounter", "interactionType": "https://schema.org/CommentAction",
-             "userInteractionCount": p.comments},
+            {
+                "@type": "InteractionCounter",
+                "interactionType": "http://schema.org/LikeAction",
+                "userInteractionCount": p.likes,
+            },
+            {
+                "@type": "InteractionCounter",
+                "interactionType": "https://schema.org/CommentAction",
+                "userInteractionCount": p.comments,
+            },
         ]
     return [
-        {"@type": "InteractionCounter", "interactionType": {"@type": "LikeAction"}, "userInteractionCount": p.likes},
-        {"@type": "InteractionCounter", "interactionType": "http://schema.org/CommentAction",
-         "userInteractionCount": p.comments},
-        {"@type": "InteractionCounter", "interactionType": "https://schema.org/ShareAction",
-         "userInteractionCount": p.shares},
+        {
+            "@type": "InteractionCounter",
+            "interactionType": {"@type": "LikeAction"},
+            "userInteractionCount": p.likes,
+        },
+        {
+            "@type": "InteractionCounter",
+            "interactionType": "http://schema.org/CommentAction",
+            "userInteractionCount": p.comments,
+        },
+        {
+            "@type": "InteractionCounter",
+            "interactionType": "https://schema.org/ShareAction",
+            "userInteractionCount": p.shares,
+        },
     ]
 
 
@@ -247,12 +293,17 @@ def item(ctx: Ctx, name: str, year: str, month: str, slug: str) -> Answer:
         ld["interactionStatistic"] = _interaction_statistic(post)
     else:
         ld.pop("commentCount")
-    script = "" if post.style == "text" else (
-        f'<script type="application/ld+json">{json.dumps(ld, ensure_ascii=False)}</script>')
+    script = (
+        ""
+        if post.style == "text"
+        else (f'<script type="application/ld+json">{json.dumps(ld, ensure_ascii=False)}</script>')
+    )
     if post.style == "text":
         # Only rounded, human-formatted counts: the crawler has to parse "31K" and "2,900".
-        counts = (f'<div class="post-meta"><span class="likes-count">{post.likes_text}</span> &middot; '
-                  f'<a href="#comments" class="comments-link">{post.comments_text}</a></div>')
+        counts = (
+            f'<div class="post-meta"><span class="likes-count">{post.likes_text}</span> &middot; '
+            f'<a href="#comments" class="comments-link">{post.comments_text}</a></div>'
+        )
     else:
         counts = f'<div class="post-meta"><a href="#comments">{post.comments} comments</a></div>'
     body = f"""<!doctype html>
@@ -273,7 +324,7 @@ def item(ctx: Ctx, name: str, year: str, month: str, slug: str) -> Answer:
 {counts}
 <div class="entry-content">{_content(post, ctx.base)}</div>
 </article>
-<div id="comments" class="comments-area">{'' if post.comments_open else '<p class="no-comments">Comments are closed.</p>'}</div>
+<div id="comments" class="comments-area">{"" if post.comments_open else '<p class="no-comments">Comments are closed.</p>'}</div>
 </body>
 </html>
 """

@@ -82,17 +82,27 @@ def _other_basic(p: Person) -> dict[str, Any]:
     return _basic(did_for(handle), handle, p.display_name, "2023-05-01T10:00:00.000Z")
 
 
-def _facets(text: str, tag: str | None, mention: tuple[str, str] | None, link: str | None) -> list[dict[str, Any]]:
+def _facets(
+    text: str, tag: str | None, mention: tuple[str, str] | None, link: str | None
+) -> list[dict[str, Any]]:
     """Rich-text facets with UTF-8 byte offsets, as app.bsky.richtext.facet requires."""
     raw = text.encode()
     out = []
     for needle, feature in (
-        (f"@{mention[0]}" if mention else None, {"$type": "app.bsky.richtext.facet#mention", "did": mention[1] if mention else ""}),
+        (
+            f"@{mention[0]}" if mention else None,
+            {"$type": "app.bsky.richtext.facet#mention", "did": mention[1] if mention else ""},
+        ),
         (link, {"$type": "app.bsky.richtext.facet#link", "uri": link}),
         (f"#{tag}" if tag else None, {"$type": "app.bsky.richtext.facet#tag", "tag": tag}),
     ):
         if needle and (start := raw.find(needle.encode())) >= 0:
-            out.append({"index": {"byteStart": start, "byteEnd": start + len(needle.encode())}, "features": [feature]})
+            out.append(
+                {
+                    "index": {"byteStart": start, "byteEnd": start + len(needle.encode())},
+                    "features": [feature],
+                }
+            )
     return out
 
 
@@ -104,7 +114,11 @@ def _other_ref(other: OtherPost) -> tuple[str, str]:
 
 def _other_record(other: OtherPost) -> dict[str, Any]:
     """The app.bsky.feed.post record of someone else's post."""
-    rec: dict[str, Any] = {"$type": "app.bsky.feed.post", "createdAt": iso(other.published), "text": other.text}
+    rec: dict[str, Any] = {
+        "$type": "app.bsky.feed.post",
+        "createdAt": iso(other.published),
+        "text": other.text,
+    }
     if other.lang:
         rec["langs"] = [other.lang]
     return rec
@@ -114,9 +128,17 @@ def _other_view(other: OtherPost) -> dict[str, Any]:
     """postView of someone else's post."""
     uri, cid = _other_ref(other)
     return {
-        "uri": uri, "cid": cid, "author": _other_basic(other.author), "record": _other_record(other),
-        "replyCount": other.replies, "repostCount": other.reposts, "likeCount": other.likes,
-        "quoteCount": other.quotes, "indexedAt": iso(other.published), "viewer": {}, "labels": [],
+        "uri": uri,
+        "cid": cid,
+        "author": _other_basic(other.author),
+        "record": _other_record(other),
+        "replyCount": other.replies,
+        "repostCount": other.reposts,
+        "likeCount": other.likes,
+        "quoteCount": other.quotes,
+        "indexedAt": iso(other.published),
+        "viewer": {},
+        "labels": [],
     }
 
 
@@ -127,8 +149,12 @@ def _ref_or_missing(other: OtherPost) -> dict[str, Any]:
         return {"$type": "app.bsky.feed.defs#notFoundPost", "uri": uri, "notFound": True}
     if other.blocked:
         did = did_for(_other_handle(other.author))
-        return {"$type": "app.bsky.feed.defs#blockedPost", "uri": uri, "blocked": True,
-                "author": {"did": did, "viewer": {"blockedBy": True}}}
+        return {
+            "$type": "app.bsky.feed.defs#blockedPost",
+            "uri": uri,
+            "blocked": True,
+            "author": {"did": did, "viewer": {"blockedBy": True}},
+        }
     return {"$type": "app.bsky.feed.defs#postView", **_other_view(other)}
 
 
@@ -138,7 +164,9 @@ def post_ref(ctx: Ctx, post: Post) -> tuple[str, str]:
     return f"at://{did}/app.bsky.feed.post/{tid(post.published, post.key)}", fake_cid(post.key)
 
 
-def _parent_of(ctx: Ctx, post: Post) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+def _parent_of(
+    ctx: Ctx, post: Post
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
     """(record.reply strong refs, replyRef root view, replyRef parent view) of a reply."""
     seed = post.seed
     if seed.kind != "reply":
@@ -146,8 +174,11 @@ def _parent_of(ctx: Ctx, post: Post) -> tuple[dict[str, Any], dict[str, Any], di
     if seed.self_reply_to:
         parent = truth.find_post("bluesky", seed.account, seed.self_reply_to, ctx.now, ctx.scale)
         p_uri, p_cid = _own_ref_by_key(seed.account, seed.self_reply_to, ctx.scale)
-        parent_view = {"$type": "app.bsky.feed.defs#postView", **post_view(ctx, parent)} if parent else {
-            "$type": "app.bsky.feed.defs#notFoundPost", "uri": p_uri, "notFound": True}
+        parent_view = (
+            {"$type": "app.bsky.feed.defs#postView", **post_view(ctx, parent)}
+            if parent
+            else {"$type": "app.bsky.feed.defs#notFoundPost", "uri": p_uri, "notFound": True}
+        )
         above = _parent_of(ctx, parent) if parent else None
         root_ref = above[0]["root"] if above else {"cid": p_cid, "uri": p_uri}
         root_view = above[1] if above else parent_view
@@ -175,14 +206,22 @@ def post_view(ctx: Ctx, post: Post) -> dict[str, Any]:
         handle = _other_handle(seed.mention)
         text = text.replace(f"@{seed.mention.username}", f"@{handle}")
         mention = (handle, did_for(handle))
-    record: dict[str, Any] = {"$type": "app.bsky.feed.post", "createdAt": iso(seed.published), "text": text}
+    record: dict[str, Any] = {
+        "$type": "app.bsky.feed.post",
+        "createdAt": iso(seed.published),
+        "text": text,
+    }
     facets = _facets(text, seed.tag, mention, seed.link)
     if facets:
         record["facets"] = facets
     if seed.lang:
         record["langs"] = [seed.lang]
-    view: dict[str, Any] = {"uri": uri, "cid": cid,
-                            "author": _ambassador_basic(ctx, seed.account), "record": record}
+    view: dict[str, Any] = {
+        "uri": uri,
+        "cid": cid,
+        "author": _ambassador_basic(ctx, seed.account),
+        "record": record,
+    }
     parent = _parent_of(ctx, post)
     if parent:
         record["reply"] = parent[0]
@@ -191,31 +230,74 @@ def post_view(ctx: Ctx, post: Post) -> dict[str, Any]:
         q_uri, q_cid = _other_ref(seed.other)
         record["embed"] = {"$type": "app.bsky.embed.record", "record": {"cid": q_cid, "uri": q_uri}}
         if seed.other.deleted:
-            inner: dict[str, Any] = {"$type": "app.bsky.embed.record#viewNotFound", "uri": q_uri, "notFound": True}
+            inner: dict[str, Any] = {
+                "$type": "app.bsky.embed.record#viewNotFound",
+                "uri": q_uri,
+                "notFound": True,
+            }
         else:
             o = seed.other
-            inner = {"$type": "app.bsky.embed.record#viewRecord", "uri": q_uri, "cid": q_cid,
-                     "author": _other_basic(o.author), "value": _other_record(o), "labels": [],
-                     "likeCount": o.likes, "replyCount": o.replies, "repostCount": o.reposts,
-                     "quoteCount": o.quotes, "indexedAt": iso(o.published), "embeds": []}
+            inner = {
+                "$type": "app.bsky.embed.record#viewRecord",
+                "uri": q_uri,
+                "cid": q_cid,
+                "author": _other_basic(o.author),
+                "value": _other_record(o),
+                "labels": [],
+                "likeCount": o.likes,
+                "replyCount": o.replies,
+                "repostCount": o.reposts,
+                "quoteCount": o.quotes,
+                "indexedAt": iso(o.published),
+                "embeds": [],
+            }
         view["embed"] = {"$type": "app.bsky.embed.record#view", "record": inner}
     elif seed.has_image:
         img = fake_cid(seed.key + "/img")
         did = did_for(seed.account)
-        record["embed"] = {"$type": "app.bsky.embed.images", "images": [{
-            "alt": "Team photo at the meetup", "aspectRatio": {"height": 800, "width": 1200},
-            "image": {"$type": "blob", "ref": {"$link": img}, "mimeType": "image/jpeg", "size": 184321}}]}
-        view["embed"] = {"$type": "app.bsky.embed.images#view", "images": [{
-            "thumb": f"https://cdn.bsky.app/img/feed_thumbnail/plain/{did}/{img}@jpeg",
-            "fullsize": f"https://cdn.bsky.app/img/feed_fullsize/plain/{did}/{img}@jpeg",
-            "alt": "Team photo at the meetup", "aspectRatio": {"height": 800, "width": 1200}}]}
+        record["embed"] = {
+            "$type": "app.bsky.embed.images",
+            "images": [
+                {
+                    "alt": "Team photo at the meetup",
+                    "aspectRatio": {"height": 800, "width": 1200},
+                    "image": {
+                        "$type": "blob",
+                        "ref": {"$link": img},
+                        "mimeType": "image/jpeg",
+                        "size": 184321,
+                    },
+                }
+            ],
+        }
+        view["embed"] = {
+            "$type": "app.bsky.embed.images#view",
+            "images": [
+                {
+                    "thumb": f"https://cdn.bsky.app/img/feed_thumbnail/plain/{did}/{img}@jpeg",
+                    "fullsize": f"https://cdn.bsky.app/img/feed_fullsize/plain/{did}/{img}@jpeg",
+                    "alt": "Team photo at the meetup",
+                    "aspectRatio": {"height": 800, "width": 1200},
+                }
+            ],
+        }
     elif seed.link:
-        ext = {"uri": seed.link, "title": "Acme — release notes", "description": "What is new at Acme."}
+        ext = {
+            "uri": seed.link,
+            "title": "Acme — release notes",
+            "description": "What is new at Acme.",
+        }
         record["embed"] = {"$type": "app.bsky.embed.external", "external": ext}
         view["embed"] = {"$type": "app.bsky.embed.external#view", "external": ext}
-    view.update(replyCount=post.replies, repostCount=post.reposts, likeCount=post.likes,
-                quoteCount=post.quotes, indexedAt=iso(seed.published),
-                viewer={"threadMuted": False, "embeddingDisabled": False}, labels=[])
+    view.update(
+        replyCount=post.replies,
+        repostCount=post.reposts,
+        likeCount=post.likes,
+        quoteCount=post.quotes,
+        indexedAt=iso(seed.published),
+        viewer={"threadMuted": False, "embeddingDisabled": False},
+        labels=[],
+    )
     if matches(seed.account, ctx.missing_fields):
         for name in ("replyCount", "repostCount", "likeCount", "quoteCount"):
             view.pop(name, None)
@@ -232,10 +314,16 @@ def feed_item(ctx: Ctx, post: Post) -> dict[str, Any]:
         if matches(seed.account, ctx.missing_fields):
             for name in ("replyCount", "repostCount", "likeCount", "quoteCount"):
                 view.pop(name, None)
-        return {"post": view, "reason": {
-            "$type": "app.bsky.feed.defs#reasonRepost", "by": _ambassador_basic(ctx, seed.account),
-            "uri": f"at://{did}/app.bsky.feed.repost/{tid(seed.published, seed.key)}",
-            "cid": fake_cid(seed.key + "/repost"), "indexedAt": iso(seed.published)}}
+        return {
+            "post": view,
+            "reason": {
+                "$type": "app.bsky.feed.defs#reasonRepost",
+                "by": _ambassador_basic(ctx, seed.account),
+                "uri": f"at://{did}/app.bsky.feed.repost/{tid(seed.published, seed.key)}",
+                "cid": fake_cid(seed.key + "/repost"),
+                "indexedAt": iso(seed.published),
+            },
+        }
     item: dict[str, Any] = {"post": post_view(ctx, post)}
     parent = _parent_of(ctx, post)
     if parent:
@@ -244,6 +332,7 @@ def feed_item(ctx: Ctx, post: Post) -> dict[str, Any]:
 
 
 # --- handlers -----------------------------------------------------------------------------------
+
 
 def _actor(ctx: Ctx) -> tuple[str | None, Answer | None]:
     """The handle behind ?actor= (handle or DID), or the XRPC error to answer."""
@@ -276,13 +365,23 @@ def get_profile(ctx: Ctx) -> Answer:
     assert handle is not None
     prof = truth.profile("bluesky", handle, ctx.now, ctx.scale)
     live = truth.posts("bluesky", handle, ctx.now, ctx.scale)
-    body = {**_ambassador_basic(ctx, handle),
-            "description": prof.bio,
-            "banner": f"https://cdn.bsky.app/img/banner/plain/{did_for(handle)}/{fake_cid(handle)}@jpeg",
-            "followersCount": prof.followers, "followsCount": prof.following, "postsCount": prof.posts_count,
-            "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False,
-                           "chat": {"allowIncoming": "following"}},
-            "indexedAt": iso(prof.created_at), "createdAt": iso(prof.created_at)}
+    body = {
+        **_ambassador_basic(ctx, handle),
+        "description": prof.bio,
+        "banner": f"https://cdn.bsky.app/img/banner/plain/{did_for(handle)}/{fake_cid(handle)}@jpeg",
+        "followersCount": prof.followers,
+        "followsCount": prof.following,
+        "postsCount": prof.posts_count,
+        "associated": {
+            "lists": 0,
+            "feedgens": 0,
+            "starterPacks": 0,
+            "labeler": False,
+            "chat": {"allowIncoming": "following"},
+        },
+        "indexedAt": iso(prof.created_at),
+        "createdAt": iso(prof.created_at),
+    }
     pinned = next((p for p in live if p.pinned), None)
     if pinned:
         uri, cid = post_ref(ctx, pinned)
@@ -295,7 +394,11 @@ def get_profile(ctx: Ctx) -> Answer:
 
 def _encode_cursor(post: Post) -> str:
     """Opaque cursor: the sort timestamp and cid of the last item, base64url."""
-    return base64.urlsafe_b64encode(f"{int(post.published.timestamp() * 1000)}::{post.key}".encode()).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(f"{int(post.published.timestamp() * 1000)}::{post.key}".encode())
+        .decode()
+        .rstrip("=")
+    )
 
 
 def _decode_cursor(cursor: str) -> int | None:
@@ -318,8 +421,13 @@ def get_author_feed(ctx: Ctx) -> Answer:
     except ValueError:
         return _error("InvalidRequest", "Error: limit must be an integer", handle)
     if not 1 <= limit <= 100:
-        return _error("InvalidRequest", "Error: limit can not be greater than 100" if limit > 100
-                      else "Error: limit can not be less than 1", handle)
+        return _error(
+            "InvalidRequest",
+            "Error: limit can not be greater than 100"
+            if limit > 100
+            else "Error: limit can not be less than 1",
+            handle,
+        )
     live = list(truth.posts("bluesky", handle, ctx.now, ctx.scale))
     flt = ctx.arg("filter") or "posts_with_replies"
     if flt == "posts_no_replies":
@@ -339,12 +447,22 @@ def get_author_feed(ctx: Ctx) -> Answer:
     page = live[:limit]
     feed = [feed_item(ctx, p) for p in page]
     if not cursor and ctx.flag("includePins"):
-        pinned = next((p for p in truth.posts("bluesky", handle, ctx.now, ctx.scale) if p.pinned), None)
+        pinned = next(
+            (p for p in truth.posts("bluesky", handle, ctx.now, ctx.scale) if p.pinned), None
+        )
         if pinned:
-            feed.insert(0, {"post": post_view(ctx, pinned), "reason": {"$type": "app.bsky.feed.defs#reasonPin"}})
+            feed.insert(
+                0,
+                {
+                    "post": post_view(ctx, pinned),
+                    "reason": {"$type": "app.bsky.feed.defs#reasonPin"},
+                },
+            )
     body: dict[str, Any] = {"feed": feed}
     if len(live) > limit:
-        body["cursor"] = cursor if (cursor and matches(handle, ctx.repeat_cursor)) else _encode_cursor(page[-1])
+        body["cursor"] = (
+            cursor if (cursor and matches(handle, ctx.repeat_cursor)) else _encode_cursor(page[-1])
+        )
     return Answer(200, body, account=handle)
 
 
@@ -352,14 +470,30 @@ def _reply_thread(ctx: Ctx, reply: Reply, parent_uri: str, parent_cid: str) -> d
     """threadViewPost of someone's reply to an ambassador's post."""
     handle = _other_handle(reply.author)
     uri = f"at://{did_for(handle)}/app.bsky.feed.post/{tid(reply.published, reply.key)}"
-    record: dict[str, Any] = {"$type": "app.bsky.feed.post", "createdAt": iso(reply.published), "text": reply.text,
-                              "reply": {"root": {"cid": parent_cid, "uri": parent_uri},
-                                        "parent": {"cid": parent_cid, "uri": parent_uri}}}
+    record: dict[str, Any] = {
+        "$type": "app.bsky.feed.post",
+        "createdAt": iso(reply.published),
+        "text": reply.text,
+        "reply": {
+            "root": {"cid": parent_cid, "uri": parent_uri},
+            "parent": {"cid": parent_cid, "uri": parent_uri},
+        },
+    }
     if reply.lang:
         record["langs"] = [reply.lang]
-    post = {"uri": uri, "cid": fake_cid(reply.key),
-            "author": _other_basic(reply.author), "record": record, "replyCount": 0, "repostCount": 0,
-            "likeCount": reply.likes, "quoteCount": 0, "indexedAt": iso(reply.published), "viewer": {}, "labels": []}
+    post = {
+        "uri": uri,
+        "cid": fake_cid(reply.key),
+        "author": _other_basic(reply.author),
+        "record": record,
+        "replyCount": 0,
+        "repostCount": 0,
+        "likeCount": reply.likes,
+        "quoteCount": 0,
+        "indexedAt": iso(reply.published),
+        "viewer": {},
+        "labels": [],
+    }
     return {"$type": "app.bsky.feed.defs#threadViewPost", "post": post, "replies": []}
 
 
@@ -373,8 +507,14 @@ def get_post_thread(ctx: Ctx) -> Answer:
     handle = _handle_by_did.get(actor) if actor.startswith("did:") else actor
     post = None
     if handle and not matches(handle, ctx.not_found) and not matches(handle, ctx.suspended):
-        post = next((p for p in truth.posts("bluesky", handle, ctx.now, ctx.scale)
-                     if p.kind != "boost" and tid(p.published, p.key) == parts[2]), None)
+        post = next(
+            (
+                p
+                for p in truth.posts("bluesky", handle, ctx.now, ctx.scale)
+                if p.kind != "boost" and tid(p.published, p.key) == parts[2]
+            ),
+            None,
+        )
     if post is None:
         return _error("NotFound", f"Post not found: {uri}", handle)
     try:
@@ -382,12 +522,20 @@ def get_post_thread(ctx: Ctx) -> Answer:
     except ValueError:
         depth = 6
     p_uri, p_cid = post_ref(ctx, post)
-    thread: dict[str, Any] = {"$type": "app.bsky.feed.defs#threadViewPost", "post": post_view(ctx, post),
-                              "replies": [_reply_thread(ctx, r, p_uri, p_cid) for r in post.replies_visible] if depth else []}
+    thread: dict[str, Any] = {
+        "$type": "app.bsky.feed.defs#threadViewPost",
+        "post": post_view(ctx, post),
+        "replies": [_reply_thread(ctx, r, p_uri, p_cid) for r in post.replies_visible]
+        if depth
+        else [],
+    }
     parent = _parent_of(ctx, post)
     if parent:
         pv = parent[2]
         if pv["$type"] == "app.bsky.feed.defs#postView":
-            pv = {"$type": "app.bsky.feed.defs#threadViewPost", "post": {k: v for k, v in pv.items() if k != "$type"}}
+            pv = {
+                "$type": "app.bsky.feed.defs#threadViewPost",
+                "post": {k: v for k, v in pv.items() if k != "$type"},
+            }
         thread["parent"] = pv
     return Answer(200, {"thread": thread}, account=handle)

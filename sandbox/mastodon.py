@@ -113,8 +113,17 @@ def account_entity(ctx: Ctx, username: str) -> dict[str, Any]:
     }
     if matches(username, ctx.suspended):
         # methods/accounts "Suspended user" example: profile emptied, counts zeroed.
-        entity.update(display_name="", note="", fields=[], followers_count=0, following_count=0,
-                      statuses_count=0, last_status_at=None, suspended=True, discoverable=False)
+        entity.update(
+            display_name="",
+            note="",
+            fields=[],
+            followers_count=0,
+            following_count=0,
+            statuses_count=0,
+            last_status_at=None,
+            suspended=True,
+            discoverable=False,
+        )
     if matches(username, ctx.missing_fields):
         for name in ACCOUNT_COUNT_FIELDS:
             entity.pop(name, None)
@@ -159,7 +168,9 @@ def _content(ctx: Ctx, text: str, tag: str | None, mention: Person | None, link:
     return f"<p>{body}</p>"
 
 
-def _base_status(ctx: Ctx, sid: str, created: datetime, account: dict[str, Any], uri: str, url: str | None) -> dict[str, Any]:
+def _base_status(
+    ctx: Ctx, sid: str, created: datetime, account: dict[str, Any], uri: str, url: str | None
+) -> dict[str, Any]:
     """Fields every Status entity carries, in the order the docs list them."""
     return {
         "id": sid,
@@ -200,11 +211,22 @@ def _other_status(ctx: Ctx, other: OtherPost) -> dict[str, Any]:
     """Status of someone else's post (boosted, quoted or replied to)."""
     sid = str(snowflake(other.published, other.key))
     a = other.author
-    s = _base_status(ctx, sid, other.published, _remote_account(a),
-                     f"https://{a.domain}/users/{a.username}/statuses/{sid}", f"https://{a.domain}/@{a.username}/{sid}")
-    s.update(language=other.lang, content=_content(ctx, other.text, None, None, None),
-             replies_count=other.replies, reblogs_count=other.reposts, favourites_count=other.likes,
-             quotes_count=other.quotes)
+    s = _base_status(
+        ctx,
+        sid,
+        other.published,
+        _remote_account(a),
+        f"https://{a.domain}/users/{a.username}/statuses/{sid}",
+        f"https://{a.domain}/@{a.username}/{sid}",
+    )
+    s.update(
+        language=other.lang,
+        content=_content(ctx, other.text, None, None, None),
+        replies_count=other.replies,
+        reblogs_count=other.reposts,
+        favourites_count=other.likes,
+        quotes_count=other.quotes,
+    )
     return s
 
 
@@ -212,10 +234,21 @@ def _reply_status(ctx: Ctx, reply: Reply, parent_id: str, parent_account_id: str
     """Status of someone's reply to an ambassador's post (a descendant in /context)."""
     sid = str(snowflake(reply.published, reply.key))
     a = reply.author
-    s = _base_status(ctx, sid, reply.published, _remote_account(a),
-                     f"https://{a.domain}/users/{a.username}/statuses/{sid}", f"https://{a.domain}/@{a.username}/{sid}")
-    s.update(in_reply_to_id=parent_id, in_reply_to_account_id=parent_account_id, language=reply.lang,
-             content=_content(ctx, reply.text, None, None, None), favourites_count=reply.likes)
+    s = _base_status(
+        ctx,
+        sid,
+        reply.published,
+        _remote_account(a),
+        f"https://{a.domain}/users/{a.username}/statuses/{sid}",
+        f"https://{a.domain}/@{a.username}/{sid}",
+    )
+    s.update(
+        in_reply_to_id=parent_id,
+        in_reply_to_account_id=parent_account_id,
+        language=reply.lang,
+        content=_content(ctx, reply.text, None, None, None),
+        favourites_count=reply.likes,
+    )
     return s
 
 
@@ -231,13 +264,25 @@ def status_entity(ctx: Ctx, post: Post) -> dict[str, Any]:
         s = _base_status(ctx, sid, seed.published, account, uri, uri)
         s["reblog"] = _other_status(ctx, seed.other)
         return _strip(ctx, s, name)
-    s = _base_status(ctx, sid, seed.published, account, f"{ctx.base}/users/{name}/statuses/{sid}",
-                     f"{ctx.base}/@{name}/{sid}")
+    s = _base_status(
+        ctx,
+        sid,
+        seed.published,
+        account,
+        f"{ctx.base}/users/{name}/statuses/{sid}",
+        f"{ctx.base}/@{name}/{sid}",
+    )
     content = _content(ctx, seed.text, seed.tag, seed.mention, seed.link)
     if stable_hash("emoji", seed.key) % 4 == 0:
         content = content[:-4] + " :acme:</p>"
-        s["emojis"] = [{"shortcode": "acme", "url": f"{ctx.base}/emoji/acme.png",
-                        "static_url": f"{ctx.base}/emoji/acme_static.png", "visible_in_picker": True}]
+        s["emojis"] = [
+            {
+                "shortcode": "acme",
+                "url": f"{ctx.base}/emoji/acme.png",
+                "static_url": f"{ctx.base}/emoji/acme_static.png",
+                "visible_in_picker": True,
+            }
+        ]
     s.update(
         language=seed.lang,
         replies_count=post.replies,
@@ -251,28 +296,69 @@ def status_entity(ctx: Ctx, post: Post) -> dict[str, Any]:
     )
     if seed.mention:
         m = seed.mention
-        s["mentions"] = [{"id": _remote_account(m)["id"], "username": m.username,
-                          "url": f"https://{m.domain}/@{m.username}", "acct": m.acct}]
+        s["mentions"] = [
+            {
+                "id": _remote_account(m)["id"],
+                "username": m.username,
+                "url": f"https://{m.domain}/@{m.username}",
+                "acct": m.acct,
+            }
+        ]
     if seed.link:
-        s["card"] = {"url": seed.link, "title": "Acme — release notes", "description": "What is new at Acme.",
-                     "language": "en", "type": "link", "author_name": "", "author_url": "", "provider_name": "Acme",
-                     "provider_url": "", "html": "", "width": 400, "height": 200, "image": None,
-                     "image_description": "", "embed_url": "", "blurhash": None, "published_at": None, "authors": []}
+        s["card"] = {
+            "url": seed.link,
+            "title": "Acme — release notes",
+            "description": "What is new at Acme.",
+            "language": "en",
+            "type": "link",
+            "author_name": "",
+            "author_url": "",
+            "provider_name": "Acme",
+            "provider_url": "",
+            "html": "",
+            "width": 400,
+            "height": 200,
+            "image": None,
+            "image_description": "",
+            "embed_url": "",
+            "blurhash": None,
+            "published_at": None,
+            "authors": [],
+        }
     if seed.has_image:
         mid = str(snowflake(seed.published, seed.key + "/media"))
-        s["media_attachments"] = [{"id": mid, "type": "image", "url": f"{ctx.base}/media/{mid}.png",
-                                   "preview_url": f"{ctx.base}/media/{mid}_small.png", "remote_url": None,
-                                   "meta": {"original": {"width": 1200, "height": 800, "size": "1200x800",
-                                                         "aspect": 1.5}},
-                                   "description": "Team photo at the meetup", "blurhash": "UFBWY:8_0Jxv%MoLbHWB9tR*jZRj"}]
+        s["media_attachments"] = [
+            {
+                "id": mid,
+                "type": "image",
+                "url": f"{ctx.base}/media/{mid}.png",
+                "preview_url": f"{ctx.base}/media/{mid}_small.png",
+                "remote_url": None,
+                "meta": {
+                    "original": {"width": 1200, "height": 800, "size": "1200x800", "aspect": 1.5}
+                },
+                "description": "Team photo at the meetup",
+                "blurhash": "UFBWY:8_0Jxv%MoLbHWB9tR*jZRj",
+            }
+        ]
     if seed.has_poll:
-        s["poll"] = {"id": str(stable_hash("poll", seed.key) % 10**6), "expires_at": iso(seed.published + _ONE_DAY),
-                     "expired": True, "multiple": False, "votes_count": 12, "voters_count": 12,
-                     "options": [{"title": "Yes", "votes_count": 9}, {"title": "No", "votes_count": 3}],
-                     "emojis": [], "voted": False, "own_votes": []}
+        s["poll"] = {
+            "id": str(stable_hash("poll", seed.key) % 10**6),
+            "expires_at": iso(seed.published + _ONE_DAY),
+            "expired": True,
+            "multiple": False,
+            "votes_count": 12,
+            "voters_count": 12,
+            "options": [{"title": "Yes", "votes_count": 9}, {"title": "No", "votes_count": 3}],
+            "emojis": [],
+            "voted": False,
+            "own_votes": [],
+        }
     if seed.kind == "reply":
         if seed.self_reply_to:
-            s["in_reply_to_id"] = str(snowflake(_published_of(seed.self_reply_to, ctx.scale), seed.self_reply_to))
+            s["in_reply_to_id"] = str(
+                snowflake(_published_of(seed.self_reply_to, ctx.scale), seed.self_reply_to)
+            )
             s["in_reply_to_account_id"] = account["id"]
         else:
             assert seed.other is not None
@@ -282,9 +368,12 @@ def status_entity(ctx: Ctx, post: Post) -> dict[str, Any]:
         assert seed.other is not None
         other = _other_status(ctx, seed.other)
         # Quote entity (4.4+): only "accepted" carries the status; a deleted original is "deleted".
-        s["quote"] = ({"state": "deleted", "quoted_status": None} if seed.other.deleted
-                      else {"state": "accepted", "quoted_status": other})
-        s["content"] = (f'<p class="quote-inline">RE: {_link(other["url"])}</p>' + content)
+        s["quote"] = (
+            {"state": "deleted", "quoted_status": None}
+            if seed.other.deleted
+            else {"state": "accepted", "quoted_status": other}
+        )
+        s["content"] = f'<p class="quote-inline">RE: {_link(other["url"])}</p>' + content
     else:
         s["content"] = content
     if seed.quotes_count_missing:
@@ -308,6 +397,7 @@ def _strip(ctx: Ctx, s: dict[str, Any], account: str) -> dict[str, Any]:
 
 
 # --- handlers -----------------------------------------------------------------------------------
+
 
 def lookup(ctx: Ctx) -> Answer:
     """GET /api/v1/accounts/lookup?acct=username."""
@@ -355,23 +445,41 @@ def statuses(ctx: Ctx, aid: str) -> Answer:
         items = [x for x in items if not (x[1].kind == "reply" and x[1].seed.self_reply_to is None)]
     if ctx.flag("only_media"):
         items = [x for x in items if x[1].seed.has_image and x[1].kind != "boost"]
-    max_id, since_id, min_id = _int(ctx.arg("max_id")), _int(ctx.arg("since_id")), _int(ctx.arg("min_id"))
+    max_id, since_id, min_id = (
+        _int(ctx.arg("max_id")),
+        _int(ctx.arg("since_id")),
+        _int(ctx.arg("min_id")),
+    )
     if max_id is not None:
         items = [x for x in items if x[0] < max_id]
     if since_id is not None:
         items = [x for x in items if x[0] > since_id]
     if min_id is not None:
-        items = [x for x in items if x[0] > min_id][-limit:]  # the ones immediately newer than min_id
+        items = [x for x in items if x[0] > min_id][
+            -limit:
+        ]  # the ones immediately newer than min_id
     page = items[:limit]
     body = [status_entity(ctx, p) for _, p in page]
-    keep = {k: v for k, v in ctx.args.items() if k in ("exclude_replies", "exclude_reblogs", "only_media", "pinned")}
+    keep = {
+        k: v
+        for k, v in ctx.args.items()
+        if k in ("exclude_replies", "exclude_reblogs", "only_media", "pinned")
+    }
     url = f"{ctx.base}/api/v1/accounts/{aid}/statuses"
     links = []
     if len(page) == limit:
-        next_max = ctx.arg("max_id") if matches(name, ctx.repeat_cursor) and ctx.arg("max_id") else str(page[-1][0])
-        links.append(f'<{url}?{urlencode({"limit": limit, **keep, "max_id": next_max})}>; rel="next"')
+        next_max = (
+            ctx.arg("max_id")
+            if matches(name, ctx.repeat_cursor) and ctx.arg("max_id")
+            else str(page[-1][0])
+        )
+        links.append(
+            f'<{url}?{urlencode({"limit": limit, **keep, "max_id": next_max})}>; rel="next"'
+        )
     if page:
-        links.append(f'<{url}?{urlencode({"limit": limit, **keep, "min_id": page[0][0]})}>; rel="prev"')
+        links.append(
+            f'<{url}?{urlencode({"limit": limit, **keep, "min_id": page[0][0]})}>; rel="prev"'
+        )
     headers = {"Link": ", ".join(links)} if links else {}
     return Answer(200, body, headers, account=name)
 

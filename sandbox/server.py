@@ -28,15 +28,36 @@ from sandbox.common import Answer, Ctx, matches
 # Bluesky AppView 3000 / 5 min per IP (atproto "Rate Limits" page).
 DEFAULT_BUDGETS = {"mastodon": 300, "bluesky": 3000}
 DEFAULT_WINDOW = 300.0
-ACCOUNT_FAULTS = ("malformed_json", "truncated", "missing_fields", "repeat_cursor", "not_found", "suspended",
-                  "gone_threads", "item_page_error", "huge_body")
+ACCOUNT_FAULTS = (
+    "malformed_json",
+    "truncated",
+    "missing_fields",
+    "repeat_cursor",
+    "not_found",
+    "suspended",
+    "gone_threads",
+    "item_page_error",
+    "huge_body",
+)
 COUNTER_FAULTS = ("storm_429", "error_5xx")
 # Answers kept for identical requests, by encoded size: the crawl benchmark's 1,000 accounts
 # (about 8,000 distinct pages, ~130 MB) fit, so repeated crawls measure the crawler rather than
 # the fake platform re-rendering pages a real one would serve from its own caches.
 CACHE_BYTES = 384 * 2**20
-FAULT_NAMES = ACCOUNT_FAULTS + COUNTER_FAULTS + ("rate_limit", "rate_window", "slow", "timeout", "robots_disallow",
-                                                  "gone_status", "requires_auth", "huge_body_mb")
+FAULT_NAMES = (
+    ACCOUNT_FAULTS
+    + COUNTER_FAULTS
+    + (
+        "rate_limit",
+        "rate_window",
+        "slow",
+        "timeout",
+        "robots_disallow",
+        "gone_status",
+        "requires_auth",
+        "huge_body_mb",
+    )
+)
 # Size of a `huge_body` answer unless `huge_body_mb` says otherwise; streamed, never held whole.
 HUGE_BODY_MB = 20.0
 _PAD_CHUNK = b" " * 2**16
@@ -47,21 +68,68 @@ _ITEM_PAGE = "/blogs/:name/:yyyy/:mm/:slug/"
 Handler = Callable[..., Answer]
 ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = [
     # (platform, stats pattern, path regex, handler taking ctx and the regex groups)
-    ("mastodon", "/api/v1/accounts/lookup", re.compile(r"/api/v1/accounts/lookup/?"), mastodon.lookup),
-    ("mastodon", "/api/v1/accounts/:id/statuses", re.compile(r"/api/v1/accounts/([^/]+)/statuses/?"), mastodon.statuses),
-    ("mastodon", "/api/v1/accounts/:id", re.compile(r"/api/v1/accounts/([^/]+)/?"), mastodon.account),
-    ("mastodon", "/api/v1/statuses/:id/context", re.compile(r"/api/v1/statuses/([^/]+)/context/?"), mastodon.context),
-    ("mastodon", "/api/v1/statuses/:id", re.compile(r"/api/v1/statuses/([^/]+)/?"), mastodon.status),
-    ("bluesky", "/xrpc/com.atproto.identity.resolveHandle",
-     re.compile(r"/xrpc/com\.atproto\.identity\.resolveHandle"), bluesky.resolve_handle),
-    ("bluesky", "/xrpc/app.bsky.actor.getProfile", re.compile(r"/xrpc/app\.bsky\.actor\.getProfile"), bluesky.get_profile),
-    ("bluesky", "/xrpc/app.bsky.feed.getAuthorFeed", re.compile(r"/xrpc/app\.bsky\.feed\.getAuthorFeed"),
-     bluesky.get_author_feed),
-    ("bluesky", "/xrpc/app.bsky.feed.getPostThread", re.compile(r"/xrpc/app\.bsky\.feed\.getPostThread"),
-     bluesky.get_post_thread),
+    (
+        "mastodon",
+        "/api/v1/accounts/lookup",
+        re.compile(r"/api/v1/accounts/lookup/?"),
+        mastodon.lookup,
+    ),
+    (
+        "mastodon",
+        "/api/v1/accounts/:id/statuses",
+        re.compile(r"/api/v1/accounts/([^/]+)/statuses/?"),
+        mastodon.statuses,
+    ),
+    (
+        "mastodon",
+        "/api/v1/accounts/:id",
+        re.compile(r"/api/v1/accounts/([^/]+)/?"),
+        mastodon.account,
+    ),
+    (
+        "mastodon",
+        "/api/v1/statuses/:id/context",
+        re.compile(r"/api/v1/statuses/([^/]+)/context/?"),
+        mastodon.context,
+    ),
+    (
+        "mastodon",
+        "/api/v1/statuses/:id",
+        re.compile(r"/api/v1/statuses/([^/]+)/?"),
+        mastodon.status,
+    ),
+    (
+        "bluesky",
+        "/xrpc/com.atproto.identity.resolveHandle",
+        re.compile(r"/xrpc/com\.atproto\.identity\.resolveHandle"),
+        bluesky.resolve_handle,
+    ),
+    (
+        "bluesky",
+        "/xrpc/app.bsky.actor.getProfile",
+        re.compile(r"/xrpc/app\.bsky\.actor\.getProfile"),
+        bluesky.get_profile,
+    ),
+    (
+        "bluesky",
+        "/xrpc/app.bsky.feed.getAuthorFeed",
+        re.compile(r"/xrpc/app\.bsky\.feed\.getAuthorFeed"),
+        bluesky.get_author_feed,
+    ),
+    (
+        "bluesky",
+        "/xrpc/app.bsky.feed.getPostThread",
+        re.compile(r"/xrpc/app\.bsky\.feed\.getPostThread"),
+        bluesky.get_post_thread,
+    ),
     ("blog", "/blogs/:name/feed/atom/", re.compile(r"/blogs/([^/]+)/feed/atom/?"), blogs.atom),
     ("blog", "/blogs/:name/feed/", re.compile(r"/blogs/([^/]+)/feed/?"), blogs.rss),
-    ("blog", "/blogs/:name/:yyyy/:mm/:slug/", re.compile(r"/blogs/([^/]+)/(\d{4})/(\d{2})/([^/]+)/?"), blogs.item),
+    (
+        "blog",
+        "/blogs/:name/:yyyy/:mm/:slug/",
+        re.compile(r"/blogs/([^/]+)/(\d{4})/(\d{2})/([^/]+)/?"),
+        blogs.item,
+    ),
     ("blog", "/blogs/:name/", re.compile(r"/blogs/([^/]+)/?"), blogs.home),
 ]
 
@@ -81,11 +149,15 @@ class State:
 
     day: int = 0
     today: date = field(default_factory=truth.sandbox_today)  # the calendar date `day` counts from
-    initial_today: date | None = None  # the date given at start, restored by POST /_sandbox/date {"date": null}
+    initial_today: date | None = (
+        None  # the date given at start, restored by POST /_sandbox/date {"date": null}
+    )
     scale: float = truth.DEFAULT_POSTS_PER_DAY
     faults: dict[str, Any] = field(default_factory=dict)
     initial_faults: dict[str, Any] = field(default_factory=dict)
-    windows: dict[str, tuple[float, int]] = field(default_factory=dict)  # platform -> (window start, used)
+    windows: dict[str, tuple[float, int]] = field(
+        default_factory=dict
+    )  # platform -> (window start, used)
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     sent_429: int = 0
@@ -125,7 +197,9 @@ class State:
 
     def reset(self) -> None:
         """Back to the faults given at start; counters and rate windows zeroed."""
-        self.faults = {k: (list(v) if isinstance(v, list) else v) for k, v in self.initial_faults.items()}
+        self.faults = {
+            k: (list(v) if isinstance(v, list) else v) for k, v in self.initial_faults.items()
+        }
         self.version += 1
         self.windows.clear()
         self.requests.clear()
@@ -168,8 +242,9 @@ class _ListeningPort(Protocol):
 
 
 class _Reactor(Protocol):
-    def listenTCP(self, port: int, factory: ServerFactory[Any], backlog: int = 50,
-                  interface: str = "") -> _ListeningPort: ...
+    def listenTCP(
+        self, port: int, factory: ServerFactory[Any], backlog: int = 50, interface: str = ""
+    ) -> _ListeningPort: ...
     def callLater(self, delay: float, callable: Callable[[], None]) -> object: ...
     def run(self) -> None: ...
 
@@ -199,7 +274,9 @@ class SandboxResource(Resource):
             return self._control(request, method, path)
         if path == "/robots.txt":
             self.state.requests["/robots.txt"] += 1
-            return self._send(request, Answer(200, self._robots(), content_type="text/plain; charset=utf-8"))
+            return self._send(
+                request, Answer(200, self._robots(), content_type="text/plain; charset=utf-8")
+            )
         for platform, pattern, regex, handler in ROUTES:  # noqa: B007 - the match is used after the loop
             m = regex.fullmatch(path)
             if m:
@@ -207,7 +284,12 @@ class SandboxResource(Resource):
         else:
             self.state.requests["(unrouted)"] += 1
             if path.startswith("/xrpc/"):
-                return self._send(request, Answer(501, {"error": "MethodNotImplemented", "message": "Method Not Implemented"}))
+                return self._send(
+                    request,
+                    Answer(
+                        501, {"error": "MethodNotImplemented", "message": "Method Not Implemented"}
+                    ),
+                )
             return self._send(request, Answer(404, {"error": "Record not found"}))
         self.state.requests[pattern] += 1
         early = self._gate(request, platform)
@@ -232,8 +314,11 @@ class SandboxResource(Resource):
         answer = self._gone(pattern, answer)
         self._rate_headers(request, platform)
         timeout = self.state.faults.get("timeout")
-        if timeout and (path.startswith(str(timeout)) if str(timeout).startswith("/")
-                        else answer.account is not None and matches(answer.account, {str(timeout).lower()})):
+        if timeout and (
+            path.startswith(str(timeout))
+            if str(timeout).startswith("/")
+            else answer.account is not None and matches(answer.account, {str(timeout).lower()})
+        ):
             request.notifyFinish().addErrback(lambda _: None)
             return NOT_DONE_YET  # never answered: the client's timeout has to fire
         return self._send(request, answer)
@@ -245,12 +330,21 @@ class SandboxResource(Resource):
             return answer
         if pattern in _THREADS and matches(account, self.state.accounts("gone_threads")):
             if pattern.startswith("/xrpc/"):  # the AppView answers a deleted post's thread so
-                return Answer(400, {"error": "NotFound", "message": "Post not found"}, account=account)
-            return Answer(int(self.state.faults.get("gone_status") or 404), {"error": "Record not found"},
-                          account=account)
+                return Answer(
+                    400, {"error": "NotFound", "message": "Post not found"}, account=account
+                )
+            return Answer(
+                int(self.state.faults.get("gone_status") or 404),
+                {"error": "Record not found"},
+                account=account,
+            )
         if pattern == _ITEM_PAGE and matches(account, self.state.accounts("item_page_error")):
-            return Answer(503, "<h1>Service Unavailable</h1>", content_type="text/html; charset=utf-8",
-                          account=account)
+            return Answer(
+                503,
+                "<h1>Service Unavailable</h1>",
+                content_type="text/html; charset=utf-8",
+                account=account,
+            )
         return answer
 
     # --- gates: injected errors and rate limits ----------------------------------------------
@@ -263,12 +357,20 @@ class SandboxResource(Resource):
         if st.faults.get("storm_429", 0) > 0:
             st.faults["storm_429"] -= 1
             st.sent_429 += 1
-            return Answer(429, _TOO_MANY.get(platform, "Too Many Requests"), {"Retry-After": "1"},
-                          content_type=_ctype(platform))
+            return Answer(
+                429,
+                _TOO_MANY.get(platform, "Too Many Requests"),
+                {"Retry-After": "1"},
+                content_type=_ctype(platform),
+            )
         if st.faults.get("error_5xx", 0) > 0:
             st.faults["error_5xx"] -= 1
-            return Answer(503, _UNAVAILABLE.get(platform, "<h1>Service Unavailable</h1>"), {"Retry-After": "1"},
-                          content_type=_ctype(platform))
+            return Answer(
+                503,
+                _UNAVAILABLE.get(platform, "<h1>Service Unavailable</h1>"),
+                {"Retry-After": "1"},
+                content_type=_ctype(platform),
+            )
         budget = self._budget(platform)
         if budget is None:
             return None
@@ -315,7 +417,10 @@ class SandboxResource(Resource):
         if platform == "mastodon":
             request.setHeader("X-RateLimit-Limit", str(budget))
             request.setHeader("X-RateLimit-Remaining", str(remaining))
-            request.setHeader("X-RateLimit-Reset", datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+            request.setHeader(
+                "X-RateLimit-Reset",
+                datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            )
         else:
             request.setHeader("RateLimit-Limit", str(budget))
             request.setHeader("RateLimit-Remaining", str(remaining))
@@ -326,12 +431,23 @@ class SandboxResource(Resource):
 
     def _ctx(self, request: _Request) -> Ctx:
         """Request context for a platform handler."""
-        host = (request.getHeader("host") or f"127.0.0.1:{request.getHost().port}")
-        args = {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
+        host = request.getHeader("host") or f"127.0.0.1:{request.getHost().port}"
+        args = {
+            k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace")
+            for k, v in request.args.items()
+            if v
+        }
         st = self.state
-        return Ctx(base=f"http://{host}", now=st.now, scale=st.scale, args=args,
-                   missing_fields=st.accounts("missing_fields"), repeat_cursor=st.accounts("repeat_cursor"),
-                   not_found=st.accounts("not_found"), suspended=st.accounts("suspended"))
+        return Ctx(
+            base=f"http://{host}",
+            now=st.now,
+            scale=st.scale,
+            args=args,
+            missing_fields=st.accounts("missing_fields"),
+            repeat_cursor=st.accounts("repeat_cursor"),
+            not_found=st.accounts("not_found"),
+            suspended=st.accounts("suspended"),
+        )
 
     def _send(self, request: _Request, answer: Answer) -> bytes | int:
         """Encode and send, applying the body faults (malformed, truncated) and the slow switch."""
@@ -339,7 +455,11 @@ class SandboxResource(Resource):
         data = _encode(answer.body)
         account = answer.account
         truncated = account is not None and matches(account, st.accounts("truncated"))
-        if account is not None and matches(account, st.accounts("malformed_json")) and answer.status == 200:
+        if (
+            account is not None
+            and matches(account, st.accounts("malformed_json"))
+            and answer.status == 200
+        ):
             data = data[: max(1, len(data) // 2)] + b'",,}\x00{'  # no parser accepts this
         st.statuses[str(answer.status)] += 1
         request.setResponseCode(answer.status)
@@ -384,8 +504,10 @@ class SandboxResource(Resource):
         """`huge_body` names the answer's account, or a path prefix (e.g. a blog's item pages)."""
         names = self.state.accounts("huge_body")
         path = request.path.decode("utf-8", "replace").lower()
-        return bool(names) and ((account is not None and matches(account, names))
-                                or any(n.startswith("/") and path.startswith(n) for n in names))
+        return bool(names) and (
+            (account is not None and matches(account, names))
+            or any(n.startswith("/") and path.startswith(n) for n in names)
+        )
 
     def _robots(self) -> str:
         """robots.txt: everything allowed unless the robots_disallow fault names prefixes."""
@@ -413,11 +535,20 @@ class SandboxResource(Resource):
                 request.setResponseCode(400)
                 return json.dumps({"error": f"bad JSON: {exc}"}).encode()
         if path == "/_sandbox/health":
-            out: Any = {"ok": True, "date": st.today.isoformat(), "day": st.day, "now": st.now.isoformat(),
-                        "scale": st.scale}
+            out: Any = {
+                "ok": True,
+                "date": st.today.isoformat(),
+                "day": st.day,
+                "now": st.now.isoformat(),
+                "scale": st.scale,
+            }
         elif path == "/_sandbox/stats":
-            out = {"requests": dict(st.requests), "statuses": dict(st.statuses), "sent_429": st.sent_429,
-                   "total": sum(st.requests.values())}
+            out = {
+                "requests": dict(st.requests),
+                "statuses": dict(st.statuses),
+                "sent_429": st.sent_429,
+                "total": sum(st.requests.values()),
+            }
         elif path == "/_sandbox/faults" and method == "POST":
             try:
                 for name, value in (payload or {}).items():
@@ -443,8 +574,11 @@ class SandboxResource(Resource):
             # The calendar date the sandbox's day counts from; null goes back to the one given at start.
             value = (payload or {}).get("date")
             try:
-                st.today = truth.parse_date(str(value), "date") if value is not None else (
-                    st.initial_today or truth.sandbox_today())
+                st.today = (
+                    truth.parse_date(str(value), "date")
+                    if value is not None
+                    else (st.initial_today or truth.sandbox_today())
+                )
             except ValueError as exc:
                 request.setResponseCode(400)
                 return json.dumps({"error": str(exc)}).encode()
@@ -503,8 +637,14 @@ class QuietSite(Site):
         """Skip access logging."""
 
 
-def build_state(day: int = 0, faults: list[str] | None = None, scale: float = truth.DEFAULT_POSTS_PER_DAY,
-                rate_limits: bool = True, rate_window: float | None = None, today: date | None = None) -> State:
+def build_state(
+    day: int = 0,
+    faults: list[str] | None = None,
+    scale: float = truth.DEFAULT_POSTS_PER_DAY,
+    rate_limits: bool = True,
+    rate_window: float | None = None,
+    today: date | None = None,
+) -> State:
     """State for a new sandbox from command-line style options; `today` defaults to $REACH_SANDBOX_DATE."""
     today = today or truth.sandbox_today()
     st = State(day=day, scale=scale, today=today, initial_today=today)
@@ -524,16 +664,24 @@ def build_state(day: int = 0, faults: list[str] | None = None, scale: float = tr
     return st
 
 
-def serve(port: int = 8787, day: int = 0, faults: list[str] | None = None,
-          scale: float = truth.DEFAULT_POSTS_PER_DAY, rate_limits: bool = True,
-          rate_window: float | None = None, today: date | None = None) -> None:
+def serve(
+    port: int = 8787,
+    day: int = 0,
+    faults: list[str] | None = None,
+    scale: float = truth.DEFAULT_POSTS_PER_DAY,
+    rate_limits: bool = True,
+    rate_window: float | None = None,
+    today: date | None = None,
+) -> None:
     """Serve the sandbox on 127.0.0.1:port until interrupted (blocks; port 0 picks a free one).
 
     `today` is the calendar date day 0 stands for: default $REACH_SANDBOX_DATE, else the real UTC date.
     """
     try:
         today = today or truth.sandbox_today()
-    except ValueError as exc:  # a malformed REACH_SANDBOX_DATE, from any caller: one line, no traceback
+    except (
+        ValueError
+    ) as exc:  # a malformed REACH_SANDBOX_DATE, from any caller: one line, no traceback
         raise SystemExit(f"sandbox: error: {exc}") from None
     from twisted.internet import reactor as installed
 
@@ -543,8 +691,9 @@ def serve(port: int = 8787, day: int = 0, faults: list[str] | None = None,
     listener = reactor.listenTCP(port, site, interface="127.0.0.1")
     actual = listener.getHost().port
     # SandboxProcess waits for this exact line to learn the port.
-    print(f"sandbox listening on http://127.0.0.1:{actual} date={state.today} day={day} now={state.now.isoformat()}",
-          flush=True)
+    print(
+        f"sandbox listening on http://127.0.0.1:{actual} date={state.today} day={day} now={state.now.isoformat()}",
+        flush=True,
+    )
     sys.stdout.flush()
     reactor.run()
-

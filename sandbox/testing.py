@@ -25,9 +25,17 @@ _READY = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)")
 class SandboxProcess:
     """A sandbox server in its own process (on a free port unless given); stopped by its pid on exit."""
 
-    def __init__(self, day: int = 0, faults: list[str] | None = None, posts_per_day: float | None = None,
-                 rate_limits: bool = True, rate_window: float | None = None, startup_timeout: float = 20.0,
-                 port: int = 0, today: date | None = None) -> None:
+    def __init__(
+        self,
+        day: int = 0,
+        faults: list[str] | None = None,
+        posts_per_day: float | None = None,
+        rate_limits: bool = True,
+        rate_window: float | None = None,
+        startup_timeout: float = 20.0,
+        port: int = 0,
+        today: date | None = None,
+    ) -> None:
         self.requested_port = port
         self.day = day
         self.today = today
@@ -51,7 +59,15 @@ class SandboxProcess:
         return self.proc.pid
 
     def __enter__(self) -> Self:
-        cmd = [sys.executable, "-m", "sandbox", "--port", str(self.requested_port), "--day", str(self.day)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--port",
+            str(self.requested_port),
+            "--day",
+            str(self.day),
+        ]
         if self.today is not None:
             cmd += ["--date", self.today.isoformat()]
         for fault in self.faults:
@@ -64,8 +80,9 @@ class SandboxProcess:
             cmd += ["--rate-window", str(self.rate_window)]
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                     cwd=root)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=root
+        )
         deadline = time.monotonic() + self.startup_timeout
         assert self.proc.stdout is not None
         # The server prints its port once it listens; a readline loop needs no polling of a guessed port.
@@ -85,8 +102,12 @@ class SandboxProcess:
         self.control("GET", "/_sandbox/health")  # answers: it is up
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._stop()
 
     def _stop(self) -> None:
@@ -104,7 +125,11 @@ class SandboxProcess:
 
     def control(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         """Call a /_sandbox endpoint and return its JSON."""
-        data = json.dumps(payload).encode() if payload is not None else (b"{}" if method == "POST" else None)
+        data = (
+            json.dumps(payload).encode()
+            if payload is not None
+            else (b"{}" if method == "POST" else None)
+        )
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())

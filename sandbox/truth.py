@@ -79,6 +79,7 @@ def rng(*parts: object) -> random.Random:
 
 # --- people and phrases -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Person:
     """Someone other than the ambassador: the author of a boosted, quoted or replied-to post, or a replier."""
@@ -123,13 +124,19 @@ def person(index: int) -> Person:
 
 # Ambassador posts: (language, text). Placeholders: {tag} hashtag, {mention} a person, {link} a URL.
 _POSTS: list[tuple[str | None, str]] = [
-    ("en", "Shipping day! Our new release cuts build times by 40% & makes caching \"just work\" {tag} {link}"),
+    (
+        "en",
+        'Shipping day! Our new release cuts build times by 40% & makes caching "just work" {tag} {link}',
+    ),
     ("en", "Great chat with {mention} about observability <3 — slides are up: {link} {tag}"),
     ("en", "Hiring: we're looking for a backend engineer who loves Python & Postgres {tag} 🚀"),
     ("en", "Three things I learned migrating 2 TB of data without downtime. Thread 🧵 {tag}"),
     ("en", "Quick tip: set timeouts on every outbound HTTP call. Your pager will thank you. {tag}"),
     ("fr", "Ravie de présenter notre nouvelle offre à Lyon cette semaine ! {tag} {link}"),
-    ("fr", "Petit retour d'expérience sur la migration vers PostgreSQL 17 : c'était « facile » {tag}"),
+    (
+        "fr",
+        "Petit retour d'expérience sur la migration vers PostgreSQL 17 : c'était « facile » {tag}",
+    ),
     ("fr", "Merci {mention} pour l'invitation au meetup, l'équipe était géniale 🎉 {tag}"),
     ("zh", "我们的新版本今天发布了，性能提升了百分之四十！{tag} {link}"),
     ("zh", "感谢 {mention} 的分享，关于可观测性的讨论非常精彩。{tag}"),
@@ -164,7 +171,13 @@ _OTHER_POSTS: list[tuple[str | None, str]] = [
 ]
 
 _TAGS = ["acme", "devops", "python", "opensource", "cloud", "hiring", "data"]
-_LINK_PATHS = ["blog/release-2-4", "careers/backend", "docs/caching", "events/lyon", "talks/observability"]
+_LINK_PATHS = [
+    "blog/release-2-4",
+    "careers/backend",
+    "docs/caching",
+    "events/lyon",
+    "talks/observability",
+]
 LINK_HOST = "https://acme.example"
 
 
@@ -179,6 +192,7 @@ def _render_text(template: str, tag: str, mention: Person | None, link: str | No
 
 
 # --- posts --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -327,14 +341,26 @@ def day_seeds(platform: str, account: str, ordinal: int, scale: float) -> tuple[
         forced_original = deleting_day and i == 0
         kind = "original"
         if not forced_original:
-            kind = "boost" if roll < 0.15 else "quote" if roll < 0.25 else "reply" if roll < 0.4 else "original"
+            kind = (
+                "boost"
+                if roll < 0.15
+                else "quote"
+                if roll < 0.25
+                else "reply"
+                if roll < 0.4
+                else "original"
+            )
         self_reply_to = None
         if kind == "reply" and seeds and r.random() < 0.5:
             self_reply_to = seeds[-1].key  # continue own thread: not filtered by exclude_replies
         lang, template = r.choice(_POSTS)
         tag = r.choice(_TAGS)
         mention = person(r.randrange(100)) if "{mention}" in template else None
-        link = f"{LINK_HOST}/{r.choice(_LINK_PATHS)}?utm_source={platform}" if "{link}" in template else None
+        link = (
+            f"{LINK_HOST}/{r.choice(_LINK_PATHS)}?utm_source={platform}"
+            if "{link}" in template
+            else None
+        )
         popular = r.random() < 0.1
         final_likes = 0 if r.random() < 0.12 else int(r.paretovariate(1.3) * (60 if popular else 6))
         n_replies = 0 if r.random() < 0.3 else min(40, int(r.paretovariate(1.5) * 2))
@@ -421,7 +447,9 @@ def _post_at(seed: PostSeed, now: datetime) -> Post:
 
 
 @lru_cache(maxsize=8192)
-def posts(platform: str, account: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY) -> tuple[Post, ...]:
+def posts(
+    platform: str, account: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY
+) -> tuple[Post, ...]:
     """An account's live posts in the WINDOW_DAYS before `now`, newest first, with the pinned one marked."""
     account = account.lower()
     first = (now - timedelta(days=WINDOW_DAYS)).date().toordinal()
@@ -454,6 +482,7 @@ def find_post(platform: str, account: str, key: str, now: datetime, scale: float
 
 # --- profiles -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Profile:
     """An account's profile at `now`."""
@@ -469,7 +498,9 @@ class Profile:
 
 
 @lru_cache(maxsize=65_536)
-def profile(platform: str, account: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY) -> Profile:
+def profile(
+    platform: str, account: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY
+) -> Profile:
     """Profile with followers growing every day since EPOCH (never shrinking)."""
     account = account.lower()
     r = rng("profile", platform, account)
@@ -574,7 +605,9 @@ _BLOG_TITLES = [
 
 
 @lru_cache(maxsize=8192)
-def blog_posts(blog: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY) -> tuple[BlogPost, ...]:
+def blog_posts(
+    blog: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY
+) -> tuple[BlogPost, ...]:
     """A blog's articles of the last WINDOW_DAYS, newest first."""
     blog = blog.lower()
     style = blog_style(blog)
@@ -592,13 +625,22 @@ def blog_posts(blog: str, now: datetime, scale: float = DEFAULT_POSTS_PER_DAY) -
             continue
         lang, title = r.choice(_BLOG_TITLES)
         # WordPress's sanitize_title strips accents: slugs are ASCII.
-        slug = unicodedata.normalize("NFKD", title.lower().replace("&", "and")).encode("ascii", "ignore").decode()
-        slug = "-".join("".join(c if c.isalnum() else " " for c in slug).split())[:50] + f"-{ordinal % 1000}"
+        slug = (
+            unicodedata.normalize("NFKD", title.lower().replace("&", "and"))
+            .encode("ascii", "ignore")
+            .decode()
+        )
+        slug = (
+            "-".join("".join(c if c.isalnum() else " " for c in slug).split())[:50]
+            + f"-{ordinal % 1000}"
+        )
         age = (now - published).total_seconds() / 3600
         # Text-only pages carry big rounded numbers ("31K likes") to exercise approximate parsing.
         big = style == "text"
         comments_open = r.random() > 0.2
-        final_comments = (r.randrange(1000, 5000) if big else r.randrange(0, 30)) if comments_open else 0
+        final_comments = (
+            (r.randrange(1000, 5000) if big else r.randrange(0, 30)) if comments_open else 0
+        )
         final_likes = r.randrange(10_000, 60_000) if big else r.randrange(0, 300)
         out.append(
             BlogPost(
@@ -632,13 +674,25 @@ class Expected:
     blog_posts: list[BlogPost] = field(default_factory=list)
 
 
-def expected(platform: str, account: str, day: int = 0, now: datetime | None = None,
-             scale: float = DEFAULT_POSTS_PER_DAY) -> Expected:
+def expected(
+    platform: str,
+    account: str,
+    day: int = 0,
+    now: datetime | None = None,
+    scale: float = DEFAULT_POSTS_PER_DAY,
+) -> Expected:
     """The truth for (platform, account, day): profile and posts with exact counts and kinds."""
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r}")
     now = now or sandbox_now(day)
     if platform == "blog":
-        return Expected(platform, account, now, None, blog_posts=list(blog_posts(account, now, scale)))
-    return Expected(platform, account, now, profile(platform, account, now, scale),
-                    posts=list(posts(platform, account, now, scale)))
+        return Expected(
+            platform, account, now, None, blog_posts=list(blog_posts(account, now, scale))
+        )
+    return Expected(
+        platform,
+        account,
+        now,
+        profile(platform, account, now, scale),
+        posts=list(posts(platform, account, now, scale)),
+    )

@@ -20,8 +20,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
@@ -33,7 +38,9 @@ def _free_port() -> int:
 
 def _api(url: str, method: str = "GET", payload: object = None) -> object:
     data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as answer:
         return json.loads(answer.read() or b"{}")
 
@@ -46,10 +53,20 @@ def take_screenshot(out: Path) -> Path:
         port = _free_port()
         api = f"http://127.0.0.1:{port}/api"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update(PREFECT_HOME=home, PREFECT_API_URL=api, PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                   REACH_HOME=str(ROOT), REACH_TIMEZONE=env.get("REACH_TIMEZONE", "Europe/Paris"))
-        server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                  env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env.update(
+            PREFECT_HOME=home,
+            PREFECT_API_URL=api,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            REACH_HOME=str(ROOT),
+            REACH_TIMEZONE=env.get("REACH_TIMEZONE", "Europe/Paris"),
+        )
+        server = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=home,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 90
             while True:
@@ -60,14 +77,26 @@ def take_screenshot(out: Path) -> Path:
                     if time.monotonic() > deadline or server.poll() is not None:
                         raise RuntimeError("the Prefect server did not start") from None
                     time.sleep(0.5)
-            subprocess.run([PREFECT, "work-pool", "create", "reach", "--type", "process"], env=env, cwd=ROOT,
-                           check=True, capture_output=True)
-            subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [PREFECT, "work-pool", "create", "reach", "--type", "process"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [PREFECT, "--no-prompt", "deploy", "--all"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
             deployment = _api(f"{api}/deployments/name/crawl/ad-hoc")
             assert isinstance(deployment, dict)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                browser = pw.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
                 page = browser.new_page(viewport={"width": 1280, "height": 1100})
                 page.goto(f"http://127.0.0.1:{port}/deployments/deployment/{deployment['id']}/run")
                 page.get_by_text("Ambassador slugs to crawl").first.wait_for(timeout=30_000)

@@ -59,7 +59,10 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     tests' `sandbox.truth` must see the same date.
     """
     for name in list(os.environ):
-        if name.startswith("REACH_") and name not in ("REACH_TEST_POSTGRES_URL", "REACH_SANDBOX_DATE"):
+        if name.startswith("REACH_") and name not in (
+            "REACH_TEST_POSTGRES_URL",
+            "REACH_SANDBOX_DATE",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REACH_VAR_DIR", str(tmp_path / "var"))
@@ -83,7 +86,9 @@ def postgres_migrated() -> Iterator[str]:
     try:
         reset_postgres_schema()
     except Exception as exc:  # noqa: BLE001 - the message says what to do
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_SERVER_URL}: {exc} (start it; see .ci/run)")
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_SERVER_URL}: {exc} (start it; see .ci/run)"
+        )
     upgrade(POSTGRES_URL)
     yield POSTGRES_URL
     get_engine(POSTGRES_URL).dispose()

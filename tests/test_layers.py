@@ -54,8 +54,12 @@ def _edges() -> dict[str, set[str]]:
     for name, path in files.items():
         targets = {target for target in _imports(path) if target in files and target != name}
         # A package named only as the parent of a module it is imported with is not an arrow.
-        edges[name] = {t for t in targets if not any(other.startswith(t + ".") for other in targets)
-                       or not (files[t].name == "__init__.py" and name.startswith(t + "."))}
+        edges[name] = {
+            t
+            for t in targets
+            if not any(other.startswith(t + ".") for other in targets)
+            or not (files[t].name == "__init__.py" and name.startswith(t + "."))
+        }
     return edges
 
 
@@ -68,7 +72,9 @@ def test_every_import_points_down_the_layers() -> None:
             if other == top:
                 continue
             if top == "sandbox":
-                allowed = False  # a fake of the platforms built from their docs, never from our code
+                allowed = (
+                    False  # a fake of the platforms built from their docs, never from our code
+                )
             elif top == "bench":
                 allowed = True
             elif other == "sandbox":
@@ -91,8 +97,11 @@ def test_no_files_import_each_other_in_a_circle() -> None:
         state[node] = 1
         for target in sorted(edges[node]):
             if state.get(target) == 1:
-                cycles.append(" -> ".join(path[path.index(target):] + [node, target]) if target in path
-                              else f"{node} -> {target}")
+                cycles.append(
+                    " -> ".join(path[path.index(target) :] + [node, target])
+                    if target in path
+                    else f"{node} -> {target}"
+                )
             elif target not in state:
                 visit(target, [*path, node])
         state[node] = 2

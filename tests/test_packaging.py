@@ -16,8 +16,23 @@ pytestmark = pytest.mark.slow
 
 
 def test_wheel_installs_the_product_and_migrates_a_new_database(tmp_path: Path) -> None:
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
-                            str(ROOT)], check=False, capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = tmp_path.glob("ambassador_reach-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -34,25 +49,90 @@ def test_wheel_installs_the_product_and_migrates_a_new_database(tmp_path: Path) 
     deps = next(p for p in site.getsitepackages() if Path(p).name == "site-packages")
     (purelib / "dependencies.pth").write_text(deps + "\n")
     installed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "--no-deps",
-         "--quiet", str(wheel)], check=False, capture_output=True, text=True, timeout=300)
-    if "no such option: --python" in installed.stderr:  # pip < 22.3: install into the target directly
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(target / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--quiet",
+            str(wheel),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if (
+        "no such option: --python" in installed.stderr
+    ):  # pip < 22.3: install into the target directly
         installed = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(purelib), str(wheel)],
-            check=False, capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-deps",
+                "--quiet",
+                "--target",
+                str(purelib),
+                str(wheel),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert installed.returncode == 0, installed.stderr[-2000:]
 
     database = tmp_path / "elsewhere" / "reach.db"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REACH_DATABASE_URL": f"sqlite:///{database}"}
-    where = subprocess.run([str(target / "bin" / "python"), "-c", "import reach, sandbox"], cwd=tmp_path, env=env,
-                           check=False, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "REACH_DATABASE_URL": f"sqlite:///{database}",
+    }
+    where = subprocess.run(
+        [str(target / "bin" / "python"), "-c", "import reach, sandbox"],
+        cwd=tmp_path,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "No module named 'sandbox'" in where.stderr  # the sandbox is not installed...
     reach_bin = target / "bin" / "reach"
-    upgraded = subprocess.run([str(reach_bin), "db", "upgrade"], cwd=tmp_path, env=env, check=False,
-                              capture_output=True, text=True, timeout=300)
+    upgraded = subprocess.run(
+        [str(reach_bin), "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
-    origin = subprocess.run([str(target / "bin" / "python"), "-c", "import reach; print(reach.__file__)"],
-                            cwd=tmp_path, env=env, check=True, capture_output=True, text=True, timeout=60)
-    assert origin.stdout.strip().startswith(str(purelib))  # ...and the core is the wheel's, not the checkout's
+    origin = subprocess.run(
+        [str(target / "bin" / "python"), "-c", "import reach; print(reach.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert origin.stdout.strip().startswith(
+        str(purelib)
+    )  # ...and the core is the wheel's, not the checkout's
     tables = set(inspect(create_engine(f"sqlite:///{database}")).get_table_names())
-    assert {"ambassador", "account", "post", "postsnapshot", "crawlrun", "postcounts", "alembic_version"} <= tables
+    assert {
+        "ambassador",
+        "account",
+        "post",
+        "postsnapshot",
+        "crawlrun",
+        "postcounts",
+        "alembic_version",
+    } <= tables

@@ -9,8 +9,11 @@ PLATFORM = "bluesky"
 REASON_REPOST = "app.bsky.feed.defs#reasonRepost"
 REASON_PIN = "app.bsky.feed.defs#reasonPin"
 _QUOTE_VIEWS = {"app.bsky.embed.record#view", "app.bsky.embed.recordWithMedia#view"}
-_NOT_FOUND = {"app.bsky.embed.record#viewNotFound", "app.bsky.embed.record#viewBlocked",
-              "app.bsky.embed.record#viewDetached"}
+_NOT_FOUND = {
+    "app.bsky.embed.record#viewNotFound",
+    "app.bsky.embed.record#viewBlocked",
+    "app.bsky.embed.record#viewDetached",
+}
 
 
 def web_url(handle: str, at_uri: str) -> str:
@@ -78,10 +81,15 @@ def parse_feed_item(item: Any, account_id: int, actor_did: str) -> PostItem | No
         # The repost record's own URI when the AppView sends it, else one derived from the post.
         key = reason.get("uri") or f"repost:{actor_did}:{post['uri']}"
         return PostItem(
-            account_id=account_id, platform=PLATFORM, platform_post_id=key,
+            account_id=account_id,
+            platform=PLATFORM,
+            platform_post_id=key,
             published_at=parse_time(reason.get("indexedAt") or post.get("indexedAt")),
-            url=url, text=record.get("text"), language=langs[0] if langs else None,
-            kind="repost", original_url=url,
+            url=url,
+            text=record.get("text"),
+            language=langs[0] if langs else None,
+            kind="repost",
+            original_url=url,
         )
     is_quote, quoted = _quoted_url(post.get("embed"))
     kind = "reply" if record.get("reply") else "quote" if is_quote else "original"
@@ -102,7 +110,9 @@ def parse_feed_item(item: Any, account_id: int, actor_did: str) -> PostItem | No
     )
 
 
-def parse_author_feed(payload: Any, account_id: int, actor_did: str) -> tuple[list[tuple[PostItem, bool]], str | None]:
+def parse_author_feed(
+    payload: Any, account_id: int, actor_did: str
+) -> tuple[list[tuple[PostItem, bool]], str | None]:
     """A page of getAuthorFeed -> ([(item, is_pinned)], next cursor or None at the end)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("feed"), list):
         raise ParseError("getAuthorFeed answer has no feed list")
@@ -116,7 +126,9 @@ def parse_author_feed(payload: Any, account_id: int, actor_did: str) -> tuple[li
     return items, cursor if isinstance(cursor, str) and cursor else None
 
 
-def parse_thread(payload: Any, post_uri: str, own_did: str, salt: str, limit: int) -> list[ReplyItem]:
+def parse_thread(
+    payload: Any, post_uri: str, own_did: str, salt: str, limit: int
+) -> list[ReplyItem]:
     """Direct and nested replies from app.bsky.feed.getPostThread, the author's own excluded."""
     thread = payload.get("thread") if isinstance(payload, dict) else None
     if not isinstance(thread, dict):

@@ -17,16 +17,30 @@ from reach.text import html_to_text
 
 PLATFORM = "feed"
 # schema.org interaction types -> our columns; both http:// and https:// type URLs occur.
-_ACTIONS = {"LikeAction": "likes", "CommentAction": "comments", "ShareAction": "reposts",
-            "WatchAction": "views", "ViewAction": "views"}
+_ACTIONS = {
+    "LikeAction": "likes",
+    "CommentAction": "comments",
+    "ShareAction": "reposts",
+    "WatchAction": "views",
+    "ViewAction": "views",
+}
 _VISIBLE = re.compile(
-    r"(\d[\d.,\u00a0\u202f ]*\s*[KkMmBb]?)\s*(likes?|comments?|shares?|reposts?|views?)\b", re.IGNORECASE
+    r"(\d[\d.,\u00a0\u202f ]*\s*[KkMmBb]?)\s*(likes?|comments?|shares?|reposts?|views?)\b",
+    re.IGNORECASE,
 )
-_VISIBLE_COLUMN = {"like": "likes", "comment": "comments", "share": "reposts", "repost": "reposts",
-                   "view": "views"}
+_VISIBLE_COLUMN = {
+    "like": "likes",
+    "comment": "comments",
+    "share": "reposts",
+    "repost": "reposts",
+    "view": "views",
+}
 # What fastfeedparser leaves out, read from the same document with lxml: WordPress's comment
 # counts (RSS slash:comments, Atom threading thr:total) and RSS's <language> element.
-_COMMENT_COUNTS = ("{http://purl.org/rss/1.0/modules/slash/}comments", "{http://purl.org/syndication/thread/1.0}total")
+_COMMENT_COUNTS = (
+    "{http://purl.org/rss/1.0/modules/slash/}comments",
+    "{http://purl.org/syndication/thread/1.0}total",
+)
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # Strict on purpose: a recovering parser reads the first half of a cut or broken feed as a
 # whole feed, and a listing taken for whole is what marks the posts it lacks as deleted.
@@ -42,7 +56,9 @@ class FeedPage:
 
     entries: list[tuple[PostItem, str | None]]
     language: str | None
-    links_dropped: int = 0  # item links that are not http(s) once resolved (javascript:, mailto:, ...)
+    links_dropped: int = (
+        0  # item links that are not http(s) once resolved (javascript:, mailto:, ...)
+    )
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -67,7 +83,9 @@ def _entry_time(entry: Any) -> dt.datetime:
     except (TypeError, ValueError):
         when = None
     if when is None:
-        raise ParseError(f"feed entry {entry.get('id') or entry.get('link')!r} has no readable date: {value!r}")
+        raise ParseError(
+            f"feed entry {entry.get('id') or entry.get('link')!r} has no readable date: {value!r}"
+        )
     return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
@@ -95,7 +113,9 @@ def _whole_document(body: bytes) -> Any:
     except lxml.etree.XMLSyntaxError as exc:
         message = _WHERE.sub("", exc.msg or "")  # the position is said once, below
         line, column = exc.position
-        raise ParseError(f"feed is not well-formed XML: {message} (line {line}, column {column})") from exc
+        raise ParseError(
+            f"feed is not well-formed XML: {message} (line {line}, column {column})"
+        ) from exc
     name = lxml.etree.QName(root).localname
     if name not in _FEED_ROOTS:
         raise ParseError(f"document is <{name}>, not an RSS or Atom feed")
@@ -125,12 +145,16 @@ def parse_feed(
     body = body.lstrip(b" \t\r\n")
     root = _whole_document(body)
     try:
-        parsed = fastfeedparser.parse(body, include_tags=False, include_media=False, include_enclosures=False)
+        parsed = fastfeedparser.parse(
+            body, include_tags=False, include_media=False, include_enclosures=False
+        )
     except ValueError as exc:
         raise ParseError(f"not an RSS or Atom feed: {exc}") from exc
     language, extensions = _extensions(root)
     if len(extensions) != len(parsed.entries):
-        raise ParseError(f"feed has {len(parsed.entries)} entries but {len(extensions)} item elements")
+        raise ParseError(
+            f"feed has {len(parsed.entries)} entries but {len(extensions)} item elements"
+        )
     entries: list[tuple[PostItem, str | None]] = []
     links_dropped = 0
     for entry, (comments, entry_language) in zip(parsed.entries, extensions, strict=True):
@@ -147,9 +171,14 @@ def parse_feed(
         content = entry.get("content") or []
         html = content[0].get("value") if content else entry.get("description") or None
         item = PostItem(
-            account_id=account_id, platform=PLATFORM, platform_post_id=key,
-            published_at=_entry_time(entry), url=link, text=html_to_text(html),
-            language=entry_language or language, comments=comments,
+            account_id=account_id,
+            platform=PLATFORM,
+            platform_post_id=key,
+            published_at=_entry_time(entry),
+            url=link,
+            text=html_to_text(html),
+            language=entry_language or language,
+            comments=comments,
         )
         entries.append((item, link))
     return FeedPage(entries, language, links_dropped)
@@ -208,14 +237,19 @@ def parse_item_page(body: bytes) -> tuple[dict[str, int], bool]:
             if comment_count is None and node.get("commentCount") is not None:
                 comment_count = _schema_count(node["commentCount"], "commentCount")
             # interactionService: counted on another site (the post's tweets, its YouTube likes), not here.
-            if _interaction_type(node.get("interactionType")) is None or "interactionService" in node:
+            if (
+                _interaction_type(node.get("interactionType")) is None
+                or "interactionService" in node
+            ):
                 continue
             column = _ACTIONS.get(_interaction_type(node.get("interactionType")) or "")
             raw = node.get("userInteractionCount")
             if column and raw is not None:
                 counts[column] = _schema_count(raw, "userInteractionCount")
     if comment_count is not None:
-        counts.setdefault("comments", comment_count)  # CreativeWork.commentCount: schema.org's BlogPosting example has only it
+        counts.setdefault(
+            "comments", comment_count
+        )  # CreativeWork.commentCount: schema.org's BlogPosting example has only it
     if counts:
         return counts, False
     approximate = False

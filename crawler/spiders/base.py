@@ -85,7 +85,9 @@ def _gone(failure: Failure) -> bool:
     if not isinstance(failure.value, HttpError):
         return False
     response = failure.value.response
-    return response.status in (404, 410) or (response.status == 400 and b'"NotFound"' in response.body)
+    return response.status in (404, 410) or (
+        response.status == 400 and b'"NotFound"' in response.body
+    )
 
 
 def short_reason(failure: Failure, maxsize: int = 0) -> str:
@@ -160,7 +162,11 @@ class AccountSpider(scrapy.Spider):
             .order_by(col(Account.id))
         )
         if self.slugs:
-            known = set(session.exec(select(Ambassador.slug).where(col(Ambassador.slug).in_(self.slugs))).all())
+            known = set(
+                session.exec(
+                    select(Ambassador.slug).where(col(Ambassador.slug).in_(self.slugs))
+                ).all()
+            )
             missing = sorted(set(self.slugs) - known)
             if missing:
                 raise UnknownAccounts(f"unknown ambassador(s): {', '.join(missing)}")
@@ -174,9 +180,13 @@ class AccountSpider(scrapy.Spider):
                 except HandleError as exc:
                     raise UnknownAccounts(str(exc)) from exc
             accounts = [a for a in accounts if a.key in keys]
-            missing = sorted(text for key, text in keys.items() if key not in {a.key for a in accounts})
+            missing = sorted(
+                text for key, text in keys.items() if key not in {a.key for a in accounts}
+            )
             if missing:
-                raise UnknownAccounts(f"not in the roster for {self.platform}: {', '.join(missing)}")
+                raise UnknownAccounts(
+                    f"not in the roster for {self.platform}: {', '.join(missing)}"
+                )
         refs = []
         for a in accounts:
             assert a.id is not None  # rows read from the database have their primary key
@@ -195,9 +205,13 @@ class AccountSpider(scrapy.Spider):
         if not by_id:
             return
         rows = session.exec(
-            select(Post.account_id, Post.platform_post_id, Post.thread_comments, Post.thread_gone)
-            .where(col(Post.account_id).in_(list(by_id)), Post.published_at >= self.window_start,
-                   col(Post.thread_comments).is_not(None))
+            select(
+                Post.account_id, Post.platform_post_id, Post.thread_comments, Post.thread_gone
+            ).where(
+                col(Post.account_id).in_(list(by_id)),
+                Post.published_at >= self.window_start,
+                col(Post.thread_comments).is_not(None),
+            )
         ).all()
         for account_id, key, comments, gone in rows:
             by_id[account_id].threads[key] = (comments, gone)
@@ -208,7 +222,12 @@ class AccountSpider(scrapy.Spider):
             refs = self.load_accounts(session)
         self.accounts_loaded = True  # a crawl that could not even read its accounts has failed
         self.crawler.stats.set_value("reach/accounts", len(refs))
-        self.logger.info("crawling %d %s account(s), lookback %d days", len(refs), self.platform, self.lookback_days)
+        self.logger.info(
+            "crawling %d %s account(s), lookback %d days",
+            len(refs),
+            self.platform,
+            self.lookback_days,
+        )
         for ref in refs:
             self.refs[ref.id] = ref
             try:
@@ -225,7 +244,11 @@ class AccountSpider(scrapy.Spider):
 
     # -- requests and bookkeeping ---------------------------------------------------------------
     def request(
-        self, ref: AccountRef, url: str, handler: Callable[..., Iterator[Any]], secondary: str | None = None,
+        self,
+        ref: AccountRef,
+        url: str,
+        handler: Callable[..., Iterator[Any]],
+        secondary: str | None = None,
         **kwargs: Any,
     ) -> scrapy.Request:
         """A request for one account; its handler's exceptions fail the account, not the crawl.
@@ -234,10 +257,20 @@ class AccountSpider(scrapy.Spider):
         fails, the account records a warning under that name and stays ok.
         """
         ref.pending += 1
-        meta = {"account_id": ref.id, "handler": handler.__name__, "secondary": secondary,
-                **kwargs.pop("meta", {})}
-        return scrapy.Request(url, callback=self._dispatch, errback=self._failed, meta=meta,
-                              dont_filter=True, **kwargs)
+        meta = {
+            "account_id": ref.id,
+            "handler": handler.__name__,
+            "secondary": secondary,
+            **kwargs.pop("meta", {}),
+        }
+        return scrapy.Request(
+            url,
+            callback=self._dispatch,
+            errback=self._failed,
+            meta=meta,
+            dont_filter=True,
+            **kwargs,
+        )
 
     def _dispatch(self, response: Response) -> Iterator[Any]:
         ref = self.refs[response.meta["account_id"]]
@@ -254,14 +287,20 @@ class AccountSpider(scrapy.Spider):
                     requests.append(output)
         except (AccountNotFound, AccountSuspended) as exc:
             status = "not_found" if isinstance(exc, AccountNotFound) else "suspended"
-            done = self.finish(ref, ok=False, error=type(exc).__name__, reason=str(exc), status=status)
+            done = self.finish(
+                ref, ok=False, error=type(exc).__name__, reason=str(exc), status=status
+            )
         except (ParseError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             self.crawler.stats.inc_value(f"reach/parse_errors/{self.platform}")
             if response.meta["secondary"]:
                 assert response.request is not None  # a callback's response knows its request
-                records = self._secondary_failed(ref, response.request, f"unreadable answer: {exc}", gone=False)
+                records = self._secondary_failed(
+                    ref, response.request, f"unreadable answer: {exc}", gone=False
+                )
             else:
-                done = self.finish(ref, ok=False, error="ParseError", reason=f"{exc} ({response.url})")
+                done = self.finish(
+                    ref, ok=False, error="ParseError", reason=f"{exc} ({response.url})"
+                )
         # A page's posts reach the writer before the requests for their threads are even
         # scheduled: a thread's replies must never arrive before the post they belong to.
         if records:
@@ -280,7 +319,9 @@ class AccountSpider(scrapy.Spider):
         if ref.failed:
             return
         if request.meta["secondary"]:
-            records = self._secondary_failed(ref, request, self.short_reason(failure), gone=_gone(failure))
+            records = self._secondary_failed(
+                ref, request, self.short_reason(failure), gone=_gone(failure)
+            )
             if records:
                 yield PageItems(records)
             if ref.pending == 0:
@@ -329,9 +370,16 @@ class AccountSpider(scrapy.Spider):
     ) -> Iterator[scrapy.Request]:
         """The request for a post's reply thread, when `thread_wanted`."""
         if self.thread_wanted(ref, item):
-            yield self.request(ref, url, handler, secondary="replies",
-                               meta={"post_key": item.platform_post_id,
-                                     "thread": (item.platform_post_id, item.comments)})
+            yield self.request(
+                ref,
+                url,
+                handler,
+                secondary="replies",
+                meta={
+                    "post_key": item.platform_post_id,
+                    "thread": (item.platform_post_id, item.comments),
+                },
+            )
 
     def thread_read(self, response: Response, ref: AccountRef) -> ThreadItem:
         """The mark that the thread of `response`'s post was read whole at its comment count."""
@@ -348,10 +396,18 @@ class AccountSpider(scrapy.Spider):
             status = response.status
             text = _body_text(response)
             if status == 429:
-                return "RateLimited", f"HTTP 429 from {request.url} after waiting: {text}".strip(), None
+                return (
+                    "RateLimited",
+                    f"HTTP 429 from {request.url} after waiting: {text}".strip(),
+                    None,
+                )
             if status == 401:
                 # Instances with DISALLOW_UNAUTHENTICATED_API_ACCESS (or limited federation mode).
-                return "RequiresAuth", f"HTTP 401 from {request.url}: {text}".strip(), "requires_auth"
+                return (
+                    "RequiresAuth",
+                    f"HTTP 401 from {request.url}: {text}".strip(),
+                    "requires_auth",
+                )
             return f"HTTP{status}", f"HTTP {status} from {request.url}: {text}".strip(), None
         return type(failure.value).__name__, f"{self.short_reason(failure)} ({request.url})", None
 
@@ -359,14 +415,22 @@ class AccountSpider(scrapy.Spider):
         return short_reason(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
 
     def finish(
-        self, ref: AccountRef, ok: bool, error: str | None = None, reason: str | None = None,
+        self,
+        ref: AccountRef,
+        ok: bool,
+        error: str | None = None,
+        reason: str | None = None,
         status: str | None = None,
     ) -> AccountDone:
         """The account's outcome; a complete, successful crawl allows marking deletions."""
         window = self.window_start if ok and ref.complete else None
-        warnings = [{"what": what, "reason": why, "count": count}
-                    for (what, why), count in sorted(ref.warnings.items())]
-        return AccountDone(ref.id, ok, error, reason, status if not ok else "active", window, warnings)
+        warnings = [
+            {"what": what, "reason": why, "count": count}
+            for (what, why), count in sorted(ref.warnings.items())
+        ]
+        return AccountDone(
+            ref.id, ok, error, reason, status if not ok else "active", window, warnings
+        )
 
     def in_window(self, when: dt.datetime) -> bool:
         return when >= self.window_start

@@ -40,10 +40,15 @@ class BlueskySpider(AccountSpider):
     def start_account(self, ref: AccountRef) -> Iterable[scrapy.Request]:
         ref.state.update(seen=set(), cursors=set())
         if ref.key.startswith("did:"):
-            yield self.request(ref, self.xrpc("app.bsky.actor.getProfile", actor=ref.key), self.on_profile)
+            yield self.request(
+                ref, self.xrpc("app.bsky.actor.getProfile", actor=ref.key), self.on_profile
+            )
         else:
-            yield self.request(ref, self.xrpc("com.atproto.identity.resolveHandle", handle=ref.key),
-                               self.on_resolve)
+            yield self.request(
+                ref,
+                self.xrpc("com.atproto.identity.resolveHandle", handle=ref.key),
+                self.on_resolve,
+            )
 
     def on_resolve(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         did = parse.parse_resolve_handle(json.loads(response.body))
@@ -56,8 +61,11 @@ class BlueskySpider(AccountSpider):
         yield self.feed_request(ref, cursor=None)
 
     def feed_request(self, ref: AccountRef, cursor: str | None) -> scrapy.Request:
-        params: dict[str, Any] = {"actor": ref.state["did"], "limit": self.settings.getint("REACH_PAGE_SIZE") or PAGE_SIZE,
-                                  "includePins": "true"}
+        params: dict[str, Any] = {
+            "actor": ref.state["did"],
+            "limit": self.settings.getint("REACH_PAGE_SIZE") or PAGE_SIZE,
+            "includePins": "true",
+        }
         if cursor:
             params["cursor"] = cursor
         return self.request(ref, self.xrpc("app.bsky.feed.getAuthorFeed", **params), self.on_feed)
@@ -83,13 +91,18 @@ class BlueskySpider(AccountSpider):
 
     def replies_request(self, ref: AccountRef, item: PostItem) -> Iterator[scrapy.Request]:
         """The post's thread, when its comment count changed since it was last read."""
-        url = self.xrpc("app.bsky.feed.getPostThread", uri=item.platform_post_id, depth=6, parentHeight=0)
+        url = self.xrpc(
+            "app.bsky.feed.getPostThread", uri=item.platform_post_id, depth=6, parentHeight=0
+        )
         return self.thread_request(ref, item, url, self.on_thread)
 
     def on_thread(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         yield from parse.parse_thread(
-            json.loads(response.body), response.meta["post_key"], ref.state["did"],
-            self.settings_.reply_author_salt.get_secret_value(), self.settings_.replies_per_post,
+            json.loads(response.body),
+            response.meta["post_key"],
+            ref.state["did"],
+            self.settings_.reply_author_salt.get_secret_value(),
+            self.settings_.replies_per_post,
         )
         yield self.thread_read(response, ref)
 
@@ -105,5 +118,9 @@ class BlueskySpider(AccountSpider):
             if error in _GONE:
                 return "AccountSuspended", f"{ref.handle}: {error} {message}".strip(), _GONE[error]
             if response.status in (400, 404):
-                return "AccountNotFound", f"{ref.handle}: {message or error or response.status}", "not_found"
+                return (
+                    "AccountNotFound",
+                    f"{ref.handle}: {message or error or response.status}",
+                    "not_found",
+                )
         return super().classify_failure(failure, ref)

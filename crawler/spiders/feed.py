@@ -44,8 +44,12 @@ class FeedSpider(AccountSpider):
         if response.status == 404 and ref.state["page"] > 1:
             return  # WordPress answers 404 past its last page
         content_type = response.headers.get("Content-Type")
-        page = parse.parse_feed(response.body, ref.id, feed_url=response.url,
-                                content_type=content_type.decode("latin-1") if content_type else None)
+        page = parse.parse_feed(
+            response.body,
+            ref.id,
+            feed_url=response.url,
+            content_type=content_type.decode("latin-1") if content_type else None,
+        )
         if page.links_dropped:
             self.crawler.stats.inc_value("reach/links_dropped/not_http", page.links_dropped)
         if ref.state["page"] == 1:
@@ -62,16 +66,29 @@ class FeedSpider(AccountSpider):
             new_entries += 1
             if link:
                 # The item page only adds counts: when it fails the post keeps the feed's own.
-                yield self.request(ref, link, self.on_item_page, secondary="item page", meta={
-                    "item": item, "fallback": item, "handle_httpstatus_list": [404, 410],
-                    "download_maxsize": self.settings.getint("REACH_ITEM_PAGE_MAXSIZE"),
-                    "download_warnsize": self.settings.getint("REACH_ITEM_PAGE_WARNSIZE")})
+                yield self.request(
+                    ref,
+                    link,
+                    self.on_item_page,
+                    secondary="item page",
+                    meta={
+                        "item": item,
+                        "fallback": item,
+                        "handle_httpstatus_list": [404, 410],
+                        "download_maxsize": self.settings.getint("REACH_ITEM_PAGE_MAXSIZE"),
+                        "download_warnsize": self.settings.getint("REACH_ITEM_PAGE_WARNSIZE"),
+                    },
+                )
             else:
                 yield item
         if not reached_end_of_window and new_entries:
             ref.state["page"] += 1
-            yield self.request(ref, page_url(ref.base_url or ref.key, ref.state["page"]),
-                               self.on_feed_page, meta={"handle_httpstatus_list": [404]})
+            yield self.request(
+                ref,
+                page_url(ref.base_url or ref.key, ref.state["page"]),
+                self.on_feed_page,
+                meta={"handle_httpstatus_list": [404]},
+            )
 
     def on_item_page(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         item: PostItem = response.meta["item"]

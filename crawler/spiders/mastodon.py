@@ -59,8 +59,11 @@ class MastodonSpider(AccountSpider):
         ref.state["account_id"] = payload["id"]
         yield profile
         query = urlencode({"limit": self.settings.getint("REACH_PAGE_SIZE") or PAGE_SIZE})
-        yield self.request(ref, f"{ref.base_url}/api/v1/accounts/{payload['id']}/statuses?{query}",
-                           self.on_statuses)
+        yield self.request(
+            ref,
+            f"{ref.base_url}/api/v1/accounts/{payload['id']}/statuses?{query}",
+            self.on_statuses,
+        )
 
     def on_statuses(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         items = parse.parse_statuses(json.loads(response.body), ref.id, ref.state["instance"])
@@ -88,17 +91,27 @@ class MastodonSpider(AccountSpider):
 
     def on_context(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         yield from parse.parse_context(
-            json.loads(response.body), response.meta["post_key"], ref.state["instance"],
-            str(ref.state["account_id"]), self.settings_.reply_author_salt.get_secret_value(),
+            json.loads(response.body),
+            response.meta["post_key"],
+            ref.state["instance"],
+            str(ref.state["account_id"]),
+            self.settings_.reply_author_salt.get_secret_value(),
             self.settings_.replies_per_post,
         )
         yield self.thread_read(response, ref)
 
     def classify_failure(self, failure: Failure, ref: AccountRef) -> tuple[str, str, str | None]:
-        if isinstance(failure.value, HttpError) and failed_request(failure).meta["handler"] == "on_lookup":
+        if (
+            isinstance(failure.value, HttpError)
+            and failed_request(failure).meta["handler"] == "on_lookup"
+        ):
             status = failure.value.response.status
             if status == 404:
-                return "AccountNotFound", f"{ref.handle} not found on {ref.state['instance']}", "not_found"
+                return (
+                    "AccountNotFound",
+                    f"{ref.handle} not found on {ref.state['instance']}",
+                    "not_found",
+                )
             if status in (403, 410):
                 return "AccountSuspended", f"{ref.handle} is suspended (HTTP {status})", "suspended"
         return super().classify_failure(failure, ref)

@@ -37,7 +37,9 @@ _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 _TOTAL_FOLLOWERS = re.compile(r"^\s*total followers on\s+(\S+?)\s*:?\s*$", re.IGNORECASE)
 # Post URLs: /feed/update/urn:li:<type>:<id> or /posts/<vanity>_<slug>-<type>-<id>-<code>.
 _URN = re.compile(r"urn(?::|%3A)li(?::|%3A)(activity|share|ugcPost)(?::|%3A)(\d+)", re.IGNORECASE)
-_POSTS_PATH = re.compile(r"/posts/([^/_?#]+)_[^/?#]*?-(activity|share|ugcPost)-(\d+)", re.IGNORECASE)
+_POSTS_PATH = re.compile(
+    r"/posts/([^/_?#]+)_[^/?#]*?-(activity|share|ugcPost)-(\d+)", re.IGNORECASE
+)
 _URN_TYPES = {"activity": "activity", "share": "share", "ugcpost": "ugcPost"}
 
 # Single-post labels we map to snapshot columns; every other numeric label goes to `extra`.
@@ -277,11 +279,18 @@ def _open(path: Path) -> dict[str, _Sheet]:
     if not path.is_file():
         raise BadExport(name, f"no such file: {path}")
     if path.suffix.lower() != ".xlsx":
-        raise BadExport(name, f"not an .xlsx file (LinkedIn exports are .xlsx; got {path.suffix or 'no extension'!r})")
+        raise BadExport(
+            name,
+            f"not an .xlsx file (LinkedIn exports are .xlsx; got {path.suffix or 'no extension'!r})",
+        )
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # a corrupt file raises BadZipFile, KeyError, ValueError... in openpyxl
-        raise BadExport(name, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    except (
+        Exception
+    ) as exc:  # a corrupt file raises BadZipFile, KeyError, ValueError... in openpyxl
+        raise BadExport(
+            name, f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})"
+        ) from exc
     try:
         return {
             ws.title.strip().upper(): _Sheet(name, ws.title, list(ws.iter_rows(values_only=True)))
@@ -297,7 +306,9 @@ def _open(path: Path) -> dict[str, _Sheet]:
 def _require(sheets: dict[str, _Sheet], file: str, name: str) -> _Sheet:
     if name not in sheets:
         found = ", ".join(s.title for s in sheets.values())
-        raise BadExport(file, f"sheet missing from a creator analytics export (sheets: {found})", name)
+        raise BadExport(
+            file, f"sheet missing from a creator analytics export (sheets: {found})", name
+        )
     return sheets[name]
 
 
@@ -308,13 +319,18 @@ def _header(sheet: _Sheet, row: int, first_col: int, labels: tuple[str, ...]) ->
         if _label(sheet.get(row, col)) != expected:
             wanted = " | ".join(labels)
             found = next(
-                (f" (found it on row {r + 1})" for r in range(min(len(sheet.rows), 20))
-                 if r != row and _label(sheet.get(r, first_col)) == labels[0]
-                 and _label(sheet.get(r, first_col + 1)) == labels[1]),
+                (
+                    f" (found it on row {r + 1})"
+                    for r in range(min(len(sheet.rows), 20))
+                    if r != row
+                    and _label(sheet.get(r, first_col)) == labels[0]
+                    and _label(sheet.get(r, first_col + 1)) == labels[1]
+                ),
                 "",
             )
             raise sheet.error(
-                row, col,
+                row,
+                col,
                 f"expected header {expected!r} of '{wanted}', got {sheet.text(row, col)!r}{found}",
             )
 
@@ -322,11 +338,15 @@ def _header(sheet: _Sheet, row: int, first_col: int, labels: tuple[str, ...]) ->
 def _parse_discovery(sheet: _Sheet) -> tuple[dt.date, dt.date, int | None, int | None]:
     labels = {_label(sheet.get(r, 0)): r for r in range(len(sheet.rows))}
     if "overall performance" not in labels:
-        raise sheet.error(0, 0, "expected the label 'Overall Performance' with the period beside it")
+        raise sheet.error(
+            0, 0, "expected the label 'Overall Performance' with the period beside it"
+        )
     row = labels["overall performance"]
     match = _PERIOD.match(sheet.text(row, 1))
     if not match:
-        raise sheet.error(row, 1, f"expected the period as 'M/D/YYYY - M/D/YYYY', got {sheet.text(row, 1)!r}")
+        raise sheet.error(
+            row, 1, f"expected the period as 'M/D/YYYY - M/D/YYYY', got {sheet.text(row, 1)!r}"
+        )
     start, end = parse_us_date(match.group(1)), parse_us_date(match.group(2))
     if start is None or end is None or start > end:
         raise sheet.error(row, 1, f"invalid period {sheet.text(row, 1)!r}")
@@ -338,10 +358,15 @@ def _parse_discovery(sheet: _Sheet) -> tuple[dt.date, dt.date, int | None, int |
     return start, end, values["impressions"], values["members reached"]
 
 
-def _in_period(sheet: _Sheet, row: int, col: int, day: dt.date, start: dt.date, end: dt.date) -> None:
+def _in_period(
+    sheet: _Sheet, row: int, col: int, day: dt.date, start: dt.date, end: dt.date
+) -> None:
     if not start <= day <= end:
-        raise sheet.error(row, col, f"date {day:%m/%d/%Y} is outside the file's period "
-                                    f"{start:%m/%d/%Y} - {end:%m/%d/%Y}")
+        raise sheet.error(
+            row,
+            col,
+            f"date {day:%m/%d/%Y} is outside the file's period {start:%m/%d/%Y} - {end:%m/%d/%Y}",
+        )
 
 
 def _data_rows(sheet: _Sheet, first: int) -> range:
@@ -362,7 +387,9 @@ def _parse_engagement(sheet: _Sheet, start: dt.date, end: dt.date) -> dict[dt.da
         if day in days:
             raise sheet.error(r, 0, f"date {day:%m/%d/%Y} appears twice")
         # Engagements can be negative (LinkedIn nets out withdrawn reactions): keep the sign.
-        days[day] = DailyMetric(day, sheet.integer(r, 1, "Impressions"), sheet.integer(r, 2, "Engagements"))
+        days[day] = DailyMetric(
+            day, sheet.integer(r, 1, "Impressions"), sheet.integer(r, 2, "Engagements")
+        )
     return days
 
 
@@ -371,13 +398,19 @@ def _parse_followers(
 ) -> tuple[int | None, dt.date, dict[dt.date, int | None]]:
     match = _TOTAL_FOLLOWERS.match(sheet.text(0, 0))
     if not match:
-        raise sheet.error(0, 0, f"expected 'Total followers on M/D/YYYY:', got {sheet.text(0, 0)!r}")
+        raise sheet.error(
+            0, 0, f"expected 'Total followers on M/D/YYYY:', got {sheet.text(0, 0)!r}"
+        )
     followers_on = parse_us_date(match.group(1))
     if followers_on is None:
         raise sheet.error(0, 0, f"expected a date as M/D/YYYY in {sheet.text(0, 0)!r}")
     if followers_on < start:
-        raise sheet.error(0, 0, f"date {followers_on:%m/%d/%Y} is before the file's period "
-                                f"{start:%m/%d/%Y} - {end:%m/%d/%Y}")
+        raise sheet.error(
+            0,
+            0,
+            f"date {followers_on:%m/%d/%Y} is before the file's period "
+            f"{start:%m/%d/%Y} - {end:%m/%d/%Y}",
+        )
     total = sheet.integer(0, 1, "Total followers")
     _header(sheet, 2, 0, ("date", "new followers"))
     gains: dict[dt.date, int | None] = {}
@@ -403,8 +436,12 @@ def _parse_top_posts(sheet: _Sheet, end: dt.date) -> list[TopPostsEntry]:
                 raise sheet.error(r, first_col, f"not a LinkedIn post URL: {url!r}")
             published = sheet.date(r, first_col + 1, "Post publish date")
             if published > end:
-                raise sheet.error(r, first_col + 1, f"publish date {published:%m/%d/%Y} is after the "
-                                                    f"file's period end {end:%m/%d/%Y}")
+                raise sheet.error(
+                    r,
+                    first_col + 1,
+                    f"publish date {published:%m/%d/%Y} is after the "
+                    f"file's period end {end:%m/%d/%Y}",
+                )
             value = sheet.integer(r, first_col + 2, metric.capitalize())
             post = posts.setdefault(key.urn, TopPostsEntry(url, key, published))
             setattr(post, metric, value)
@@ -418,8 +455,12 @@ def _parse_demographics_sheet(sheet: _Sheet, scope: str) -> list[Demographic]:
         return rows
     header = [_label(v) for v in sheet.rows[0]]
     if len(header) < 3 or header[1] != "value":
-        raise sheet.error(0, 1, f"expected header 'Top Demographics | Value | Percentage', got "
-                                f"{' | '.join(sheet.text(0, c) for c in range(3))!r}")
+        raise sheet.error(
+            0,
+            1,
+            f"expected header 'Top Demographics | Value | Percentage', got "
+            f"{' | '.join(sheet.text(0, c) for c in range(3))!r}",
+        )
     for r in range(1, len(sheet.rows)):
         category, value = sheet.text(r, 0), sheet.text(r, 1)
         if not category and not value:
@@ -442,8 +483,16 @@ def parse_creator(sheets: dict[str, _Sheet], file: str) -> CreatorExport:
         if name in sheets:
             demographics.extend(_parse_demographics_sheet(sheets[name], scope))
     return CreatorExport(
-        file, start, end, impressions, reached, total, followers_on,
-        [days[d] for d in sorted(days)], posts, demographics,
+        file,
+        start,
+        end,
+        impressions,
+        reached,
+        total,
+        followers_on,
+        [days[d] for d in sorted(days)],
+        posts,
+        demographics,
     )
 
 
@@ -527,5 +576,8 @@ def parse_export(path: Path, observed_on: dt.date | None = None) -> Export:
             observed_on = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date()
         return parse_post(sheet, name, observed_on)
     found = ", ".join(s.title for s in sheets.values())
-    raise BadExport(name, f"not a LinkedIn analytics export: no sheet {' / '.join(CREATOR_SHEETS)} "
-                          f"and no 'Post URL' row (sheets: {found})")
+    raise BadExport(
+        name,
+        f"not a LinkedIn analytics export: no sheet {' / '.join(CREATOR_SHEETS)} "
+        f"and no 'Post URL' row (sheets: {found})",
+    )

@@ -111,7 +111,9 @@ def write_creator_export(
     ws = wb.create_sheet("TOP POSTS")
     ws.append([TOP_POSTS_BANNER])
     ws.append([])
-    ws.append(["Post URL", date_header, "Engagements", None, "Post URL", date_header, "Impressions"])
+    ws.append(
+        ["Post URL", date_header, "Engagements", None, "Post URL", date_header, "Impressions"]
+    )
     left, right = list(top_by_engagements), list(top_by_impressions)
     for n in range(max(len(left), len(right))):
         row: list[Any] = [None] * 7
@@ -122,17 +124,27 @@ def write_creator_export(
         ws.append(row)
     # FOLLOWERS: the total in A1/B1, a blank row, a header on row 3, then each day's gain.
     ws = wb.create_sheet("FOLLOWERS")
-    ws.append([f"Total followers on {us_date(end)}" + (":" if followers_colon else ""),
-               _cell(total_followers, text)])
+    ws.append(
+        [
+            f"Total followers on {us_date(end)}" + (":" if followers_colon else ""),
+            _cell(total_followers, text),
+        ]
+    )
     ws.append([])
     ws.append(["Date", "New followers"])
     for day, gained in new_followers.items():
         ws.append([us_date(day), _cell(gained, text)])
     if demographics is not None:
         sheets: list[tuple[str, Sequence[DemographicRow]]] = (
-            [("AUDIENCE DEMOGRAPHICS", demographics),
-             ("CONTENT DEMOGRAPHICS", demographics if content_demographics is None else content_demographics)]
-            if text else [("DEMOGRAPHICS", demographics)]
+            [
+                ("AUDIENCE DEMOGRAPHICS", demographics),
+                (
+                    "CONTENT DEMOGRAPHICS",
+                    demographics if content_demographics is None else content_demographics,
+                ),
+            ]
+            if text
+            else [("DEMOGRAPHICS", demographics)]
         )
         for title, rows in sheets:
             ws = wb.create_sheet(title)
@@ -177,19 +189,30 @@ def write_post_export(
     assert ws is not None
     ws.title = "Post analytics"
     rows: list[list[Any]] = [
-        ["Post URL", url], ["Post Date", us_date(published_on)], ["Post Publish Time", publish_time], [],
-        ["Discovery"], ["Impressions", _cell(impressions, text)],
+        ["Post URL", url],
+        ["Post Date", us_date(published_on)],
+        ["Post Publish Time", publish_time],
+        [],
+        ["Discovery"],
+        ["Impressions", _cell(impressions, text)],
         ["Members reached", _cell(members_reached, text)],
-        ["Profile activity"], ["Profile viewers from this post", _cell(profile_viewers, text)],
+        ["Profile activity"],
+        ["Profile viewers from this post", _cell(profile_viewers, text)],
         ["Followers gained from this post", _cell(followers_gained, text)],
         ["Social engagements"],
-        ["Reactions", _cell(reactions, text)], ["Comments", _cell(comments, text)],
-        ["Reposts", _cell(reposts, text)], ["Saves", _cell(saves, text)],
+        ["Reactions", _cell(reactions, text)],
+        ["Comments", _cell(comments, text)],
+        ["Reposts", _cell(reposts, text)],
+        ["Saves", _cell(saves, text)],
         ["Sends on LinkedIn", _cell(sends, text)],
-        [], ["Post viewer demographics"], ["Category", "Value", "%"],
+        [],
+        ["Post viewer demographics"],
+        ["Category", "Value", "%"],
     ]
     # This block writes its shares as text in both generations.
-    rows += [[category, value, _share(fraction, True)] for category, value, fraction in demographics]
+    rows += [
+        [category, value, _share(fraction, True)] for category, value, fraction in demographics
+    ]
     for row in rows:
         ws.append(row)
     if tweak:
@@ -197,7 +220,9 @@ def write_post_export(
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     if downloaded_on is not None:
-        noon = dt.datetime(downloaded_on.year, downloaded_on.month, downloaded_on.day, 12, tzinfo=dt.UTC)
+        noon = dt.datetime(
+            downloaded_on.year, downloaded_on.month, downloaded_on.day, 12, tzinfo=dt.UTC
+        )
         os.utime(path, (noon.timestamp(), noon.timestamp()))
     return path
 
@@ -214,18 +239,44 @@ SEED_FOLLOWERS_FROM_POST, SEED_PROFILE_VIEWERS = 1_140, 3_420
 SEED_AGE_DAYS = 20  # published 20 days before the export's end
 
 _TOPICS = [
-    "what-a-week-at-our-engineering-offsite", "three-lessons-from-shipping-our-new-api",
-    "we-are-hiring-join-my-team", "my-talk-at-the-developer-conference-is-online",
-    "proud-of-what-our-customers-built-this-quarter", "a-thread-on-mentoring-junior-engineers",
-    "notes-from-the-product-roadmap-session", "celebrating-five-years-at-the-company",
-    "how-we-cut-our-cloud-bill-by-a-third", "reflections-after-a-month-of-remote-work",
+    "what-a-week-at-our-engineering-offsite",
+    "three-lessons-from-shipping-our-new-api",
+    "we-are-hiring-join-my-team",
+    "my-talk-at-the-developer-conference-is-online",
+    "proud-of-what-our-customers-built-this-quarter",
+    "a-thread-on-mentoring-junior-engineers",
+    "notes-from-the-product-roadmap-session",
+    "celebrating-five-years-at-the-company",
+    "how-we-cut-our-cloud-bill-by-a-third",
+    "reflections-after-a-month-of-remote-work",
 ]
-_JOB_TITLES = ["Software Engineer", "Product Manager", "Marketing Manager", "Data Scientist",
-               "Recruiter", "Founder"]
-_LOCATIONS = ["Lagos", "Paris", "Berlin", "London", "San Francisco Bay Area", "Bengaluru",
-              "Tokyo", "Madrid", "Nairobi", "Shanghai"]
-_INDUSTRIES = ["Software Development", "IT Services and IT Consulting", "Financial Services",
-               "Higher Education", "Marketing Services"]
+_JOB_TITLES = [
+    "Software Engineer",
+    "Product Manager",
+    "Marketing Manager",
+    "Data Scientist",
+    "Recruiter",
+    "Founder",
+]
+_LOCATIONS = [
+    "Lagos",
+    "Paris",
+    "Berlin",
+    "London",
+    "San Francisco Bay Area",
+    "Bengaluru",
+    "Tokyo",
+    "Madrid",
+    "Nairobi",
+    "Shanghai",
+]
+_INDUSTRIES = [
+    "Software Development",
+    "IT Services and IT Consulting",
+    "Financial Services",
+    "Higher Education",
+    "Marketing Services",
+]
 _SENIORITY = ["Senior", "Entry", "Manager", "Director"]
 
 
@@ -259,15 +310,21 @@ def _spread(total: int, weights: Sequence[float]) -> list[int]:
 
 def _demographics(rng: random.Random) -> list[DemographicRow]:
     rows: list[DemographicRow] = []
-    for category, values in (("Job titles", _JOB_TITLES), ("Locations", _LOCATIONS),
-                             ("Industries", _INDUSTRIES), ("Seniority", _SENIORITY)):
+    for category, values in (
+        ("Job titles", _JOB_TITLES),
+        ("Locations", _LOCATIONS),
+        ("Industries", _INDUSTRIES),
+        ("Seniority", _SENIORITY),
+    ):
         for value in rng.sample(values, 3):
             rows.append((category, value, round(rng.uniform(0.002, 0.18), 3)))
     return rows
 
 
 def _creator_figures(
-    days: list[dt.date], rng: random.Random, spike: tuple[int, int, int] | None = None,
+    days: list[dt.date],
+    rng: random.Random,
+    spike: tuple[int, int, int] | None = None,
 ) -> dict[str, Any]:
     """Daily impressions, engagements and gains of a typical member; `spike` adds one viral
     post's (impressions, engagements, new followers) decaying from its publish day."""
@@ -283,16 +340,24 @@ def _creator_figures(
     if rng.random() < 0.3:
         engagements[rng.randrange(len(days))] = -rng.randint(1, 3)
     if spike is not None:
-        weights = [0.0] * (len(days) - SEED_AGE_DAYS - 1) + [0.55 ** n for n in range(SEED_AGE_DAYS + 1)]
+        weights = [0.0] * (len(days) - SEED_AGE_DAYS - 1) + [
+            0.55**n for n in range(SEED_AGE_DAYS + 1)
+        ]
         for series, extra in zip((impressions, engagements, followers), spike, strict=True):
             for i, part in enumerate(_spread(extra, weights)):
                 series[i] += part
-    return {"impressions": impressions, "engagements": engagements, "followers": followers,
-            "members_reached": int(sum(impressions) * rng.uniform(0.38, 0.6)),
-            "total_followers": rng.randint(600, 9000)}
+    return {
+        "impressions": impressions,
+        "engagements": engagements,
+        "followers": followers,
+        "members_reached": int(sum(impressions) * rng.uniform(0.38, 0.6)),
+        "total_followers": rng.randint(600, 9000),
+    }
 
 
-def write_demo_exports(folder: Path, roster_people: Sequence[tuple[str, str]], until: dt.date) -> list[Path]:
+def write_demo_exports(
+    folder: Path, roster_people: Sequence[tuple[str, str]], until: dt.date
+) -> list[Path]:
     """Deterministic exports for each (name, slug): a 30-day creator export ending `until`,
     older and 2026 generations alternating; for Amara Okafor also the seed post's export.
 
@@ -319,9 +384,17 @@ def write_demo_exports(folder: Path, roster_people: Sequence[tuple[str, str]], u
         if seed:
             # Exactly 1,600 over the period: the everyday trickle, the rest after the post.
             trickle = sum(figures["followers"])
-            weights = [0.0] * (DEMO_DAYS - SEED_AGE_DAYS - 1) + [0.6 ** n for n in range(SEED_AGE_DAYS + 1)]
-            figures["followers"] = [a + b for a, b in zip(
-                figures["followers"], _spread(SEED_NEW_FOLLOWERS - trickle, weights), strict=True)]
+            weights = [0.0] * (DEMO_DAYS - SEED_AGE_DAYS - 1) + [
+                0.6**n for n in range(SEED_AGE_DAYS + 1)
+            ]
+            figures["followers"] = [
+                a + b
+                for a, b in zip(
+                    figures["followers"],
+                    _spread(SEED_NEW_FOLLOWERS - trickle, weights),
+                    strict=True,
+                )
+            ]
             figures["members_reached"] = SEED_MEMBERS_REACHED + figures["members_reached"] // 10
             figures["total_followers"] = 14_250
         # Each post a share of the period's everyday impressions, 1.5-6 % of them engaging.
@@ -342,32 +415,58 @@ def write_demo_exports(folder: Path, roster_people: Sequence[tuple[str, str]], u
         engagements_by_post.sort(key=lambda p: -p[2])
         impressions_by_post.sort(key=lambda p: -p[2])
         if len(engagements_by_post) > 3:
-            impressions_by_post = [p for p in impressions_by_post if p[0] != engagements_by_post[-1][0]]
+            impressions_by_post = [
+                p for p in impressions_by_post if p[0] != engagements_by_post[-1][0]
+            ]
         path = folder / creator_export_name(name, start, until, generation)
         write_creator_export(
-            path, start, until,
-            daily={d: (i, e) for d, i, e in zip(days, figures["impressions"], figures["engagements"], strict=True)},
+            path,
+            start,
+            until,
+            daily={
+                d: (i, e)
+                for d, i, e in zip(
+                    days, figures["impressions"], figures["engagements"], strict=True
+                )
+            },
             new_followers=dict(zip(days, figures["followers"], strict=True)),
-            total_followers=figures["total_followers"], members_reached=figures["members_reached"],
-            top_by_engagements=engagements_by_post, top_by_impressions=impressions_by_post,
-            demographics=_demographics(rng), generation=generation,
+            total_followers=figures["total_followers"],
+            members_reached=figures["members_reached"],
+            top_by_engagements=engagements_by_post,
+            top_by_impressions=impressions_by_post,
+            demographics=_demographics(rng),
+            generation=generation,
             followers_colon=rng.random() < 0.7,
             date_header="Post Publish Date" if generation == "2026" else "Post publish date",
         )
         written.append(path)
         if seed:
-            written.append(write_post_export(
-                folder / post_export_name(name, seed_id, "2026"),
-                url=f"https://www.linkedin.com/feed/update/urn:li:activity:{seed_id}/",
-                published_on=seed_on, publish_time="8:12 AM",
-                impressions=SEED_IMPRESSIONS, members_reached=SEED_MEMBERS_REACHED,
-                reactions=SEED_REACTIONS, comments=SEED_COMMENTS, reposts=SEED_REPOSTS,
-                saves=SEED_SAVES, sends=SEED_SENDS, profile_viewers=SEED_PROFILE_VIEWERS,
-                followers_gained=SEED_FOLLOWERS_FROM_POST,
-                demographics=[("Job title", "Software Engineer", 0.11), ("Job title", "Recruiter", 0.06),
-                              ("Location", "Lagos", 0.14), ("Location", "London", 0.05),
-                              ("Industry", "Software Development", 0.23), ("Seniority", "Senior", 0.31),
-                              ("Company", "Acme", 0.004)],
-                generation="2026", downloaded_on=until,
-            ))
+            written.append(
+                write_post_export(
+                    folder / post_export_name(name, seed_id, "2026"),
+                    url=f"https://www.linkedin.com/feed/update/urn:li:activity:{seed_id}/",
+                    published_on=seed_on,
+                    publish_time="8:12 AM",
+                    impressions=SEED_IMPRESSIONS,
+                    members_reached=SEED_MEMBERS_REACHED,
+                    reactions=SEED_REACTIONS,
+                    comments=SEED_COMMENTS,
+                    reposts=SEED_REPOSTS,
+                    saves=SEED_SAVES,
+                    sends=SEED_SENDS,
+                    profile_viewers=SEED_PROFILE_VIEWERS,
+                    followers_gained=SEED_FOLLOWERS_FROM_POST,
+                    demographics=[
+                        ("Job title", "Software Engineer", 0.11),
+                        ("Job title", "Recruiter", 0.06),
+                        ("Location", "Lagos", 0.14),
+                        ("Location", "London", 0.05),
+                        ("Industry", "Software Development", 0.23),
+                        ("Seniority", "Senior", 0.31),
+                        ("Company", "Acme", 0.004),
+                    ],
+                    generation="2026",
+                    downloaded_on=until,
+                )
+            )
     return written

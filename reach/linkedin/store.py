@@ -76,19 +76,33 @@ class StoreResult:
     @property
     def changed(self) -> bool:
         """True when anything was written."""
-        return any((self.posts_new, self.posts_updated, self.post_snapshots, self.account_snapshots,
-                    self.days_written, self.periods_written, self.demographics_written))
+        return any(
+            (
+                self.posts_new,
+                self.posts_updated,
+                self.post_snapshots,
+                self.account_snapshots,
+                self.days_written,
+                self.periods_written,
+                self.demographics_written,
+            )
+        )
 
     def summary(self) -> str:
         """One line for the CLI and the flow's artifact."""
         if not self.changed:
             return f"{self.kind} export for {self.ambassador}: unchanged (already imported)"
-        parts = [f"posts +{self.posts_new} ~{self.posts_updated}",
-                 f"post snapshots +{self.post_snapshots}"]
+        parts = [
+            f"posts +{self.posts_new} ~{self.posts_updated}",
+            f"post snapshots +{self.post_snapshots}",
+        ]
         if self.kind == "creator":
-            parts += [f"days written {self.days_written}", f"periods {self.periods_written}",
-                      f"follower snapshots +{self.account_snapshots}",
-                      f"demographics {self.demographics_written}"]
+            parts += [
+                f"days written {self.days_written}",
+                f"periods {self.periods_written}",
+                f"follower snapshots +{self.account_snapshots}",
+                f"demographics {self.demographics_written}",
+            ]
             if self.days_kept_newer:
                 parts.append(f"days kept from a newer export {self.days_kept_newer}")
         return f"{self.kind} export for {self.ambassador}: " + ", ".join(parts)
@@ -143,7 +157,8 @@ def match_ambassador(session: Session, filename: str, slug: str | None = None) -
         )
     wanted = normalise_name(name)
     matches = [
-        a for a in session.exec(select(Ambassador)).all()
+        a
+        for a in session.exec(select(Ambassador)).all()
         if wanted in (normalise_name(a.name), normalise_name(a.slug))
     ]
     if not matches:
@@ -152,8 +167,9 @@ def match_ambassador(session: Session, filename: str, slug: str | None = None) -
         )
     if len(matches) > 1:
         slugs = ", ".join(sorted(a.slug for a in matches))
-        raise AmbassadorNotFound(f"the name {name!r} matches several ambassadors ({slugs}): "
-                                 "pass --ambassador SLUG")
+        raise AmbassadorNotFound(
+            f"the name {name!r} matches several ambassadors ({slugs}): pass --ambassador SLUG"
+        )
     return matches[0]
 
 
@@ -171,16 +187,28 @@ def linkedin_account(session: Session, ambassador: Ambassador, vanity: str | Non
         return accounts[0]
     # No roster entry: the vanity name from a /posts/ URL is the profile's key; without one, a
     # key with a colon, which no profile URL can produce, so it never collides with the roster.
-    taken = vanity and session.exec(
-        select(Account).where(Account.platform == PLATFORM, Account.key == vanity)
-    ).first()
+    taken = (
+        vanity
+        and session.exec(
+            select(Account).where(Account.platform == PLATFORM, Account.key == vanity)
+        ).first()
+    )
     if vanity and not taken:
-        key, handle, profile = vanity, f"https://www.linkedin.com/in/{vanity}", \
-            f"https://www.linkedin.com/in/{vanity}"
+        key, handle, profile = (
+            vanity,
+            f"https://www.linkedin.com/in/{vanity}",
+            f"https://www.linkedin.com/in/{vanity}",
+        )
     else:
         key, handle, profile = f"import:{ambassador.slug}", ambassador.name, None
-    account = Account(ambassador_id=key_of(ambassador), platform=PLATFORM, handle=handle, key=key,
-                      profile_url=profile, source=SOURCE)
+    account = Account(
+        ambassador_id=key_of(ambassador),
+        platform=PLATFORM,
+        handle=handle,
+        key=key,
+        profile_url=profile,
+        source=SOURCE,
+    )
     session.add(account)
     session.flush()
     return account
@@ -190,54 +218,82 @@ def linkedin_account(session: Session, ambassador: Ambassador, vanity: str | Non
 
 
 def _upsert_posts(
-    session: Session, account: Account, items: Sequence[tuple[str, PostKey, dt.date]],
-    observed: dt.datetime, result: StoreResult,
+    session: Session,
+    account: Account,
+    items: Sequence[tuple[str, PostKey, dt.date]],
+    observed: dt.datetime,
+    result: StoreResult,
 ) -> dict[str, Post]:
     """Posts by URN: created once, then only their seen-window moves (from the exports' dates)."""
     urns = [key.urn for _, key, _ in items]
     existing = {
-        p.platform_post_id: p for p in session.exec(
+        p.platform_post_id: p
+        for p in session.exec(
             select(Post).where(Post.platform == PLATFORM, col(Post.platform_post_id).in_(urns))
         ).all()
     }
     for url, key, published_on in items:
         post = existing.get(key.urn)
         if post is None:
-            post = Post(account_id=key_of(account), platform=PLATFORM, platform_post_id=key.urn, url=url,
-                        published_at=midnight(published_on), kind="original", source=SOURCE,
-                        first_seen_at=observed, last_seen_at=observed)
+            post = Post(
+                account_id=key_of(account),
+                platform=PLATFORM,
+                platform_post_id=key.urn,
+                url=url,
+                published_at=midnight(published_on),
+                kind="original",
+                source=SOURCE,
+                first_seen_at=observed,
+                last_seen_at=observed,
+            )
             session.add(post)
             existing[key.urn] = post
             result.posts_new += 1
-        elif _assign(post, {"first_seen_at": min(post.first_seen_at, observed),
-                            "last_seen_at": max(post.last_seen_at, observed)}):
+        elif _assign(
+            post,
+            {
+                "first_seen_at": min(post.first_seen_at, observed),
+                "last_seen_at": max(post.last_seen_at, observed),
+            },
+        ):
             result.posts_updated += 1
     session.flush()
     return existing
 
 
 def _add_post_snapshots(
-    session: Session, run: CrawlRun, observed: dt.datetime,
-    values_by_post: dict[int, dict[str, Any]], result: StoreResult,
+    session: Session,
+    run: CrawlRun,
+    observed: dt.datetime,
+    values_by_post: dict[int, dict[str, Any]],
+    result: StoreResult,
 ) -> None:
     """Append a snapshot per post unless an identical one exists at the same observed_at."""
     ids = list(values_by_post)
     existing: dict[int, list[tuple[Any, ...]]] = {}
     for snap in session.exec(
-        select(PostSnapshot).where(col(PostSnapshot.post_id).in_(ids),
-                                   PostSnapshot.observed_at == observed)
+        select(PostSnapshot).where(
+            col(PostSnapshot.post_id).in_(ids), PostSnapshot.observed_at == observed
+        )
     ).all():
-        existing.setdefault(snap.post_id, []).append(tuple(getattr(snap, f) for f in _SNAPSHOT_FIELDS))
+        existing.setdefault(snap.post_id, []).append(
+            tuple(getattr(snap, f) for f in _SNAPSHOT_FIELDS)
+        )
     for post_id, values in values_by_post.items():
         if tuple(values[f] for f in _SNAPSHOT_FIELDS) in existing.get(post_id, []):
             continue
-        session.add(PostSnapshot(post_id=post_id, crawl_run_id=key_of(run), observed_at=observed, **values))
+        session.add(
+            PostSnapshot(post_id=post_id, crawl_run_id=key_of(run), observed_at=observed, **values)
+        )
         result.post_snapshots += 1
 
 
-def _store_days(session: Session, account: Account, export: CreatorExport, result: StoreResult) -> None:
+def _store_days(
+    session: Session, account: Account, export: CreatorExport, result: StoreResult
+) -> None:
     existing = {
-        m.day: m for m in session.exec(
+        m.day: m
+        for m in session.exec(
             select(AccountDailyMetric).where(
                 AccountDailyMetric.account_id == account.id,
                 col(AccountDailyMetric.day).between(export.period_start, export.period_end),
@@ -246,18 +302,33 @@ def _store_days(session: Session, account: Account, export: CreatorExport, resul
     }
     # Which export wrote a day is known by its file; its period end says which export is newer.
     ends = {
-        p.source_file: p.period_end for p in session.exec(
+        p.source_file: p.period_end
+        for p in session.exec(
             select(AccountPeriodMetric).where(AccountPeriodMetric.account_id == account.id)
         ).all()
     }
     now = utcnow()
     for day in export.days:
-        values = {k: v for k, v in (("impressions", day.impressions), ("engagements", day.engagements),
-                                    ("new_followers", day.new_followers)) if v is not None}
+        values = {
+            k: v
+            for k, v in (
+                ("impressions", day.impressions),
+                ("engagements", day.engagements),
+                ("new_followers", day.new_followers),
+            )
+            if v is not None
+        }
         row = existing.get(day.day)
         if row is None:
-            session.add(AccountDailyMetric(account_id=key_of(account), day=day.day, source_file=export.file,
-                                           imported_at=now, **values))
+            session.add(
+                AccountDailyMetric(
+                    account_id=key_of(account),
+                    day=day.day,
+                    source_file=export.file,
+                    imported_at=now,
+                    **values,
+                )
+            )
             result.days_written += 1
             continue
         if all(getattr(row, k) == v for k, v in values.items()):
@@ -270,7 +341,9 @@ def _store_days(session: Session, account: Account, export: CreatorExport, resul
         result.days_written += 1
 
 
-def _store_period(session: Session, account: Account, export: CreatorExport, result: StoreResult) -> None:
+def _store_period(
+    session: Session, account: Account, export: CreatorExport, result: StoreResult
+) -> None:
     row = session.exec(
         select(AccountPeriodMetric).where(
             AccountPeriodMetric.account_id == account.id,
@@ -279,12 +352,21 @@ def _store_period(session: Session, account: Account, export: CreatorExport, res
         )
     ).first()
     # Members reached is de-duplicated over the period: stored per period, never summed.
-    values: dict[str, Any] = {"impressions": export.impressions, "members_reached": export.members_reached,
-                              "followers_total": export.followers_total}
+    values: dict[str, Any] = {
+        "impressions": export.impressions,
+        "members_reached": export.members_reached,
+        "followers_total": export.followers_total,
+    }
     if row is None:
-        session.add(AccountPeriodMetric(account_id=key_of(account), period_start=export.period_start,
-                                        period_end=export.period_end, source_file=export.file,
-                                        **values))
+        session.add(
+            AccountPeriodMetric(
+                account_id=key_of(account),
+                period_start=export.period_start,
+                period_end=export.period_end,
+                source_file=export.file,
+                **values,
+            )
+        )
         result.periods_written += 1
     elif _assign(row, values):
         row.source_file, row.imported_at = export.file, utcnow()
@@ -298,13 +380,21 @@ def _store_followers(
         return
     observed = midnight(export.followers_on)
     same = session.exec(
-        select(AccountSnapshot).where(AccountSnapshot.account_id == account.id,
-                                      AccountSnapshot.observed_at == observed,
-                                      AccountSnapshot.followers == export.followers_total)
+        select(AccountSnapshot).where(
+            AccountSnapshot.account_id == account.id,
+            AccountSnapshot.observed_at == observed,
+            AccountSnapshot.followers == export.followers_total,
+        )
     ).first()
     if same is None:
-        session.add(AccountSnapshot(account_id=key_of(account), crawl_run_id=key_of(run), observed_at=observed,
-                                    followers=export.followers_total))
+        session.add(
+            AccountSnapshot(
+                account_id=key_of(account),
+                crawl_run_id=key_of(run),
+                observed_at=observed,
+                followers=export.followers_total,
+            )
+        )
         result.account_snapshots += 1
 
 
@@ -312,10 +402,13 @@ def _store_demographics(
     session: Session, account: Account, export: CreatorExport, result: StoreResult
 ) -> None:
     existing = {
-        (d.scope, d.category, d.value): d for d in session.exec(
-            select(AudienceDemographic).where(AudienceDemographic.account_id == account.id,
-                                              AudienceDemographic.period_end == export.period_end,
-                                              col(AudienceDemographic.post_id).is_(None))
+        (d.scope, d.category, d.value): d
+        for d in session.exec(
+            select(AudienceDemographic).where(
+                AudienceDemographic.account_id == account.id,
+                AudienceDemographic.period_end == export.period_end,
+                col(AudienceDemographic.post_id).is_(None),
+            )
         ).all()
     }
     seen: set[tuple[str, str, str]] = set()
@@ -327,8 +420,16 @@ def _store_demographics(
         values: dict[str, Any] = {"share": demo.share, "share_pct": demo.share_pct}
         row = existing.get(key)
         if row is None:
-            session.add(AudienceDemographic(account_id=key_of(account), period_end=export.period_end,
-                                            scope=key[0], category=key[1], value=key[2], **values))
+            session.add(
+                AudienceDemographic(
+                    account_id=key_of(account),
+                    period_end=export.period_end,
+                    scope=key[0],
+                    category=key[1],
+                    value=key[2],
+                    **values,
+                )
+            )
             result.demographics_written += 1
         elif _assign(row, values):
             result.demographics_written += 1
@@ -354,41 +455,71 @@ def store_export(
     result.crawl_run_id = run.id
     observed = midnight(export.observed_on)
     if isinstance(export, CreatorExport):
-        posts = _upsert_posts(session, account,
-                              [(p.url, p.key, p.published_on) for p in export.posts], observed, result)
-        _add_post_snapshots(session, run, observed, {
-            posts[p.key.urn].id: {  # type: ignore[misc]
-                "likes": None, "comments": None, "reposts": None, "members_reached": None,
-                # NULL where one TOP POSTS table lacks the post: unknown, not 0.
-                "impressions": p.impressions,
-                "extra": {"engagements": p.engagements} if p.engagements is not None else None,
-            } for p in export.posts
-        }, result)
+        posts = _upsert_posts(
+            session,
+            account,
+            [(p.url, p.key, p.published_on) for p in export.posts],
+            observed,
+            result,
+        )
+        _add_post_snapshots(
+            session,
+            run,
+            observed,
+            {
+                posts[p.key.urn].id: {  # type: ignore[misc]
+                    "likes": None,
+                    "comments": None,
+                    "reposts": None,
+                    "members_reached": None,
+                    # NULL where one TOP POSTS table lacks the post: unknown, not 0.
+                    "impressions": p.impressions,
+                    "extra": {"engagements": p.engagements} if p.engagements is not None else None,
+                }
+                for p in export.posts
+            },
+            result,
+        )
         _store_days(session, account, export, result)
         _store_period(session, account, export, result)
         _store_followers(session, account, run, export, result)
         _store_demographics(session, account, export, result)
     else:
-        posts = _upsert_posts(session, account, [(export.url, export.key, export.published_on)],
-                              observed, result)
+        posts = _upsert_posts(
+            session, account, [(export.url, export.key, export.published_on)], observed, result
+        )
         extra = dict(export.extra)
         if export.demographics:
             # Kept with the snapshot: AudienceDemographic's unique key has no post, so two posts'
             # demographics on one day would overwrite each other there.
             extra["demographics"] = [
-                {"category": d.category, "value": d.value, "share": d.share, "share_pct": d.share_pct}
+                {
+                    "category": d.category,
+                    "value": d.value,
+                    "share": d.share,
+                    "share_pct": d.share_pct,
+                }
                 for d in export.demographics
             ]
-        _add_post_snapshots(session, run, observed, {
-            posts[export.key.urn].id: export.metrics | {"extra": extra or None},  # type: ignore[dict-item]
-        }, result)
+        _add_post_snapshots(
+            session,
+            run,
+            observed,
+            {
+                posts[export.key.urn].id: export.metrics | {"extra": extra or None},  # type: ignore[dict-item]
+            },
+            result,
+        )
     session.flush()
     run.finished_at = utcnow()
     run.items = result.post_snapshots + result.days_written + result.account_snapshots
     run.stats = (run.stats or {}) | {
-        "ambassador": ambassador.slug, "posts_new": result.posts_new,
-        "post_snapshots": result.post_snapshots, "days_written": result.days_written,
-        "days_kept_newer": result.days_kept_newer, "periods_written": result.periods_written,
+        "ambassador": ambassador.slug,
+        "posts_new": result.posts_new,
+        "post_snapshots": result.post_snapshots,
+        "days_written": result.days_written,
+        "days_kept_newer": result.days_kept_newer,
+        "periods_written": result.periods_written,
         "account_snapshots": result.account_snapshots,
         "demographics_written": result.demographics_written,
     }
@@ -403,17 +534,24 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(
-                p for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() == ".xlsx" and not p.name.startswith(("~$", "."))
-            ))
+            out.extend(
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.is_file()
+                    and p.suffix.lower() == ".xlsx"
+                    and not p.name.startswith(("~$", "."))
+                )
+            )
         else:
             out.append(path)
     return out
 
 
 def import_files(
-    paths: Sequence[Path], ambassador_slug: str | None = None, url: str | None = None,
+    paths: Sequence[Path],
+    ambassador_slug: str | None = None,
+    url: str | None = None,
     flow_run_id: str | None = None,
 ) -> list[FileOutcome]:
     """Import each file in its own transaction; a bad file is reported and the others still import."""
@@ -439,7 +577,9 @@ def import_files(
         except AmbassadorNotFound as exc:
             outcomes[index] = FileOutcome(path, False, f"{path.name}: {exc}")
         except IntegrityError as exc:
-            outcomes[index] = FileOutcome(path, False, f"{path.name}: database refused it: {exc.orig}")
+            outcomes[index] = FileOutcome(
+                path, False, f"{path.name}: database refused it: {exc.orig}"
+            )
         else:
             outcomes[index] = FileOutcome(path, True, f"{path.name}: {result.summary()}", result)
     return [outcomes[i] for i in sorted(outcomes)]

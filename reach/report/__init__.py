@@ -25,8 +25,10 @@ def write_report(report: Report, fmt: str, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "table":
-        path.write_text(render_table(report, Console(width=220, record=True, file=io.StringIO())),
-                        encoding="utf-8")
+        path.write_text(
+            render_table(report, Console(width=220, record=True, file=io.StringIO())),
+            encoding="utf-8",
+        )
     elif fmt == "csv":
         path.write_text(render_csv(report), encoding="utf-8")
     elif fmt == "json":
@@ -58,24 +60,61 @@ def artifact_tables(report: Report, n: int = 10) -> dict[str, list[dict[str, Any
     h = report.headline
     headline: list[dict[str, Any]] = [
         {"metric": "posts", "value": h.posts, "covers": f"{h.posts} posts"},
-        {"metric": "engagements", "value": h.engagements,
-         "covers": f"{h.engagements_n} of {h.posts} posts"},
-        {"metric": "new followers (net)", "value": h.new_followers,
-         "covers": f"{h.new_followers_n} of {h.accounts} accounts"},
-        {"metric": "potential reach (estimate)", "value": h.potential_reach,
-         "covers": "followers of the accounts that posted"},
+        {
+            "metric": "engagements",
+            "value": h.engagements,
+            "covers": f"{h.engagements_n} of {h.posts} posts",
+        },
+        {
+            "metric": "new followers (net)",
+            "value": h.new_followers,
+            "covers": f"{h.new_followers_n} of {h.accounts} accounts",
+        },
+        {
+            "metric": "potential reach (estimate)",
+            "value": h.potential_reach,
+            "covers": "followers of the accounts that posted",
+        },
         {"metric": "views", "value": h.views, "covers": f"{h.views_n} of {h.posts} posts"},
     ]
     posts = [
-        {k: v for k, v in top_post_dict(p).items()
-         if k in ("ambassador", "platform", "source", "url", "published_at", "likes", "comments",
-                  "reposts", "views", "engagements", "engagements_growth")}
+        {
+            k: v
+            for k, v in top_post_dict(p).items()
+            if k
+            in (
+                "ambassador",
+                "platform",
+                "source",
+                "url",
+                "published_at",
+                "likes",
+                "comments",
+                "reposts",
+                "views",
+                "engagements",
+                "engagements_growth",
+            )
+        }
         for p in report.top_posts[:n]
     ]
     ambassadors = [
-        {k: v for k, v in entity_dict(r, report).items()
-         if k in ("name", "country", "sources", "posts", "engagements", "new_followers",
-                  "followers", "potential_reach", "top_post_url")}
+        {
+            k: v
+            for k, v in entity_dict(r, report).items()
+            if k
+            in (
+                "name",
+                "country",
+                "sources",
+                "posts",
+                "engagements",
+                "new_followers",
+                "followers",
+                "potential_reach",
+                "top_post_url",
+            )
+        }
         for r in top_ambassadors(report, n)
     ]
     return {"headline": headline, "top_posts": posts, "top_ambassadors": ambassadors}
@@ -83,14 +122,21 @@ def artifact_tables(report: Report, n: int = 10) -> dict[str, list[dict[str, Any
 
 def top_ambassadors(report: Report, n: int = 10) -> list[Any]:
     """Ambassadors ranked by engagements, then new followers."""
-    return sorted(report.ambassadors,
-                  key=lambda r: (-(r.engagements or 0), -(r.new_followers or 0), r.key))[:n]
+    return sorted(
+        report.ambassadors, key=lambda r: (-(r.engagements or 0), -(r.new_followers or 0), r.key)
+    )[:n]
 
 
 def summary_markdown(report: Report, link: str | None = None) -> str:
     """A markdown summary: period meaning, headline numbers, link to the file (markdown artifact)."""
-    lines = [f"# Reach {report.period.since} to {report.period.until}", "", report.meaning, "",
-             "| metric | value | covers |", "|---|---:|---|"]
+    lines = [
+        f"# Reach {report.period.since} to {report.period.until}",
+        "",
+        report.meaning,
+        "",
+        "| metric | value | covers |",
+        "|---|---:|---|",
+    ]
     for r in artifact_tables(report)["headline"]:
         lines.append(f"| {r['metric']} | {fmt_int(r['value'])} | {r['covers']} |")
     if link:
@@ -101,19 +147,45 @@ def summary_markdown(report: Report, link: str | None = None) -> str:
 def print_top_ambassadors(report: Report, n: int = 10, console: Console | None = None) -> None:
     """The top-n ambassadors table printed by `make demo` (new followers, engagements, top post)."""
     console = console or Console()
-    table = Table("#", "Ambassador", "New followers (net)", "Engagements", title=f"Top {n} ambassadors, {report.period.since} to {report.period.until}",
-                  caption=report.meaning, caption_justify="left")
+    table = Table(
+        "#",
+        "Ambassador",
+        "New followers (net)",
+        "Engagements",
+        title=f"Top {n} ambassadors, {report.period.since} to {report.period.until}",
+        caption=report.meaning,
+        caption_justify="left",
+    )
     table.add_column("Top post", overflow="fold")
     for i, row in enumerate(top_ambassadors(report, n), 1):
-        top = f"{fmt_int(row.top_post_engagements)} · {row.top_post_url}" if row.top_post_url else "—"
-        table.add_row(str(i), row.name,
-                      fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"),
-                      fmt_counted(row.engagements, row.engagements_n, row.posts), top)
+        top = (
+            f"{fmt_int(row.top_post_engagements)} · {row.top_post_url}" if row.top_post_url else "—"
+        )
+        table.add_row(
+            str(i),
+            row.name,
+            fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"),
+            fmt_counted(row.engagements, row.engagements_n, row.posts),
+            top,
+        )
     console.print(table)
 
 
 __all__ = [
-    "FORMATS", "FollowerGain", "Report", "RunHighlights", "TopPost", "artifact_tables",
-    "build_report", "default_report_path", "print_top_ambassadors", "render_csv", "render_json",
-    "render_table", "run_highlights", "summary_markdown", "top_ambassadors", "write_report",
+    "FORMATS",
+    "FollowerGain",
+    "Report",
+    "RunHighlights",
+    "TopPost",
+    "artifact_tables",
+    "build_report",
+    "default_report_path",
+    "print_top_ambassadors",
+    "render_csv",
+    "render_json",
+    "render_table",
+    "run_highlights",
+    "summary_markdown",
+    "top_ambassadors",
+    "write_report",
 ]

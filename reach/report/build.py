@@ -42,8 +42,13 @@ def session_for(session_or_url: Session | str | None) -> Iterator[Session]:
         yield session
 
 
-def build_report(session_or_url: Session | str | None, since: dt.date, until: dt.date,
-                 by: str = "ambassador", timezone: str | None = None) -> Report:
+def build_report(
+    session_or_url: Session | str | None,
+    since: dt.date,
+    until: dt.date,
+    by: str = "ambassador",
+    timezone: str | None = None,
+) -> Report:
     """Compute every metric of the period once; the renderers only format this."""
     began = time.perf_counter()
     if timezone is None:
@@ -56,13 +61,21 @@ def build_report(session_or_url: Session | str | None, since: dt.date, until: dt
         posts = post_facts(session, period)
         accounts = account_facts(session, period)
         rows = rollups(session, by, posts, accounts)
-        ambassadors = rows if by == "ambassador" else rollups(session, "ambassador", posts, accounts)
+        ambassadors = (
+            rows if by == "ambassador" else rollups(session, "ambassador", posts, accounts)
+        )
         total = rollup("all", "all", posts, accounts)
         headline = Headline(
-            posts=total.posts, engagements=total.engagements, engagements_n=total.engagements_n,
-            new_followers=total.new_followers, new_followers_n=total.new_followers_n,
-            accounts=total.accounts, potential_reach=total.potential_reach, views=total.views,
-            views_n=total.views_n, followers=total.followers,
+            posts=total.posts,
+            engagements=total.engagements,
+            engagements_n=total.engagements_n,
+            new_followers=total.new_followers,
+            new_followers_n=total.new_followers_n,
+            accounts=total.accounts,
+            potential_reach=total.potential_reach,
+            views=total.views,
+            views_n=total.views_n,
+            followers=total.followers,
         )
         top = rank_top_posts(session, posts)
         charts = ChartData(
@@ -72,22 +85,34 @@ def build_report(session_or_url: Session | str | None, since: dt.date, until: dt
             reply_polarities=reply_polarities(session, period),
         )
     return Report(
-        period=period, by=by, as_of=as_of, meaning=period.meaning(as_of), headline=headline,
-        rows=rows, ambassadors=ambassadors, top_posts=top, charts=charts,
-        generated_at=dt.datetime.now(dt.UTC), build_seconds=time.perf_counter() - began,
+        period=period,
+        by=by,
+        as_of=as_of,
+        meaning=period.meaning(as_of),
+        headline=headline,
+        rows=rows,
+        ambassadors=ambassadors,
+        top_posts=top,
+        charts=charts,
+        generated_at=dt.datetime.now(dt.UTC),
+        build_seconds=time.perf_counter() - began,
     )
 
 
 def rank_top_posts(session: Session, posts: list[PostFact], n: int = TOP_POSTS) -> list[TopPost]:
     """The n most engaging posts, the first seen of equals; posts without any count are not ranked."""
     # The top few of a year's 170,000 posts: a heap, not a full sort (same order as sorted()).
-    ranked = heapq.nsmallest(n, (p for p in posts if p.engagements is not None),
-                             key=lambda p: (-(p.engagements or 0), p.id))
+    ranked = heapq.nsmallest(
+        n,
+        (p for p in posts if p.engagements is not None),
+        key=lambda p: (-(p.engagements or 0), p.id),
+    )
     if not ranked:
         return []
     ids = [p.id for p in ranked]
     texts: dict[int, str | None] = dict(
-        session.execute(select(col(Post.id), col(Post.text)).where(col(Post.id).in_(ids))).all())
+        session.execute(select(col(Post.id), col(Post.text)).where(col(Post.id).in_(ids))).all()
+    )
     owners = {
         pid: (name, slug)
         for pid, name, slug in session.execute(
@@ -103,16 +128,31 @@ def rank_top_posts(session: Session, posts: list[PostFact], n: int = TOP_POSTS) 
         if len(text) > TEXT_CHARS:
             text = text[: TEXT_CHARS - 1] + "…"
         name, slug = owners[p.id]
-        out.append(TopPost(
-            id=p.id, ambassador=name, ambassador_slug=slug, platform=p.platform,
-            source="imported" if p.source == "import" or p.platform == "linkedin" else "crawled",
-            url=p.url, published_at=p.published_at, text=text,
-            likes=p.latest["likes"], comments=p.latest["comments"], reposts=p.latest["reposts"],
-            quotes=p.latest["quotes"], views=p.latest["views"],
-            impressions=p.latest["impressions"], engagements=p.engagements,
-            engagements_growth=p.engagements_growth, engagement_rate=p.engagement_rate,
-            followers_at_post=p.followers_at_post, approximate=p.approximate,
-        ))
+        out.append(
+            TopPost(
+                id=p.id,
+                ambassador=name,
+                ambassador_slug=slug,
+                platform=p.platform,
+                source="imported"
+                if p.source == "import" or p.platform == "linkedin"
+                else "crawled",
+                url=p.url,
+                published_at=p.published_at,
+                text=text,
+                likes=p.latest["likes"],
+                comments=p.latest["comments"],
+                reposts=p.latest["reposts"],
+                quotes=p.latest["quotes"],
+                views=p.latest["views"],
+                impressions=p.latest["impressions"],
+                engagements=p.engagements,
+                engagements_growth=p.engagements_growth,
+                engagement_rate=p.engagement_rate,
+                followers_at_post=p.followers_at_post,
+                approximate=p.approximate,
+            )
+        )
     return out
 
 
@@ -126,27 +166,40 @@ def _engagements_by_day(posts: list[PostFact], timezone: str) -> dict[str, dict[
     return {k: dict(sorted(v.items())) for k, v in sorted(series.items())}
 
 
-def _followers_series(session: Session, period: Period, ambassadors: list[EntityMetrics], accounts: list[AccountFact]
-                      ) -> dict[str, list[tuple[dt.date, int]]]:
+def _followers_series(
+    session: Session, period: Period, ambassadors: list[EntityMetrics], accounts: list[AccountFact]
+) -> dict[str, list[tuple[dt.date, int]]]:
     """Daily followers (sum of the ambassador's accounts) of the top ambassadors by new followers."""
-    top = sorted((r for r in ambassadors if r.new_followers is not None),
-                 key=lambda r: -(r.new_followers or 0))[:CHART_AMBASSADORS]
+    top = sorted(
+        (r for r in ambassadors if r.new_followers is not None),
+        key=lambda r: -(r.new_followers or 0),
+    )[:CHART_AMBASSADORS]
     if not top:
         return {}
     slugs = {r.key: r.name for r in top}
-    amb_ids: dict[str, int] = dict(session.execute(select(col(Ambassador.slug), col(Ambassador.id))
-                                                   .where(col(Ambassador.slug).in_(list(slugs)))).all())
+    amb_ids: dict[str, int] = dict(
+        session.execute(
+            select(col(Ambassador.slug), col(Ambassador.id)).where(
+                col(Ambassador.slug).in_(list(slugs))
+            )
+        ).all()
+    )
     owner = {a.id: a.ambassador_id for a in accounts if a.ambassador_id in set(amb_ids.values())}
     if not owner:
         return {}
     zone = ZoneInfo(period.timezone)
     snaps = session.execute(
-        select(col(AccountSnapshot.account_id), col(AccountSnapshot.observed_at),
-               col(AccountSnapshot.followers))
-        .where(col(AccountSnapshot.account_id).in_(list(owner)),
-               col(AccountSnapshot.observed_at) >= period.start,
-               col(AccountSnapshot.observed_at) < period.end,
-               col(AccountSnapshot.followers).is_not(None))
+        select(
+            col(AccountSnapshot.account_id),
+            col(AccountSnapshot.observed_at),
+            col(AccountSnapshot.followers),
+        )
+        .where(
+            col(AccountSnapshot.account_id).in_(list(owner)),
+            col(AccountSnapshot.observed_at) >= period.start,
+            col(AccountSnapshot.observed_at) < period.end,
+            col(AccountSnapshot.followers).is_not(None),
+        )
         .order_by(col(AccountSnapshot.observed_at), col(AccountSnapshot.id))
     ).all()
     # The last snapshot of each day per account, carried forward so a missed crawl is no dip.

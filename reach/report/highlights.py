@@ -39,8 +39,9 @@ class RunHighlights:
     top_gainers: list[FollowerGain]
 
 
-def run_highlights(crawl_run_ids: Sequence[int], n: int = TOP_POSTS,
-                   session_or_url: Session | str | None = None) -> RunHighlights:
+def run_highlights(
+    crawl_run_ids: Sequence[int], n: int = TOP_POSTS, session_or_url: Session | str | None = None
+) -> RunHighlights:
     """Top posts and followers gained, from the snapshots written by these crawl runs."""
     ids = list(crawl_run_ids)
     if not ids:
@@ -48,16 +49,28 @@ def run_highlights(crawl_run_ids: Sequence[int], n: int = TOP_POSTS,
     with session_for(session_or_url) as session:
         posts = run_post_facts(session, ids)
         top = rank_top_posts(session, posts, n)
-        gains = [(c.new_followers, c) for c in run_follower_changes(session, ids)
-                 if c.new_followers is not None]
+        gains = [
+            (c.new_followers, c)
+            for c in run_follower_changes(session, ids)
+            if c.new_followers is not None
+        ]
         gains.sort(key=lambda g: (-g[0], g[1].account_id))
-        names: dict[int | None, str] = dict(session.exec(
-            select(Ambassador.id, Ambassador.name)
-            .where(col(Ambassador.id).in_({c.ambassador_id for _, c in gains[:n]}))
-        ).all()) if gains else {}
+        names: dict[int | None, str] = (
+            dict(
+                session.exec(
+                    select(Ambassador.id, Ambassador.name).where(
+                        col(Ambassador.id).in_({c.ambassador_id for _, c in gains[:n]})
+                    )
+                ).all()
+            )
+            if gains
+            else {}
+        )
     return RunHighlights(
-        top_posts=top, posts_seen=len(posts),
+        top_posts=top,
+        posts_seen=len(posts),
         posts_with_engagements=sum(1 for p in posts if p.engagements is not None),
-        followers_gained=sum(g for g, _ in gains) if gains else None, accounts_compared=len(gains),
+        followers_gained=sum(g for g, _ in gains) if gains else None,
+        accounts_compared=len(gains),
         top_gainers=[FollowerGain(names[c.ambassador_id], c.platform, g) for g, c in gains[:n]],
     )

@@ -90,8 +90,11 @@ ENTITY_COLUMNS: list[tuple[str, str]] = [
     ("sources", "crawled and/or imported (LinkedIn exports)"),
     ("accounts", "accounts in the group"),
     *[(k, METRICS[k].label) for k in ("posts",)],
-    *[c for k in ("likes", "comments", "reposts", "quotes", "views", "engagements")
-      for c in ((k, METRICS[k].label), (f"{k}_n", f"posts with {k} published"))],
+    *[
+        c
+        for k in ("likes", "comments", "reposts", "quotes", "views", "engagements")
+        for c in ((k, METRICS[k].label), (f"{k}_n", f"posts with {k} published"))
+    ],
     ("engagements_growth", METRICS["engagements_growth"].label),
     ("engagement_rate", METRICS["engagement_rate"].label + " (%)"),
     ("applause_rate", METRICS["applause_rate"].label),

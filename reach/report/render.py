@@ -62,9 +62,21 @@ def table_cells(row: EntityMetrics) -> list[str]:
 
 
 TABLE_HEADERS = [
-    "Posts", "Likes", "Comments", "Reposts", "Views", "Engagements", "Eng. rate",
-    "Impressions", "Members reached", "Followers", "New followers (net)", "Growth",
-    "Potential reach (est.)", "Post sentiment", "Reply sentiment",
+    "Posts",
+    "Likes",
+    "Comments",
+    "Reposts",
+    "Views",
+    "Engagements",
+    "Eng. rate",
+    "Impressions",
+    "Members reached",
+    "Followers",
+    "New followers (net)",
+    "Growth",
+    "Potential reach (est.)",
+    "Post sentiment",
+    "Reply sentiment",
 ]
 
 
@@ -72,16 +84,23 @@ def render_table(report: Report, console: Console | None = None) -> str:
     """Print the rich table (and return its plain text)."""
     console = console or Console(width=220, record=True)
     h = report.headline
-    table = Table(_group_label(report), "Source", *TABLE_HEADERS,
-                  title=f"Reach by {report.by}, {report.period.since} to {report.period.until}",
-                  caption=report.meaning, caption_justify="left")
+    table = Table(
+        _group_label(report),
+        "Source",
+        *TABLE_HEADERS,
+        title=f"Reach by {report.by}, {report.period.since} to {report.period.until}",
+        caption=report.meaning,
+        caption_justify="left",
+    )
     for row in report.rows:
         table.add_row(row.name, row.sources, *table_cells(row))
     console.print(
         f"[bold]Headline[/]: posts {fmt_int(h.posts)} · engagements "
         f"{fmt_counted(h.engagements, h.engagements_n, h.posts)} · new followers (net) "
         f"{fmt_counted(h.new_followers, h.new_followers_n, h.accounts, 'accounts')} · potential "
-        f"reach (estimate) {fmt_int(h.potential_reach)}", highlight=False)
+        f"reach (estimate) {fmt_int(h.potential_reach)}",
+        highlight=False,
+    )
     console.print(table)
     return console.export_text() if console.record else ""
 
@@ -103,8 +122,10 @@ def report_dict(report: Report) -> dict[str, Any]:
     """The whole report as JSON-ready values."""
     return {
         "period": {
-            "since": report.period.since.isoformat(), "until": report.period.until.isoformat(),
-            "timezone": report.period.timezone, "meaning": report.meaning,
+            "since": report.period.since.isoformat(),
+            "until": report.period.until.isoformat(),
+            "timezone": report.period.timezone,
+            "meaning": report.meaning,
             "as_of": report.as_of.isoformat() if report.as_of else None,
         },
         "by": report.by,
@@ -143,7 +164,10 @@ def write_xlsx(report: Report, path: Path) -> None:
     for prow in post_rows:
         xlsx_append(posts, [prow[c] for c in post_columns])
     about = wb.create_sheet("about")
-    xlsx_append(about, ["period", f"{report.period.since} to {report.period.until} ({report.period.timezone})"])
+    xlsx_append(
+        about,
+        ["period", f"{report.period.since} to {report.period.until} ({report.period.timezone})"],
+    )
     xlsx_append(about, ["meaning", report.meaning])
     xlsx_append(about, [])
     xlsx_append(about, ["column", "meaning"])
@@ -153,7 +177,9 @@ def write_xlsx(report: Report, path: Path) -> None:
     xlsx_append(about, [])
     xlsx_append(about, ["metric", "label", "unit", "formula", "period", "version"])
     for m in metric_rows():
-        xlsx_append(about, [m["key"], m["label"], m["unit"], m["formula"], m["period"], m["version"]])
+        xlsx_append(
+            about, [m["key"], m["label"], m["unit"], m["formula"], m["period"], m["version"]]
+        )
     for sheet in (ws, posts):
         for i in range(1, sheet.max_column + 1):
             sheet.column_dimensions[get_column_letter(i)].width = 16

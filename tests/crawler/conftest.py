@@ -75,10 +75,14 @@ def roster(db_url: str, sandboxed: SandboxProcess, tmp_path: Path) -> Path:
     return path
 
 
-def import_accounts(db_url: str, folder: Path, platform: str, accounts: list[str], who: str = "Person") -> None:
+def import_accounts(
+    db_url: str, folder: Path, platform: str, accounts: list[str], who: str = "Person"
+) -> None:
     """One ambassador per account ("<who> 000", ...) imported into the test database."""
     lines = ["ambassador,country,cohort,team,platform,account"]
-    lines += [f"{who} {i:03d},FR,2026,Eng,{platform},{account}" for i, account in enumerate(accounts)]
+    lines += [
+        f"{who} {i:03d},FR,2026,Eng,{platform},{account}" for i, account in enumerate(accounts)
+    ]
     path = folder / f"{who.lower()}-{platform}.csv"
     path.write_text("\n".join(lines) + "\n")
     with Session(get_engine(db_url)) as session:

@@ -27,8 +27,12 @@ YEAR = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(365)]
 # Fixed, in the past of any real date the suite runs on, 61 days apart: their ordinals fall on
 # six consecutive residues mod 6, so both parities and every deletion phase of every account.
 SAMPLE_DATES = [
-    dt.date(2025, 1, 15), dt.date(2025, 3, 17), dt.date(2025, 5, 17),
-    dt.date(2025, 7, 17), dt.date(2025, 9, 16), dt.date(2025, 11, 16),
+    dt.date(2025, 1, 15),
+    dt.date(2025, 3, 17),
+    dt.date(2025, 5, 17),
+    dt.date(2025, 7, 17),
+    dt.date(2025, 9, 16),
+    dt.date(2025, 11, 16),
 ]
 # Followers and deletions, the date-sensitive behaviour, live on the social platforms; the feed
 # crawl is checked at the real date by test_crawl_e2e. Day 1 is left out here (day 0 and the
@@ -56,19 +60,42 @@ def test_every_day_of_a_year_keeps_the_promises_the_crawl_tests_rely_on() -> Non
                 assert all(b - a >= 1 for a, b in pairwise(followers)), (today, platform, account)
                 # Every account has a reply thread to read (the reply and gone-thread tests use each).
                 live = [p for p in truth.posts(platform, account, now[0]) if p.published >= since]
-                assert any(p.replies_visible for p in live if p.kind != "boost"), (today, platform, account)
-            live = [p for a in accounts for p in truth.posts(platform, a, now[0]) if p.published >= since]
+                assert any(p.replies_visible for p in live if p.kind != "boost"), (
+                    today,
+                    platform,
+                    account,
+                )
+            live = [
+                p
+                for a in accounts
+                for p in truth.posts(platform, a, now[0])
+                if p.published >= since
+            ]
             assert len([p for p in live if p.kind != "boost"]) > 20, (today, platform)
-            assert sum(len(p.replies_visible) for p in live if p.kind != "boost") > 10, (today, platform)
+            assert sum(len(p.replies_visible) for p in live if p.kind != "boost") > 10, (
+                today,
+                platform,
+            )
         # Within three days every account deletes an original it had at day 0, in the crawl window.
         last = every_account_deleted_by(today)
         gone = gone_posts(today, [0], last, since)
-        assert gone and all(p.kind == "original" and since <= p.published < now[0] for p in gone), today
+        assert gone and all(p.kind == "original" and since <= p.published < now[0] for p in gone), (
+            today
+        )
         # From day 0 to day 1 some post gains likes (check_likes_only_grow).
-        before = {p.key: p for a in ACCOUNTS["mastodon"] for p in truth.posts("mastodon", a, now[0])}
-        after = [p for a in ACCOUNTS["mastodon"] for p in truth.posts("mastodon", a, now[1]) if p.key in before]
+        before = {
+            p.key: p for a in ACCOUNTS["mastodon"] for p in truth.posts("mastodon", a, now[0])
+        }
+        after = [
+            p
+            for a in ACCOUNTS["mastodon"]
+            for p in truth.posts("mastodon", a, now[1])
+            if p.key in before
+        ]
         assert any(p.likes > before[p.key].likes for p in after), today
-        blog_posts = [len([p for p in truth.blog_posts(b, now[0]) if p.published >= since]) for b in BLOGS]
+        blog_posts = [
+            len([p for p in truth.blog_posts(b, now[0]) if p.published >= since]) for b in BLOGS
+        ]
         assert sum(blog_posts) > 5 and min(blog_posts) > 0, today
 
 

@@ -34,8 +34,11 @@ REACH = Path(sys.executable).with_name("reach")
 
 
 def outcome(session: Session, run_id: int, key_part: str) -> CrawlOutcome:
-    return session.exec(select(CrawlOutcome).join(Account, col(Account.id) == CrawlOutcome.account_id)
-                        .where(CrawlOutcome.crawl_run_id == run_id, col(Account.key).contains(key_part))).one()
+    return session.exec(
+        select(CrawlOutcome)
+        .join(Account, col(Account.id) == CrawlOutcome.account_id)
+        .where(CrawlOutcome.crawl_run_id == run_id, col(Account.key).contains(key_part))
+    ).one()
 
 
 @pytest.mark.parametrize("status", [404, 410])
@@ -49,7 +52,10 @@ def test_gone_mastodon_thread_leaves_the_account_ok_with_its_warning(
     with Session(get_engine(db_url)) as session:
         hit = outcome(session, result.crawl_run_id, MASTODON[0])
         assert hit.ok and hit.warnings and hit.warnings[0]["what"] == "replies"
-        assert hit.warnings[0]["reason"] == f"HTTP {status}" and hit.warnings[0]["count"] == result.warnings
+        assert (
+            hit.warnings[0]["reason"] == f"HTTP {status}"
+            and hit.warnings[0]["count"] == result.warnings
+        )
         assert outcome(session, result.crawl_run_id, MASTODON[1]).warnings is None
         gone = session.exec(select(Post).where(col(Post.thread_gone).is_(True))).all()
         assert len(gone) == result.warnings
@@ -70,7 +76,9 @@ def test_gone_bluesky_thread_is_a_warning_not_a_failure(
     assert result.status == "succeeded" and result.accounts_ok == 3, result.summary()
     with Session(get_engine(db_url)) as session:
         hit = outcome(session, result.crawl_run_id, BLUESKY[0])
-        assert hit.ok and hit.warnings == [{"what": "replies", "reason": "HTTP 400", "count": result.warnings}]
+        assert hit.ok and hit.warnings == [
+            {"what": "replies", "reason": "HTTP 400", "count": result.warnings}
+        ]
         assert result.warnings > 0
 
 
@@ -81,7 +89,9 @@ def test_instance_that_requires_authentication_gets_its_own_status(
     result = crawl("mastodon")
     assert result.status == "failed" and result.accounts_failed == 3
     assert {a.error for a in result.accounts} == {"RequiresAuth"}
-    assert all("This method requires an authenticated user" in (a.reason or "") for a in result.accounts)
+    assert all(
+        "This method requires an authenticated user" in (a.reason or "") for a in result.accounts
+    )
     with Session(get_engine(db_url)) as session:
         statuses = session.exec(select(Account.status).where(Account.platform == "mastodon")).all()
     assert set(statuses) == {"requires_auth"}
@@ -111,27 +121,40 @@ def test_cut_short_answer_fails_its_account_with_a_reason_that_says_so(
 
 # -- writes that fail ----------------------------------------------------------------------------
 
+
 # A deadlock victim is PostgreSQL's case: SQLite's writers queue on its one write lock.
-@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_deadlocked_flush_is_retried_and_every_row_lands(
     db_url: str, roster: object, sandboxed: SandboxProcess
 ) -> None:
     # A sequence is not rolled back with the failed transaction: it counts attempts across retries.
     with get_engine(db_url).begin() as connection:
         connection.execute(text("CREATE SEQUENCE fault_attempts"))
-        connection.execute(text(
-            "CREATE FUNCTION fault_snapshot() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN IF nextval('fault_attempts') <= 2 THEN "
-            "RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01'; END IF; RETURN NULL; END $$"))
-        connection.execute(text("CREATE TRIGGER fault_snapshot AFTER INSERT ON postsnapshot "
-                                "FOR EACH STATEMENT EXECUTE FUNCTION fault_snapshot()"))
+        connection.execute(
+            text(
+                "CREATE FUNCTION fault_snapshot() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN IF nextval('fault_attempts') <= 2 THEN "
+                "RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01'; END IF; RETURN NULL; END $$"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER fault_snapshot AFTER INSERT ON postsnapshot "
+                "FOR EACH STATEMENT EXECUTE FUNCTION fault_snapshot()"
+            )
+        )
     try:
         result = crawl("mastodon")
         assert result.status == "succeeded", result.summary()
         assert result.stats["reach/flush_retries"] == 2
         with Session(get_engine(db_url)) as session:
-            stored = session.exec(select(func.count()).select_from(PostSnapshot)
-                                  .where(PostSnapshot.crawl_run_id == result.crawl_run_id)).one()
+            stored = session.exec(
+                select(func.count())
+                .select_from(PostSnapshot)
+                .where(PostSnapshot.crawl_run_id == result.crawl_run_id)
+            ).one()
         assert stored == result.stats["reach/posts_written"] == result.snapshots > 0
     finally:
         with get_engine(db_url).begin() as connection:
@@ -146,20 +169,35 @@ def test_flush_that_fails_after_its_retries_fails_the_run(
     monkeypatch.setenv("REACH_WRITE_ATTEMPTS", "2")
     with get_engine(db_url).begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text(
-                "CREATE FUNCTION fault_snapshot() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                "BEGIN RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01'; END $$"))
-            connection.execute(text("CREATE TRIGGER fault_snapshot AFTER INSERT ON postsnapshot "
-                                    "FOR EACH STATEMENT EXECUTE FUNCTION fault_snapshot()"))
+            connection.execute(
+                text(
+                    "CREATE FUNCTION fault_snapshot() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01'; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER fault_snapshot AFTER INSERT ON postsnapshot "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION fault_snapshot()"
+                )
+            )
         else:
-            connection.execute(text("CREATE TRIGGER fault_snapshot BEFORE INSERT ON postsnapshot "
-                                    "BEGIN SELECT RAISE(ABORT, 'injected write failure'); END"))
+            connection.execute(
+                text(
+                    "CREATE TRIGGER fault_snapshot BEFORE INSERT ON postsnapshot "
+                    "BEGIN SELECT RAISE(ABORT, 'injected write failure'); END"
+                )
+            )
     try:
         result = crawl("mastodon")
     finally:
         with get_engine(db_url).begin() as connection:
-            connection.execute(text("DROP TRIGGER fault_snapshot" + (
-                " ON postsnapshot" if connection.dialect.name == "postgresql" else "")))
+            connection.execute(
+                text(
+                    "DROP TRIGGER fault_snapshot"
+                    + (" ON postsnapshot" if connection.dialect.name == "postgresql" else "")
+                )
+            )
             if connection.dialect.name == "postgresql":
                 connection.execute(text("DROP FUNCTION fault_snapshot()"))
     assert result.status == "failed"
@@ -170,6 +208,7 @@ def test_flush_that_fails_after_its_retries_fails_the_run(
 
 
 # -- overlapping runs ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def big_roster(db_url: str, sandboxed: SandboxProcess, tmp_path: Path) -> list[str]:
@@ -205,16 +244,37 @@ def test_two_crawls_of_the_same_accounts_at_once_both_store_every_row(
             assert result is not None and result.status == "succeeded", result and result.summary()
             assert result.accounts_ok == 150
             run_id = result.crawl_run_id
-            snapshots = session.exec(select(func.count()).select_from(PostSnapshot)
-                                     .where(PostSnapshot.crawl_run_id == run_id)).one()
+            snapshots = session.exec(
+                select(func.count())
+                .select_from(PostSnapshot)
+                .where(PostSnapshot.crawl_run_id == run_id)
+            ).one()
             assert snapshots == result.stats["reach/posts_written"] == result.snapshots
-            assert session.exec(select(func.count()).select_from(AccountSnapshot)
-                                .where(AccountSnapshot.crawl_run_id == run_id)).one() == 150
-            assert session.exec(select(func.count()).select_from(CrawlOutcome)
-                                .where(CrawlOutcome.crawl_run_id == run_id)).one() == 150
+            assert (
+                session.exec(
+                    select(func.count())
+                    .select_from(AccountSnapshot)
+                    .where(AccountSnapshot.crawl_run_id == run_id)
+                ).one()
+                == 150
+            )
+            assert (
+                session.exec(
+                    select(func.count())
+                    .select_from(CrawlOutcome)
+                    .where(CrawlOutcome.crawl_run_id == run_id)
+                ).one()
+                == 150
+            )
         # Each run saw every post of the window once, the same posts.
-        per_run = [set(session.exec(select(PostSnapshot.post_id).where(
-            PostSnapshot.crawl_run_id == r.crawl_run_id)).all()) for r in results]  # type: ignore[union-attr]
+        per_run = [
+            set(
+                session.exec(
+                    select(PostSnapshot.post_id).where(PostSnapshot.crawl_run_id == r.crawl_run_id)
+                ).all()
+            )
+            for r in results
+        ]  # type: ignore[union-attr]
         assert per_run[0] == per_run[1] and len(per_run[0]) == results[0].snapshots  # type: ignore[union-attr]
         replies = session.exec(select(Reply.platform, Reply.platform_reply_id)).all()
         assert replies and len(replies) == len(set(replies))
@@ -222,9 +282,15 @@ def test_two_crawls_of_the_same_accounts_at_once_both_store_every_row(
 
 # -- kills, SIGTERM and a database that goes away ------------------------------------------------
 
+
 def _start_crawl(platform: str, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(REACH), "crawl", "--platform", platform, *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [str(REACH), "crawl", "--platform", platform, *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _crawl_under_way(db_url: str, **env: str) -> subprocess.Popen[str]:
@@ -259,14 +325,20 @@ def _outcomes(db_url: str) -> int:
 
 def _scrapy_children(pid: int) -> list[psutil.Process]:
     try:
-        return [p for p in psutil.Process(pid).children(recursive=True) if "scrapy" in " ".join(p.cmdline())]
+        return [
+            p
+            for p in psutil.Process(pid).children(recursive=True)
+            if "scrapy" in " ".join(p.cmdline())
+        ]
     except psutil.NoSuchProcess:
         return []
 
 
 def _no_scrapy_left(pids: list[int]) -> bool:
-    return not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                   for pid in pids)
+    return not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        for pid in pids
+    )
 
 
 @pytest.fixture
@@ -292,8 +364,11 @@ def test_killed_crawl_is_closed_as_interrupted_and_a_rerun_fetches_every_reply(
     assert killed is not None and killed.pid == proc.pid
     with Session(get_engine(db_url)) as session:
         kept_posts = session.exec(select(func.count()).select_from(Post)).one()
-        kept_ok = session.exec(select(func.count()).select_from(CrawlOutcome).where(
-            CrawlOutcome.crawl_run_id == killed.id, col(CrawlOutcome.ok).is_(True))).one()
+        kept_ok = session.exec(
+            select(func.count())
+            .select_from(CrawlOutcome)
+            .where(CrawlOutcome.crawl_run_id == killed.id, col(CrawlOutcome.ok).is_(True))
+        ).one()
     assert kept_posts > 0 and kept_ok >= 5
 
     sandboxed.set_faults(slow=None)
@@ -304,29 +379,55 @@ def test_killed_crawl_is_closed_as_interrupted_and_a_rerun_fetches_every_reply(
         closed = session.get(CrawlRun, killed.id)
         assert closed.status == "failed" and closed.message.startswith("interrupted: ")
         assert session.exec(select(func.count()).select_from(Post)).one() >= kept_posts
-        assert session.exec(select(func.count()).select_from(CrawlOutcome).where(
-            CrawlOutcome.crawl_run_id == killed.id, col(CrawlOutcome.ok).is_(True))).one() == kept_ok
+        assert (
+            session.exec(
+                select(func.count())
+                .select_from(CrawlOutcome)
+                .where(CrawlOutcome.crawl_run_id == killed.id, col(CrawlOutcome.ok).is_(True))
+            ).one()
+            == kept_ok
+        )
         # Every thread with comments was read whole by a run that stored its replies.
-        unread = session.exec(select(func.count()).select_from(Post).where(
-            col(Post.thread_comments).is_(None), Post.kind != "repost",
-            col(Post.id).in_(select(PostSnapshot.post_id).where(
-                PostSnapshot.crawl_run_id == rerun.crawl_run_id, col(PostSnapshot.comments) > 0)))).one()
+        unread = session.exec(
+            select(func.count())
+            .select_from(Post)
+            .where(
+                col(Post.thread_comments).is_(None),
+                Post.kind != "repost",
+                col(Post.id).in_(
+                    select(PostSnapshot.post_id).where(
+                        PostSnapshot.crawl_run_id == rerun.crawl_run_id,
+                        col(PostSnapshot.comments) > 0,
+                    )
+                ),
+            )
+        ).one()
         assert unread == 0
         # Every reply the sandbox shows is stored, for every post of the window.
         host = sandboxed.base_url.removeprefix("http://")
-        since = (session.get(CrawlRun, rerun.crawl_run_id).started_at
-                 - dt.timedelta(days=get_settings().lookback_days) + dt.timedelta(minutes=1))
+        since = (
+            session.get(CrawlRun, rerun.crawl_run_id).started_at
+            - dt.timedelta(days=get_settings().lookback_days)
+            + dt.timedelta(minutes=1)
+        )
         compared = 0
         for name in slow_roster:
             for post in truth.expected("mastodon", name, day=0).posts:
                 if post.published < since or post.kind == "boost" or not post.replies:
                     continue
-                row = session.exec(select(Post).where(Post.platform_post_id == f"{host}:{status_id(post)}")).one()
+                row = session.exec(
+                    select(Post).where(Post.platform_post_id == f"{host}:{status_id(post)}")
+                ).one()
                 stored = session.exec(select(Reply.text).where(Reply.post_id == row.id)).all()
-                assert sorted(stored) == sorted(r.text for r in post.replies_visible[:50]), (name, post.key)
+                assert sorted(stored) == sorted(r.text for r in post.replies_visible[:50]), (
+                    name,
+                    post.key,
+                )
                 compared += len(stored)
     assert compared > 100
-    assert not [p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob(f"reach-crawl-{killed.id}-*")]
+    assert not [
+        p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob(f"reach-crawl-{killed.id}-*")
+    ]
 
 
 def test_killed_scrapy_child_is_reported_as_killed_and_ok_accounts_stay_ok(
@@ -341,7 +442,9 @@ def test_killed_scrapy_child_is_reported_as_killed_and_ok_accounts_stay_ok(
     with Session(get_engine(db_url)) as session:
         run = session.exec(select(CrawlRun)).one()
         assert run.status == "failed" and "killed by SIGKILL" in run.message
-        outcomes = session.exec(select(CrawlOutcome).where(CrawlOutcome.crawl_run_id == run.id)).all()
+        outcomes = session.exec(
+            select(CrawlOutcome).where(CrawlOutcome.crawl_run_id == run.id)
+        ).all()
     assert len(outcomes) == 40
     assert sum(o.ok for o in outcomes) >= 5
     assert {o.error for o in outcomes if not o.ok} == {"Unfinished"}
@@ -359,7 +462,9 @@ def test_sigterm_stops_the_crawl_like_ctrl_c_and_leaves_no_crawler(
     assert _no_scrapy_left(children)
     with Session(get_engine(db_url)) as session:
         run = session.exec(select(CrawlRun)).one()
-        outcomes = session.exec(select(CrawlOutcome).where(CrawlOutcome.crawl_run_id == run.id)).all()
+        outcomes = session.exec(
+            select(CrawlOutcome).where(CrawlOutcome.crawl_run_id == run.id)
+        ).all()
     assert run.status == "partial"
     assert len(outcomes) == 40 and any(o.error == "Unfinished" for o in outcomes)
 
@@ -436,9 +541,14 @@ def db_proxy(db_url: str) -> Iterator[tuple[CuttableProxy, str]]:
 
 
 # A database server that goes away is PostgreSQL's case; SQLite is a local file.
-@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_database_that_goes_away_stops_the_crawl_and_fails_its_run_in_one_line(
-    db_url: str, slow_roster: list[str], sandboxed: SandboxProcess, db_proxy: tuple[CuttableProxy, str],
+    db_url: str,
+    slow_roster: list[str],
+    sandboxed: SandboxProcess,
+    db_proxy: tuple[CuttableProxy, str],
 ) -> None:
     proxy, proxied_url = db_proxy
     proc = _crawl_under_way(db_url, REACH_DATABASE_URL=proxied_url, REACH_WRITE_ATTEMPTS="3")

@@ -37,14 +37,19 @@ RSS = "application/rss+xml; charset=UTF-8"
 
 def outcomes(db_url: str, run_id: int) -> dict[str, CrawlOutcome]:
     with Session(get_engine(db_url)) as session:
-        rows = session.exec(select(CrawlOutcome, Account.key).join(
-            Account, col(Account.id) == CrawlOutcome.account_id).where(CrawlOutcome.crawl_run_id == run_id)).all()
+        rows = session.exec(
+            select(CrawlOutcome, Account.key)
+            .join(Account, col(Account.id) == CrawlOutcome.account_id)
+            .where(CrawlOutcome.crawl_run_id == run_id)
+        ).all()
         return {key: outcome for outcome, key in rows}
 
 
 def posts_by_account(db_url: str) -> dict[str, list[Post]]:
     with Session(get_engine(db_url)) as session:
-        rows = session.exec(select(Post, Account.key).join(Account, col(Account.id) == Post.account_id)).all()
+        rows = session.exec(
+            select(Post, Account.key).join(Account, col(Account.id) == Post.account_id)
+        ).all()
         found: dict[str, list[Post]] = {}
         for post, key in rows:
             found.setdefault(key, []).append(post)
@@ -52,6 +57,7 @@ def posts_by_account(db_url: str) -> dict[str, list[Post]]:
 
 
 # -- The sandbox's broken feed ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("blog", [BLOGS[0], BLOGS[1]])
 def test_broken_feed_fails_its_account_and_marks_none_of_its_posts_deleted(
@@ -79,6 +85,7 @@ def test_broken_feed_fails_its_account_and_marks_none_of_its_posts_deleted(
 
 # -- A server that serves the fixtures as they are -----------------------------------------------
 
+
 @dataclass
 class FixtureSite:
     """What the local blog serves: the feed's body and Content-Type; every other path is a 404."""
@@ -97,8 +104,17 @@ class FixtureSite:
         newest first) and the sample's host replaced by this one, so no request leaves the machine."""
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         days = iter(range(1, 100))
-        body = re.sub(rb"<pubDate>[^<]*</pubDate>", lambda _: b"<pubDate>" + email.utils.format_datetime(
-            now - dt.timedelta(days=next(days)), usegmt=True).encode() + b"</pubDate>", get_testdata("feed", name))
+        body = re.sub(
+            rb"<pubDate>[^<]*</pubDate>",
+            lambda _: (
+                b"<pubDate>"
+                + email.utils.format_datetime(
+                    now - dt.timedelta(days=next(days)), usegmt=True
+                ).encode()
+                + b"</pubDate>"
+            ),
+            get_testdata("feed", name),
+        )
         self.body = body.replace(b"http://liftoff.msfc.nasa.gov", self.base.encode())
         self.content_type = content_type
 
@@ -137,25 +153,45 @@ def fixture_site() -> Iterator[FixtureSite]:
 
 
 @pytest.fixture
-def fixture_roster(db_url: str, fixture_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def fixture_roster(
+    db_url: str, fixture_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """One ambassador whose blog is the fixture site; returns the account's key."""
     monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "true")
     get_settings.cache_clear()
     path = tmp_path / "roster.csv"
-    path.write_text(f"ambassador,country,cohort,team,platform,account\nLiftoff News,US,2026,Eng,feed,{fixture_site.url}\n")
+    path.write_text(
+        f"ambassador,country,cohort,team,platform,account\nLiftoff News,US,2026,Eng,feed,{fixture_site.url}\n"
+    )
     with Session(get_engine(db_url)) as session:
         import_roster(session, parse_roster(path, allow_private_hosts=True))
         session.commit()
         return session.exec(select(Account.key)).one()
 
 
-@pytest.mark.parametrize(("served", "content_type", "reason"), [
-    ("rss2_spec_sample_truncated.xml", RSS, "feed is not well-formed XML: Premature end of data"),
-    ("rss2_spec_sample_unclosed_tag.xml", RSS, "feed is not well-formed XML: Opening and ending tag mismatch"),
-    ("html_page.html", "text/html; charset=UTF-8", "feed is served as text/html, not XML"),
-])
+@pytest.mark.parametrize(
+    ("served", "content_type", "reason"),
+    [
+        (
+            "rss2_spec_sample_truncated.xml",
+            RSS,
+            "feed is not well-formed XML: Premature end of data",
+        ),
+        (
+            "rss2_spec_sample_unclosed_tag.xml",
+            RSS,
+            "feed is not well-formed XML: Opening and ending tag mismatch",
+        ),
+        ("html_page.html", "text/html; charset=UTF-8", "feed is served as text/html, not XML"),
+    ],
+)
 def test_feed_that_is_not_whole_fails_with_its_reason_and_marks_nothing_deleted(
-    db_url: str, fixture_site: FixtureSite, fixture_roster: str, served: str, content_type: str, reason: str
+    db_url: str,
+    fixture_site: FixtureSite,
+    fixture_roster: str,
+    served: str,
+    content_type: str,
+    reason: str,
 ) -> None:
     fixture_site.serve("rss2_spec_sample.xml")
     first = crawl("feed")
@@ -165,10 +201,14 @@ def test_feed_that_is_not_whole_fails_with_its_reason_and_marks_nothing_deleted(
     # Served whole, with a Content-Length that matches: only the document shows it is not a whole feed.
     fixture_site.serve(served, content_type)
     result = crawl("feed")
-    assert result.status == "failed" and result.accounts_failed == 1, result.summary()  # its only account
+    assert result.status == "failed" and result.accounts_failed == 1, (
+        result.summary()
+    )  # its only account
     outcome = outcomes(db_url, result.crawl_run_id)[fixture_roster]
     assert not outcome.ok and outcome.error == "ParseError"
-    assert outcome.reason and outcome.reason.startswith(reason) and fixture_site.url in outcome.reason
+    assert (
+        outcome.reason and outcome.reason.startswith(reason) and fixture_site.url in outcome.reason
+    )
     posts = posts_by_account(db_url)[fixture_roster]
     assert len(posts) == 4 and all(post.deleted_at is None for post in posts)
 
@@ -185,28 +225,42 @@ def test_relative_links_are_fetched_resolved_and_javascript_links_dropped_and_co
     by_key = {post.platform_post_id: post for post in posts_by_account(db_url)[fixture_roster]}
     base = fixture_site.base
     assert len(by_key) == 4
-    assert by_key[f"{base}/2003/06/03.html#item573"].url == f"{base}/feeds/news/2003/news-starcity.asp"
-    assert by_key[f"{base}/news/2003/news-laundry.asp"].url == f"{base}/news/2003/news-laundry.asp"  # keyed by its link
+    assert (
+        by_key[f"{base}/2003/06/03.html#item573"].url == f"{base}/feeds/news/2003/news-starcity.asp"
+    )
+    assert (
+        by_key[f"{base}/news/2003/news-laundry.asp"].url == f"{base}/news/2003/news-laundry.asp"
+    )  # keyed by its link
     assert by_key[f"{base}/2003/05/27.html#item571"].url is None  # javascript:
-    assert {"/feeds/news/2003/news-starcity.asp", "/news/2003/news-laundry.asp"} <= set(fixture_site.requested)
+    assert {"/feeds/news/2003/news-starcity.asp", "/news/2003/news-laundry.asp"} <= set(
+        fixture_site.requested
+    )
     assert not any("javascript" in path for path in fixture_site.requested)
 
 
 # -- The spider alone, on a saved body -----------------------------------------------------------
 
+
 def test_spider_requests_resolved_item_pages_and_keeps_the_post_whose_link_it_drops() -> None:
     crawler = get_crawler(FeedSpider)
     spider = FeedSpider.from_crawler(crawler)
-    spider.window_start = dt.datetime(2003, 1, 1, tzinfo=dt.UTC)  # the spec sample's items are from 2003
+    spider.window_start = dt.datetime(
+        2003, 1, 1, tzinfo=dt.UTC
+    )  # the spec sample's items are from 2003
     url = "http://liftoff.msfc.nasa.gov/feeds/rss.xml"
     ref = AccountRef(1, url, url, url, None)
     ref.state.update(page=1, seen=set())
-    response = XmlResponse(url, body=get_testdata("feed", "rss2_relative_and_javascript_links.xml"),
-                           headers={"Content-Type": RSS})
+    response = XmlResponse(
+        url,
+        body=get_testdata("feed", "rss2_relative_and_javascript_links.xml"),
+        headers={"Content-Type": RSS},
+    )
     out = list(spider.on_feed_page(response, ref))
     items = [o for o in out if isinstance(o, PostItem)]
     requests = [o for o in out if not isinstance(o, PostItem | ProfileItem)]
-    assert [i.platform_post_id for i in items] == ["http://liftoff.msfc.nasa.gov/2003/05/27.html#item571"]
+    assert [i.platform_post_id for i in items] == [
+        "http://liftoff.msfc.nasa.gov/2003/05/27.html#item571"
+    ]
     assert items[0].url is None
     assert [r.url for r in requests] == [
         "http://liftoff.msfc.nasa.gov/feeds/news/2003/news-starcity.asp",

@@ -27,15 +27,29 @@ from reach.settings import get_settings
 from tests.crawler.conftest import crawl, import_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
-SPELLINGS = ["127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0", "[::1]", "[::ffff:127.0.0.1]",
-             "localhost", "169.254.169.254", "10.0.0.7"]
-FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.example/</link>'
-        b"<description>d</description><item><title>INTERNAL ONLY DATA</title><guid>internal-1</guid>"
-        b"<pubDate>%s</pubDate></item></channel></rss>")
+SPELLINGS = [
+    "127.1",
+    "2130706433",
+    "0x7f000001",
+    "0177.0.0.1",
+    "0",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "localhost",
+    "169.254.169.254",
+    "10.0.0.7",
+]
+FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.example/</link>'
+    b"<description>d</description><item><title>INTERNAL ONLY DATA</title><guid>internal-1</guid>"
+    b"<pubDate>%s</pubDate></item></channel></rss>"
+)
 
 
 @pytest.mark.parametrize("spelling", SPELLINGS)
-def test_every_spelling_of_a_private_address_is_refused_by_the_roster_and_the_crawler(spelling: str) -> None:
+def test_every_spelling_of_a_private_address_is_refused_by_the_roster_and_the_crawler(
+    spelling: str,
+) -> None:
     assert is_private_host(spelling)
     with pytest.raises(HandleError, match="private or loopback host|malformed URL"):
         parse_account("feed", f"https://{spelling}/feed/", allow_private_hosts=False)
@@ -45,7 +59,13 @@ def test_every_spelling_of_a_private_address_is_refused_by_the_roster_and_the_cr
 
 
 def test_public_names_and_addresses_pass_the_literal_check() -> None:
-    for host in ("mastodon.social", "93.184.216.34", "[2606:4700::1111]", "1e100.net", "0x.example"):
+    for host in (
+        "mastodon.social",
+        "93.184.216.34",
+        "[2606:4700::1111]",
+        "1e100.net",
+        "0x.example",
+    ):
         assert not is_private_host(host), host
 
 
@@ -80,22 +100,37 @@ class _Collect:
 
 
 def test_resolver_hands_out_only_public_addresses() -> None:
-    stub = _StubOriginal({"intranet.example": ["10.1.2.3"], "mixed.example": ["127.0.0.1", "93.184.216.34"],
-                          "public.example": ["93.184.216.34"], "allowed.example": ["10.9.9.9"]})
-    resolver = GuardedResolver(reactor=None, inner=None, allow=False,  # type: ignore[arg-type]
-                               allowlist=frozenset({"allowed.example"}))
+    stub = _StubOriginal(
+        {
+            "intranet.example": ["10.1.2.3"],
+            "mixed.example": ["127.0.0.1", "93.184.216.34"],
+            "public.example": ["93.184.216.34"],
+            "allowed.example": ["10.9.9.9"],
+        }
+    )
+    resolver = GuardedResolver(
+        reactor=None,
+        inner=None,
+        allow=False,  # type: ignore[arg-type]
+        allowlist=frozenset({"allowed.example"}),
+    )
     resolver.original = stub  # type: ignore[assignment]
     answers = {}
     for name in stub.answers:
         collect = _Collect()
         resolver.resolveHostName(collect, name, 443)
         answers[name] = collect.addresses
-    assert answers == {"intranet.example": [], "mixed.example": ["93.184.216.34"],
-                       "public.example": ["93.184.216.34"], "allowed.example": ["10.9.9.9"]}
+    assert answers == {
+        "intranet.example": [],
+        "mixed.example": ["93.184.216.34"],
+        "public.example": ["93.184.216.34"],
+        "allowed.example": ["10.9.9.9"],
+    }
     assert REFUSED["intranet.example"] == ["10.1.2.3"] and "mixed.example" not in REFUSED
 
 
 # -- end to end: a crawl with private hosts off ----------------------------------------------------
+
 
 class _Server:
     """A tiny HTTP(S) server on loopback that answers from a function and counts its requests."""
@@ -137,7 +172,9 @@ def _feed_body() -> bytes:
 @pytest.fixture
 def internal() -> Iterator[_Server]:
     """The internal service nobody outside may reach: any request to it is a breach."""
-    server = _Server("127.0.0.1", lambda _: (200, {"Content-Type": "application/rss+xml"}, _feed_body()))
+    server = _Server(
+        "127.0.0.1", lambda _: (200, {"Content-Type": "application/rss+xml"}, _feed_body())
+    )
     yield server
     server.close()
 
@@ -146,8 +183,12 @@ def test_redirects_to_private_hosts_are_refused_before_any_connection(
     db_url: str, internal: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The allowed host (an intranet blog the operator named) redirects each feed elsewhere.
-    targets = [*(f"https://{s}:{internal.port}/feed/" for s in SPELLINGS if s != "10.0.0.7"),
-               f"https://intranet.example:{internal.port}/feed/", f"http://intranet.example:{internal.port}/feed/"]
+    targets = [
+        *(f"https://{s}:{internal.port}/feed/" for s in SPELLINGS if s != "10.0.0.7"),
+        f"https://intranet.example:{internal.port}/feed/",
+        f"http://intranet.example:{internal.port}/feed/",
+    ]
+
     def redirect(path: str) -> tuple[int, dict[str, str], bytes]:
         if not path.startswith("/feed-"):
             return 404, {}, b""  # robots.txt: none
@@ -155,24 +196,43 @@ def test_redirects_to_private_hosts_are_refused_before_any_connection(
 
     allowed = _Server("127.0.0.2", redirect)
     try:
-        import_accounts(db_url, tmp_path, "feed", [f"http://127.0.0.2:{allowed.port}/feed-{i}/" for i in range(len(targets))])
+        import_accounts(
+            db_url,
+            tmp_path,
+            "feed",
+            [f"http://127.0.0.2:{allowed.port}/feed-{i}/" for i in range(len(targets))],
+        )
         monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "false")
         monkeypatch.setenv("REACH_ALLOWED_PRIVATE_HOSTS", "127.0.0.2")
         # A name that resolves to 127.0.0.1: the resolver's answer is stubbed in the crawl process.
         monkeypatch.setenv("PYTHONPATH", str(ROOT))
         monkeypatch.setenv("REACH_TEST_DNS", "intranet.example=127.0.0.1")
         get_settings.cache_clear()
-        result = crawl("feed", extra_settings={"TWISTED_DNS_RESOLVER": "tests.crawler.dns_stub.StubbedGuardedResolver"})
+        result = crawl(
+            "feed",
+            extra_settings={
+                "TWISTED_DNS_RESOLVER": "tests.crawler.dns_stub.StubbedGuardedResolver"
+            },
+        )
     finally:
         allowed.close()
-    assert len([p for p in allowed.requests if p.startswith("/feed-")]) == len(targets)  # each redirect...
+    assert len([p for p in allowed.requests if p.startswith("/feed-")]) == len(
+        targets
+    )  # each redirect...
     assert internal.requests == []  # ...and none was followed to the internal server
     assert result.status == "failed" and result.accounts_failed == len(targets), result.summary()
     reasons = sorted(a.reason or "" for a in result.accounts)
     assert all(r.startswith("refused: ") for r in reasons), reasons
-    assert sum("is a private or loopback address" in r for r in reasons) == len(SPELLINGS) - 1, reasons
-    assert sum("intranet.example resolves only to private or loopback address(es) 127.0.0.1" in r
-               for r in reasons) == 1, reasons
+    assert sum("is a private or loopback address" in r for r in reasons) == len(SPELLINGS) - 1, (
+        reasons
+    )
+    assert (
+        sum(
+            "intranet.example resolves only to private or loopback address(es) 127.0.0.1" in r
+            for r in reasons
+        )
+        == 1
+    ), reasons
     assert sum("plain http to intranet.example" in r for r in reasons) == 1, reasons
     with Session(get_engine(db_url)) as session:
         assert session.exec(select(Post).where(Post.text.contains("INTERNAL"))).all() == []
@@ -188,15 +248,26 @@ def _self_signed(tmp_path: Path, name: str) -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context
@@ -205,8 +276,11 @@ def _self_signed(tmp_path: Path, name: str) -> ssl.SSLContext:
 def test_certificate_that_does_not_match_fails_the_request_unless_the_host_is_named(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = _Server("127.0.0.2", lambda _: (200, {"Content-Type": "application/rss+xml"}, _feed_body()),
-                     tls=_self_signed(tmp_path, "wrong.example"))
+    server = _Server(
+        "127.0.0.2",
+        lambda _: (200, {"Content-Type": "application/rss+xml"}, _feed_body()),
+        tls=_self_signed(tmp_path, "wrong.example"),
+    )
     try:
         import_accounts(db_url, tmp_path, "feed", [f"https://127.0.0.2:{server.port}/feed/"])
         monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "false")

@@ -234,7 +234,9 @@ def test_schema_org_blogposting_comment_count() -> None:
 
 def test_schema_org_counters_with_http_and_https_type_urls() -> None:
     body = get_testdata("feed", "item_jsonld_socialmediaposting.html")
-    assert b'"http://schema.org/LikeAction"' in body and b'"https://schema.org/CommentAction"' in body
+    assert (
+        b'"http://schema.org/LikeAction"' in body and b'"https://schema.org/CommentAction"' in body
+    )
     counts, approximate = feed.parse_item_page(body)
     # string and integer counts, a type URL or a typed object; YouTube's 512 likes (interactionService) are not the post's
     assert (counts, approximate) == ({"likes": 158, "comments": 25, "reposts": 15}, False)
@@ -242,7 +244,10 @@ def test_schema_org_counters_with_http_and_https_type_urls() -> None:
 
 def test_counters_of_another_service_are_not_the_pages_own() -> None:
     body = get_testdata("feed", "item_jsonld_socialmediaposting.html")
-    elsewhere = body.replace(b'"userInteractionCount": "158"', b'"userInteractionCount": "158", "interactionService": {"@id": "https://twitter.com"}')
+    elsewhere = body.replace(
+        b'"userInteractionCount": "158"',
+        b'"userInteractionCount": "158", "interactionService": {"@id": "https://twitter.com"}',
+    )
     counts, _ = feed.parse_item_page(elsewhere)
     assert "likes" not in counts and counts["comments"] == 25
 

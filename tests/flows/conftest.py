@@ -33,7 +33,9 @@ def write_roster(path: Path, port: int) -> Path:
     """The demo roster's rows for AMBASSADORS, pointed at a sandbox on `port`."""
     lines = DEMO_ROSTER.read_text(encoding="utf-8").splitlines()
     rows = [lines[0]] + [line for line in lines[1:] if line.split(",")[0] in AMBASSADORS]
-    path.write_text("\n".join(rows).replace("127.0.0.1:8787", f"127.0.0.1:{port}") + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(rows).replace("127.0.0.1:8787", f"127.0.0.1:{port}") + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -88,18 +90,29 @@ class PrefectServer:
     def env(self, **extra: str) -> dict[str, str]:
         """Environment of a Prefect client of this server: no REACH_ or PREFECT_ setting leaks in."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("REACH_", "PREFECT_"))}
-        return {**base, "PREFECT_HOME": str(self.home), "PREFECT_API_URL": self.api_url,
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **extra}
+        return {
+            **base,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            **extra,
+        }
 
     def start(self, timeout: float = 90) -> None:
         log = (self.home / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [str(PREFECT_BIN), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.home)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            cwd=self.home,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 if self.request("GET", "/health") is not None:
                     return
@@ -126,8 +139,12 @@ class PrefectServer:
         """
         data = json.dumps(payload).encode() if payload is not None else None
         for attempt in range(attempts):
-            req = urllib.request.Request(self.api_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                self.api_url + path,
+                data=data,
+                method=method,
+                headers={"Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=30) as answer:
                     body = answer.read()
@@ -141,7 +158,9 @@ class PrefectServer:
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/flow_runs/{flow_run_id}")
 
-    def wait_for_state(self, flow_run_id: str, states: set[str], timeout: float = 120) -> dict[str, Any]:
+    def wait_for_state(
+        self, flow_run_id: str, states: set[str], timeout: float = 120
+    ) -> dict[str, Any]:
         """Poll a flow run until its state type is one of `states`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -152,15 +171,21 @@ class PrefectServer:
         raise AssertionError(f"flow run {flow_run_id} still {run['state_type']} after {timeout}s")
 
 
-def create_run_as_the_ui_does(server: PrefectServer, deployment_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
+def create_run_as_the_ui_does(
+    server: PrefectServer, deployment_id: str, parameters: dict[str, Any]
+) -> dict[str, Any]:
     """`POST /api/deployments/{id}/create_flow_run` with the body the UI's Custom run form sends."""
-    return server.request("POST", f"/deployments/{deployment_id}/create_flow_run", {
-        "parameters": parameters,
-        "state": {"type": "SCHEDULED", "message": "Run from the Prefect UI"},
-        "tags": [],
-        "job_variables": {},
-        "enforce_parameter_schema": True,
-    })
+    return server.request(
+        "POST",
+        f"/deployments/{deployment_id}/create_flow_run",
+        {
+            "parameters": parameters,
+            "state": {"type": "SCHEDULED", "message": "Run from the Prefect UI"},
+            "tags": [],
+            "job_variables": {},
+            "enforce_parameter_schema": True,
+        },
+    )
 
 
 def http_status(call: Any) -> int:

@@ -51,19 +51,38 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory, flow_sandbox: SandboxPr
 
 
 @pytest.fixture(scope="module")
-def worker_env(server: PrefectServer, sqlite_url: str, flow_sandbox: SandboxProcess) -> dict[str, str]:
+def worker_env(
+    server: PrefectServer, sqlite_url: str, flow_sandbox: SandboxProcess
+) -> dict[str, str]:
     """What `make serve` gives the deploy command and the worker."""
-    return server.env(REACH_HOME=str(ROOT), REACH_TIMEZONE="Europe/Paris", REACH_DATABASE_URL=sqlite_url,
-                      REACH_ALLOW_PRIVATE_HOSTS="true", REACH_BLUESKY_APPVIEW_URL=flow_sandbox.base_url)
+    return server.env(
+        REACH_HOME=str(ROOT),
+        REACH_TIMEZONE="Europe/Paris",
+        REACH_DATABASE_URL=sqlite_url,
+        REACH_ALLOW_PRIVATE_HOSTS="true",
+        REACH_BLUESKY_APPVIEW_URL=flow_sandbox.base_url,
+    )
 
 
 @pytest.fixture(scope="module")
 def deployments(server: PrefectServer, worker_env: dict[str, str]) -> dict[str, dict[str, Any]]:
     """`prefect deploy --all` from prefect.yaml; deployments by `flow/deployment` name."""
-    subprocess.run([str(PREFECT_BIN), "work-pool", "create", POOL, "--type", "process"],
-                   env=worker_env, cwd=ROOT, check=True, capture_output=True)
-    done = subprocess.run([str(PREFECT_BIN), "--no-prompt", "deploy", "--all"], env=worker_env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=180, check=False)
+    subprocess.run(
+        [str(PREFECT_BIN), "work-pool", "create", POOL, "--type", "process"],
+        env=worker_env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [str(PREFECT_BIN), "--no-prompt", "deploy", "--all"],
+        env=worker_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     found = server.request("POST", "/deployments/filter", {})
     flows = {f["id"]: f["name"] for f in server.request("POST", "/flows/filter", {})}
@@ -72,13 +91,27 @@ def deployments(server: PrefectServer, worker_env: dict[str, str]) -> dict[str, 
 
 def run_worker_once(env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """A worker that picks up the runs due now, runs them, and exits."""
-    return subprocess.run([str(PREFECT_BIN), "worker", "start", "--pool", POOL, "--run-once"],
-                          env=env, cwd="/", capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [str(PREFECT_BIN), "worker", "start", "--pool", POOL, "--run-once"],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
-def test_prefect_yaml_deploys_five_flows_with_the_nightly_schedule(deployments: dict[str, dict[str, Any]]) -> None:
-    assert set(deployments) == {"nightly-reach/nightly", "crawl/ad-hoc", "score-sentiment/ad-hoc",
-                                "reach-report/ad-hoc", "import-linkedin/inbox"}
+def test_prefect_yaml_deploys_five_flows_with_the_nightly_schedule(
+    deployments: dict[str, dict[str, Any]],
+) -> None:
+    assert set(deployments) == {
+        "nightly-reach/nightly",
+        "crawl/ad-hoc",
+        "score-sentiment/ad-hoc",
+        "reach-report/ad-hoc",
+        "import-linkedin/inbox",
+    }
     nightly = deployments["nightly-reach/nightly"]
     schedule = nightly["schedules"][0]["schedule"]
     assert (schedule["cron"], schedule["timezone"]) == ("0 2 * * *", "Europe/Paris")
@@ -90,50 +123,89 @@ def test_prefect_yaml_deploys_five_flows_with_the_nightly_schedule(deployments: 
     # The pull step (REACH_HOME at deploy time), not the deploying shell's directory, decides
     # where the worker runs the flows.
     assert deployments["crawl/ad-hoc"]["pull_steps"] == [
-        {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+    ]
     form = deployments["crawl/ad-hoc"]["parameter_openapi_schema"]["properties"]
     assert form["platforms"]["items"]["enum"] == ["mastodon", "bluesky", "feed"]
     assert all(p.get("description") for p in form.values())
 
 
 def test_ui_custom_run_of_crawl_is_run_by_a_worker_and_stores_posts(
-    server: PrefectServer, deployments: dict[str, dict[str, Any]], worker_env: dict[str, str], sqlite_url: str,
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    worker_env: dict[str, str],
+    sqlite_url: str,
 ) -> None:
     crawl_id = deployments["crawl/ad-hoc"]["id"]
     # Wrong types never become runs: the enforced schema answers 409 to the form.
-    assert http_status(lambda: create_run_as_the_ui_does(server, crawl_id, {"lookback_days": "lots"})) == 409
-    assert http_status(lambda: create_run_as_the_ui_does(server, crawl_id, {"platforms": ["linkedin"]})) == 409
+    assert (
+        http_status(lambda: create_run_as_the_ui_does(server, crawl_id, {"lookback_days": "lots"}))
+        == 409
+    )
+    assert (
+        http_status(
+            lambda: create_run_as_the_ui_does(server, crawl_id, {"platforms": ["linkedin"]})
+        )
+        == 409
+    )
 
-    run = create_run_as_the_ui_does(server, crawl_id, {
-        "platforms": ["mastodon", "bluesky", "feed"], "ambassadors": ["amara-okafor", "li-na"],
-        "lookback_days": 30})
+    run = create_run_as_the_ui_does(
+        server,
+        crawl_id,
+        {
+            "platforms": ["mastodon", "bluesky", "feed"],
+            "ambassadors": ["amara-okafor", "li-na"],
+            "lookback_days": 30,
+        },
+    )
     worker = run_worker_once(worker_env)
-    final = server.wait_for_state(run["id"], {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, timeout=60)
-    assert final["state_type"] == "COMPLETED", (final["state"]["message"], worker.stdout[-3000:], worker.stderr[-3000:])
+    final = server.wait_for_state(
+        run["id"], {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, timeout=60
+    )
+    assert final["state_type"] == "COMPLETED", (
+        final["state"]["message"],
+        worker.stdout[-3000:],
+        worker.stderr[-3000:],
+    )
     assert final["name"] == "crawl mastodon+bluesky+feed · 2 ambassadors · 30d"
 
     with Session(get_engine(sqlite_url)) as session:
-        per_ambassador = dict(session.exec(
-            select(Ambassador.slug, func.count(col(Post.id)))
-            .join(Account, col(Account.ambassador_id) == Ambassador.id)
-            .join(Post, col(Post.account_id) == Account.id)
-            .group_by(Ambassador.slug)).all())
+        per_ambassador = dict(
+            session.exec(
+                select(Ambassador.slug, func.count(col(Post.id)))
+                .join(Account, col(Account.ambassador_id) == Ambassador.id)
+                .join(Post, col(Post.account_id) == Account.id)
+                .group_by(Ambassador.slug)
+            ).all()
+        )
         runs = session.exec(select(CrawlRun).where(CrawlRun.prefect_flow_run_id == run["id"])).all()
     assert per_ambassador.keys() == {"amara-okafor", "li-na"}  # julien-moreau was not asked for
     assert all(n > 0 for n in per_ambassador.values())
     assert sorted((r.platform, r.status) for r in runs) == [
-        ("bluesky", "succeeded"), ("feed", "succeeded"), ("mastodon", "succeeded")]
-    artifacts = server.request("POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
+        ("bluesky", "succeeded"),
+        ("feed", "succeeded"),
+        ("mastodon", "succeeded"),
+    ]
+    artifacts = server.request(
+        "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+    )
     assert {a["key"] for a in artifacts} == {"crawl-results", "crawl-summary"}
 
 
 def test_unknown_ambassador_fails_the_run_naming_it(
-    server: PrefectServer, deployments: dict[str, dict[str, Any]], worker_env: dict[str, str],
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    worker_env: dict[str, str],
 ) -> None:
-    run = create_run_as_the_ui_does(server, deployments["crawl/ad-hoc"]["id"],
-                                    {"platforms": ["feed"], "ambassadors": ["li-na", "no-such-person"]})
+    run = create_run_as_the_ui_does(
+        server,
+        deployments["crawl/ad-hoc"]["id"],
+        {"platforms": ["feed"], "ambassadors": ["li-na", "no-such-person"]},
+    )
     worker = run_worker_once(worker_env)
-    final = server.wait_for_state(run["id"], {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, timeout=60)
+    final = server.wait_for_state(
+        run["id"], {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}, timeout=60
+    )
     assert final["state_type"] == "FAILED", worker.stdout[-2000:]
     assert "unknown ambassador(s): no-such-person" in final["state"]["message"]
 
@@ -155,15 +227,26 @@ def _scrapy_descendants(pid: int) -> list[psutil.Process]:
 
 
 def test_cancelling_a_crawl_run_leaves_no_scrapy_process(
-    server: PrefectServer, deployments: dict[str, dict[str, Any]], worker_env: dict[str, str],
-    sandbox: SandboxProcess, tmp_path: Path,
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    worker_env: dict[str, str],
+    sandbox: SandboxProcess,
+    tmp_path: Path,
 ) -> None:
     sandbox.set_faults(slow=2)  # every answer takes 2 s: the crawl is still running when cancelled
-    run = create_run_as_the_ui_does(server, deployments["crawl/ad-hoc"]["id"],
-                                    {"platforms": ["mastodon", "feed"], "lookback_days": 30})
+    run = create_run_as_the_ui_does(
+        server,
+        deployments["crawl/ad-hoc"]["id"],
+        {"platforms": ["mastodon", "feed"], "lookback_days": 30},
+    )
     log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([str(PREFECT_BIN), "worker", "start", "--pool", POOL], env=worker_env, cwd="/",
-                              stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [str(PREFECT_BIN), "worker", "start", "--pool", POOL],
+        env=worker_env,
+        cwd="/",
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     # Mastodon's crawl process, and the feed crawl's, which is split over processes by default.
     expected = 1 + Settings.model_fields["feed_crawl_processes"].default
     try:
@@ -174,9 +257,14 @@ def test_cancelling_a_crawl_run_leaves_no_scrapy_process(
             crawlers = _scrapy_descendants(worker.pid)
         assert len(crawlers) == expected, (tmp_path / "worker.log").read_text()[-3000:]
         # What the UI's Cancel button does.
-        server.request("POST", f"/flow_runs/{run['id']}/set_state",
-                       {"state": {"type": "CANCELLING", "message": "Cancelled from the UI"}, "force": True})
-        server.wait_for_state(run["id"], {"CANCELLED", "CRASHED", "FAILED", "COMPLETED"}, timeout=60)
+        server.request(
+            "POST",
+            f"/flow_runs/{run['id']}/set_state",
+            {"state": {"type": "CANCELLING", "message": "Cancelled from the UI"}, "force": True},
+        )
+        server.wait_for_state(
+            run["id"], {"CANCELLED", "CRASHED", "FAILED", "COMPLETED"}, timeout=60
+        )
         _gone, alive = psutil.wait_procs(crawlers, timeout=15)
         assert alive == [], f"scrapy still running: {[p.pid for p in alive]}"
         assert server.flow_run(run["id"])["state_type"] == "CANCELLED"

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def crawl_env(db_url: str, sandbox: SandboxProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def crawl_env(
+    db_url: str, sandbox: SandboxProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """The small roster in the test database, and settings pointing the crawler at the sandbox."""
     monkeypatch.setenv("REACH_ALLOW_PRIVATE_HOSTS", "true")
     monkeypatch.setenv("REACH_BLUESKY_APPVIEW_URL", sandbox.base_url)
@@ -31,7 +33,10 @@ def crawl_env(db_url: str, sandbox: SandboxProcess, tmp_path: Path, monkeypatch:
 
 
 def test_one_platform_failing_fails_the_run_naming_it_and_keeps_the_others_data(
-    harness: None, crawl_env: str, sandbox: SandboxProcess, tmp_path: Path,
+    harness: None,
+    crawl_env: str,
+    sandbox: SandboxProcess,
+    tmp_path: Path,
 ) -> None:
     sandbox.set_faults(robots_disallow="/xrpc")  # Bluesky's whole API is off limits to crawlers
 
@@ -41,7 +46,11 @@ def test_one_platform_failing_fails_the_run_naming_it_and_keeps_the_others_data(
     assert state.message is not None and "1 of 3 crawl(s) failed: bluesky:" in state.message
     assert "robots" in state.message.lower()
     with Session(get_engine(crawl_env)) as session:
-        posts = dict(session.exec(select(Post.platform, func.count(col(Post.id))).group_by(Post.platform)).all())
+        posts = dict(
+            session.exec(
+                select(Post.platform, func.count(col(Post.id))).group_by(Post.platform)
+            ).all()
+        )
         runs = dict(session.exec(select(CrawlRun.platform, CrawlRun.status)).all())
     assert posts.get("mastodon", 0) > 0 and posts.get("feed", 0) > 0 and "bluesky" not in posts
     assert runs == {"mastodon": "succeeded", "feed": "succeeded", "bluesky": "failed"}
@@ -49,20 +58,34 @@ def test_one_platform_failing_fails_the_run_naming_it_and_keeps_the_others_data(
     assert list((tmp_path / "reports").glob("reach-report-*.html"))
 
     with get_client(sync_client=True) as client:
-        artifacts = {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))}
-    assert {"nightly-reach-results", "nightly-reach-summary", "nightly-reach-sentiment",
-            "nightly-reach-report-summary"} <= artifacts.keys()
+        artifacts = {
+            a.key: a
+            for a in client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+                )
+            )
+        }
+    assert {
+        "nightly-reach-results",
+        "nightly-reach-summary",
+        "nightly-reach-sentiment",
+        "nightly-reach-report-summary",
+    } <= artifacts.keys()
     summary = str(artifacts["nightly-reach-summary"].data)
     assert "**Failed: bluesky**" in summary and "robots" in summary.lower()
     table = artifacts["nightly-reach-results"].data
-    rows = {row["platform"]: row for row in (table if isinstance(table, list) else json.loads(table))}
+    rows = {
+        row["platform"]: row for row in (table if isinstance(table, list) else json.loads(table))
+    }
     assert rows["bluesky"]["ok"] is False and "robots" in rows["bluesky"]["errors"].lower()
     assert rows["mastodon"]["ok"] is True and rows["mastodon"]["posts_new"] > 0
 
 
 def test_gone_reply_threads_leave_the_nightly_completed_with_warnings_in_its_summary(
-    harness: None, crawl_env: str, sandbox: SandboxProcess,
+    harness: None,
+    crawl_env: str,
+    sandbox: SandboxProcess,
 ) -> None:
     sandbox.set_faults(gone_threads=["amara_okafor", "amara-okafor"])  # Mastodon and Bluesky
 
@@ -73,11 +96,21 @@ def test_gone_reply_threads_leave_the_nightly_completed_with_warnings_in_its_sum
         runs = dict(session.exec(select(CrawlRun.platform, CrawlRun.status)).all())
     assert runs == {"mastodon": "succeeded", "bluesky": "succeeded"}
     with get_client(sync_client=True) as client:
-        artifacts = {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))}
+        artifacts = {
+            a.key: a
+            for a in client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+                )
+            )
+        }
     summary = str(artifacts["nightly-reach-summary"].data)
-    assert "All crawls succeeded." in summary and "**Warnings** (the accounts stayed ok):" in summary
+    assert (
+        "All crawls succeeded." in summary and "**Warnings** (the accounts stayed ok):" in summary
+    )
     assert "replies unavailable for " in summary and "HTTP 404" in summary and "HTTP 400" in summary
     table = artifacts["nightly-reach-results"].data
-    rows = {row["platform"]: row for row in (table if isinstance(table, list) else json.loads(table))}
+    rows = {
+        row["platform"]: row for row in (table if isinstance(table, list) else json.loads(table))
+    }
     assert rows["mastodon"]["ok"] is True and "replies unavailable" in rows["mastodon"]["warnings"]

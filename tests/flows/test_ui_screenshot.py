@@ -10,10 +10,14 @@ from tests.flows.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
-                    reason="Debian chromium is not installed (apt-get install -y chromium; .ci/run does)")
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists(),
+    reason="Debian chromium is not installed (apt-get install -y chromium; .ci/run does)",
+)
 def test_screenshot_script_captures_the_crawl_run_form(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("screenshot_ui", ROOT / "scripts" / "screenshot_ui.py")
+    spec = importlib.util.spec_from_file_location(
+        "screenshot_ui", ROOT / "scripts" / "screenshot_ui.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

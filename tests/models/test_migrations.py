@@ -49,29 +49,93 @@ def test_upgrade_fills_post_counts_from_the_history_already_stored(empty_url: st
     upgrade(empty_url, "0002")
     t = [dt.datetime(2026, 1, d, 8, tzinfo=dt.UTC) for d in range(1, 6)]
     with get_engine(empty_url).begin() as connection:
+
         def insert(table: str, **values: object) -> None:
             columns = ", ".join(values)
-            connection.execute(text(f"INSERT INTO {table} ({columns}) VALUES "
-                                    f"({', '.join(':' + c for c in values)})"), values)
-        insert("ambassador", id=1, slug="amelie", name="Amélie", country="FR", active=True,
-               created_at=t[0], updated_at=t[0])
-        insert("account", id=1, ambassador_id=1, platform="mastodon", handle="@a@m.social",
-               key="a@m.social", source="crawl", status="active", created_at=t[0], updated_at=t[0])
+            connection.execute(
+                text(
+                    f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in values)})"
+                ),
+                values,
+            )
+
+        insert(
+            "ambassador",
+            id=1,
+            slug="amelie",
+            name="Amélie",
+            country="FR",
+            active=True,
+            created_at=t[0],
+            updated_at=t[0],
+        )
+        insert(
+            "account",
+            id=1,
+            ambassador_id=1,
+            platform="mastodon",
+            handle="@a@m.social",
+            key="a@m.social",
+            source="crawl",
+            status="active",
+            created_at=t[0],
+            updated_at=t[0],
+        )
         for run in (1, 2, 3, 4):
-            insert("crawlrun", id=run, platform="mastodon", source="crawl", status="succeeded",
-                   started_at=t[run], requests=0, items=0, errors=0)
-            insert("accountsnapshot", account_id=1, crawl_run_id=run, observed_at=t[run],
-                   followers=100 * run)
-        insert("post", id=1, account_id=1, platform="mastodon", platform_post_id="1",
-               published_at=t[2] + dt.timedelta(hours=1), kind="original", source="crawl",
-               first_seen_at=t[3], last_seen_at=t[4])
-        insert("post", id=2, account_id=1, platform="mastodon", platform_post_id="2",
-               published_at=t[0], kind="original", source="crawl", first_seen_at=t[2],
-               last_seen_at=t[2])
+            insert(
+                "crawlrun",
+                id=run,
+                platform="mastodon",
+                source="crawl",
+                status="succeeded",
+                started_at=t[run],
+                requests=0,
+                items=0,
+                errors=0,
+            )
+            insert(
+                "accountsnapshot",
+                account_id=1,
+                crawl_run_id=run,
+                observed_at=t[run],
+                followers=100 * run,
+            )
+        insert(
+            "post",
+            id=1,
+            account_id=1,
+            platform="mastodon",
+            platform_post_id="1",
+            published_at=t[2] + dt.timedelta(hours=1),
+            kind="original",
+            source="crawl",
+            first_seen_at=t[3],
+            last_seen_at=t[4],
+        )
+        insert(
+            "post",
+            id=2,
+            account_id=1,
+            platform="mastodon",
+            platform_post_id="2",
+            published_at=t[0],
+            kind="original",
+            source="crawl",
+            first_seen_at=t[2],
+            last_seen_at=t[2],
+        )
         for run, likes in ((3, 5), (4, 9)):
-            insert("postsnapshot", post_id=1, crawl_run_id=run, observed_at=t[run], likes=likes,
-                   approximate=False)
-        insert("postsnapshot", post_id=2, crawl_run_id=2, observed_at=t[2], likes=1, approximate=False)
+            insert(
+                "postsnapshot",
+                post_id=1,
+                crawl_run_id=run,
+                observed_at=t[run],
+                likes=likes,
+                approximate=False,
+            )
+        insert(
+            "postsnapshot", post_id=2, crawl_run_id=2, observed_at=t[2], likes=1, approximate=False
+        )
     upgrade(empty_url)
     with Session(get_engine(empty_url)) as session:
         rows = {r.post_id: r for r in session.exec(select(PostCounts)).all()}

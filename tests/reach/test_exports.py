@@ -38,10 +38,18 @@ def hostile(session: Session, db_url: str):
 @pytest.mark.parametrize(
     ("value", "written"),
     [
-        ("=1+2", "'=1+2"), ("+33 1", "'+33 1"), ("-x", "'-x"), ("@amelie@mastodon.social",
-                                                               "'@amelie@mastodon.social"),
-        ("\tx", "'\tx"), ("\rx", "'\rx"), ("'=x", "''=x"), ("plain", "plain"), ("'quoted", "'quoted"),
-        ("", ""), (-600, -600), (1.5, 1.5),
+        ("=1+2", "'=1+2"),
+        ("+33 1", "'+33 1"),
+        ("-x", "'-x"),
+        ("@amelie@mastodon.social", "'@amelie@mastodon.social"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'=x", "''=x"),
+        ("plain", "plain"),
+        ("'quoted", "'quoted"),
+        ("", ""),
+        (-600, -600),
+        (1.5, 1.5),
     ],
 )
 def test_csv_cell_quotes_text_that_could_start_a_formula_and_leaves_numbers(value, written) -> None:
@@ -62,13 +70,18 @@ def test_report_csv_writes_formulas_as_quoted_text_and_negative_numbers_as_numbe
 
 def test_report_command_csv_on_stdout_is_quoted_too(hostile, db_url: str, monkeypatch) -> None:
     monkeypatch.setenv("REACH_DATABASE_URL", db_url)
-    result = runner.invoke(app, ["report", "--since", "2026-03-01", "--until", "2026-03-31",
-                                 "--format", "csv"], catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        ["report", "--since", "2026-03-01", "--until", "2026-03-31", "--format", "csv"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert next(csv.DictReader(io.StringIO(result.stdout)))["name"] == "'" + HYPERLINK
 
 
-def test_report_xlsx_writes_formulas_as_string_cells_on_every_sheet(hostile, tmp_path: Path) -> None:
+def test_report_xlsx_writes_formulas_as_string_cells_on_every_sheet(
+    hostile, tmp_path: Path
+) -> None:
     wb = load_workbook(write_report(hostile, "xlsx", tmp_path / "r.xlsx"))
     main = wb["by ambassador"]
     header = [c.value for c in main[1]]
@@ -103,7 +116,11 @@ def test_roster_csv_export_quotes_formulas_and_reads_back_unchanged(
     assert runner.invoke(app, ["roster", "export", "--output", str(exported)]).exit_code == 0
     row = next(csv.DictReader(exported.open(encoding="utf-8")))
     assert (row["ambassador"], row["cohort"], row["team"], row["account"]) == (
-        "'" + HYPERLINK, "'=1+2", "'-team", "'@x@example.social")
+        "'" + HYPERLINK,
+        "'=1+2",
+        "'-team",
+        "'@x@example.social",
+    )
     result = runner.invoke(app, ["roster", "import", str(exported)])
     assert result.exit_code == 0, result.output
     assert "+0 ~0, accounts +0 ~0, unchanged 1" in result.output.replace("\n", " ")

@@ -40,7 +40,12 @@ def test_demo_exports_bring_the_seed_case_into_the_report(
     assert (amara.likes, amara.comments, amara.new_followers) == (31000, 2900, 1600)
     assert "linkedin" in amara.platforms and "imported" in amara.sources
     [seed] = [p for p in report.top_posts if p.ambassador_slug == "amara-okafor" and p.likes]
-    assert (seed.platform, seed.likes, seed.comments, seed.reposts) == ("linkedin", 31000, 2900, 460)
+    assert (seed.platform, seed.likes, seed.comments, seed.reposts) == (
+        "linkedin",
+        31000,
+        2900,
+        460,
+    )
     assert seed.impressions == 1_236_400 and seed.source == "imported"
     # Every LinkedIn ambassador shows imported impressions and members reached for the period.
     for _, slug in people:
@@ -49,7 +54,11 @@ def test_demo_exports_bring_the_seed_case_into_the_report(
 
 
 def test_demo_exports_are_deterministic_and_mix_both_generations(tmp_path: Path) -> None:
-    people = [("Amara Okafor", "amara-okafor"), ("Lucía García", "lucia-garcia"), ("Chen Jie", "chen-jie")]
+    people = [
+        ("Amara Okafor", "amara-okafor"),
+        ("Lucía García", "lucia-garcia"),
+        ("Chen Jie", "chen-jie"),
+    ]
     first = write_demo_exports(tmp_path / "a", people, UNTIL)
     second = write_demo_exports(tmp_path / "b", list(reversed(people)), UNTIL)
     assert [p.name for p in first] == [p.name for p in second]
@@ -63,5 +72,11 @@ def test_demo_exports_are_deterministic_and_mix_both_generations(tmp_path: Path)
     assert (amara.period_start, amara.period_end) == (SINCE, UNTIL)
     assert sum(d.new_followers or 0 for d in amara.days) == 1600
     [post] = [e for e in creator.values() if isinstance(e, PostExport)]
-    assert (post.metrics["likes"], post.metrics["comments"], post.observed_on) == (31000, 2900, UNTIL)
-    assert post.key.urn in {p.key.urn for p in amara.posts}  # the seed post tops her creator export too
+    assert (post.metrics["likes"], post.metrics["comments"], post.observed_on) == (
+        31000,
+        2900,
+        UNTIL,
+    )
+    assert post.key.urn in {
+        p.key.urn for p in amara.posts
+    }  # the seed post tops her creator export too

@@ -142,7 +142,10 @@ def test_a_repost_is_not_counted_as_the_ambassadors_engagement(session: Session)
 
 def test_potential_reach_sums_followers_of_accounts_that_posted(session: Session) -> None:
     amb = f.ambassador(session, "multi")
-    posting, silent = f.account(session, amb), f.account(session, amb, "bluesky", "multi.bsky.social")
+    posting, silent = (
+        f.account(session, amb),
+        f.account(session, amb, "bluesky", "multi.bsky.social"),
+    )
     crawl = f.run(session, f.at("2026-03-20"))
     f.followers(session, posting, crawl, 700)
     f.followers(session, silent, crawl, 300)
@@ -189,7 +192,9 @@ def test_imported_counts_of_an_earlier_export_survive_a_later_export_without_the
     session: Session,
 ) -> None:
     amara = f.ambassador(session, "amara-okafor")
-    linkedin = f.account(session, amara, platform="linkedin", handle="amara-okafor", source="import")
+    linkedin = f.account(
+        session, amara, platform="linkedin", handle="amara-okafor", source="import"
+    )
     job_post = f.post(session, linkedin, f.at("2026-03-10"), source="import")
     single = f.run(session, f.at("2026-03-20"), platform="linkedin", source="import")
     creator = f.run(session, f.at("2026-03-31"), platform="linkedin", source="import")

@@ -45,16 +45,21 @@ def test_seed_case_in_csv_with_the_period_on_every_row(seeded, tmp_path: Path) -
     assert (ngozi["likes"], ngozi["comments"], ngozi["new_followers"]) == ("31000", "2900", "1600")
     assert ngozi["views"] == "" and ngozi["views_n"] == "0"  # missing stays missing
     assert ngozi["members_reached"] == "201000" and ngozi["sources"] == "imported"
-    assert all(r["period_since"] == "2026-03-01" and "as of the last crawl" in r["period_meaning"]
-               for r in rows.values())
+    assert all(
+        r["period_since"] == "2026-03-01" and "as of the last crawl" in r["period_meaning"]
+        for r in rows.values()
+    )
 
 
 def test_seed_case_in_xlsx(seeded, tmp_path: Path) -> None:
     wb = load_workbook(write_report(seeded, "xlsx", tmp_path / "r.xlsx"))
     sheet = wb["by ambassador"]
     header = [c.value for c in sheet[1]]
-    ngozi = next(dict(zip(header, (c.value for c in row), strict=True))
-                 for row in sheet.iter_rows(min_row=2) if row[0].value == "ngozi-eze")
+    ngozi = next(
+        dict(zip(header, (c.value for c in row), strict=True))
+        for row in sheet.iter_rows(min_row=2)
+        if row[0].value == "ngozi-eze"
+    )
     assert (ngozi["likes"], ngozi["comments"], ngozi["new_followers"]) == (31000, 2900, 1600)
     assert "as of the last crawl" in wb["about"]["B2"].value
 
@@ -66,7 +71,9 @@ def test_seed_case_in_json(seeded, tmp_path: Path) -> None:
     assert data["period"]["since"] == "2026-03-01" and data["metrics"][0]["formula"]
 
 
-def test_html_is_self_contained_shows_the_seed_case_and_escapes_post_text(seeded, tmp_path: Path) -> None:
+def test_html_is_self_contained_shows_the_seed_case_and_escapes_post_text(
+    seeded, tmp_path: Path
+) -> None:
     html = write_report(seeded, "html", tmp_path / "r.html").read_text(encoding="utf-8")
     assert "31,000" in html and "2,900" in html and "1,600" in html
     assert 'src="http' not in html and "<link " not in html
@@ -95,24 +102,43 @@ def test_top_ambassadors_table_for_the_demo(seeded) -> None:
 
 def test_reach_report_command_writes_each_format(seeded, tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["report", "--since", "2026-03-01", "--until", "2026-03-31",
-                                 "--format", "csv"])
+    result = runner.invoke(
+        app, ["report", "--since", "2026-03-01", "--until", "2026-03-31", "--format", "csv"]
+    )
     assert result.exit_code == 0, result.output
     assert "ngozi-eze" in result.output and "31000" in result.output
-    result = runner.invoke(app, ["report", "--since", "2026-03-01", "--until", "2026-03-31",
-                                 "--by", "platform", "--format", "html",
-                                 "--output", str(tmp_path / "p.html")])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "--since",
+            "2026-03-01",
+            "--until",
+            "2026-03-31",
+            "--by",
+            "platform",
+            "--format",
+            "html",
+            "--output",
+            str(tmp_path / "p.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "linkedin" in (tmp_path / "p.html").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--since", "2026-03-31", "--until", "2026-03-01"], "is after --until"),
-    (["--since", "01/03/2026", "--until", "2026-03-31"], "not a date in ISO format"),
-    (["--since", "2026-03-01", "--until", "2026-03-31", "--by", "planet"], "unknown --by"),
-    (["--since", "2026-03-01", "--until", "2026-03-31", "--format", "pdf"], "unknown --format"),
-])
-def test_reach_report_rejects_bad_options_clearly(db_url: str, args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "2026-03-31", "--until", "2026-03-01"], "is after --until"),
+        (["--since", "01/03/2026", "--until", "2026-03-31"], "not a date in ISO format"),
+        (["--since", "2026-03-01", "--until", "2026-03-31", "--by", "planet"], "unknown --by"),
+        (["--since", "2026-03-01", "--until", "2026-03-31", "--format", "pdf"], "unknown --format"),
+    ],
+)
+def test_reach_report_rejects_bad_options_clearly(
+    db_url: str, args: list[str], message: str
+) -> None:
     result = CliRunner().invoke(app, ["report", *args])
     assert result.exit_code != 0
     assert message in result.output

@@ -53,7 +53,10 @@ def test_good_file_imports_every_ambassador_and_account(tmp_path: Path, session:
         ("Bad,FR,2026,T,feed,https://exa mple.org/feed", "line 3: malformed URL"),
         ("Bad,FR,2026,T,feed,ftp://example.org/feed", "line 3: URL scheme must be http or https"),
         ("Bad,XX,2026,T,bluesky,bad.bsky.social", "line 3: unknown country code 'XX'"),
-        ("Bad,FR,2026,T,mastodon,https://mastodon.social/@Amelie", "line 3: duplicate account mastodon amelie@mastodon.social (first on line 2)"),
+        (
+            "Bad,FR,2026,T,mastodon,https://mastodon.social/@Amelie",
+            "line 3: duplicate account mastodon amelie@mastodon.social (first on line 2)",
+        ),
         (",FR,2026,T,bluesky,noname.bsky.social", "line 3: missing ambassador name"),
         ("Bad,FR,2026,T,feed,http://127.0.0.1:8787/feed/", "line 3: private or loopback host"),
     ],
@@ -61,10 +64,14 @@ def test_good_file_imports_every_ambassador_and_account(tmp_path: Path, session:
 def test_each_kind_of_bad_row_names_its_line_and_imports_nothing(
     tmp_path: Path, session: Session, row: str, message: str
 ) -> None:
-    text = HEADER + "Amélie Laurent,FR,2026,Marketing,mastodon,@amelie@mastodon.social\n" + row + "\n"
+    text = (
+        HEADER + "Amélie Laurent,FR,2026,Marketing,mastodon,@amelie@mastodon.social\n" + row + "\n"
+    )
     result = reach("roster", "import", str(write(tmp_path, text)))
     assert result.exit_code != 0
-    assert message in result.output.replace("\n", " ") or message in result.stderr.replace("\n", " ")
+    assert message in result.output.replace("\n", " ") or message in result.stderr.replace(
+        "\n", " "
+    )
     assert counts(session) == (0, 0)
 
 
@@ -72,8 +79,12 @@ def test_every_error_is_listed_not_only_the_first(tmp_path: Path, session: Sessi
     text = GOOD + "X,ZZ,1,T,mastodon,@x\n,FR,1,T,feed,ftp://a.org/\n"
     result = reach("roster", "import", str(write(tmp_path, text)))
     assert result.exit_code == 1
-    for expected in ("line 7: unknown country code", "line 7: Mastodon handle '@x' has no instance",
-                     "line 8: missing ambassador name", "line 8: URL scheme must be http or https"):
+    for expected in (
+        "line 7: unknown country code",
+        "line 7: Mastodon handle '@x' has no instance",
+        "line 8: missing ambassador name",
+        "line 8: URL scheme must be http or https",
+    ):
         assert expected in result.stderr.replace("\n", " ")
     assert counts(session) == (0, 0)
 
@@ -96,7 +107,12 @@ def test_changed_row_updates_in_place(tmp_path: Path, session: Session) -> None:
     assert result.exit_code == 0, result.output
     session.expire_all()
     wei = session.exec(select(Ambassador).where(Ambassador.slug == "wei-zhang")).one()
-    assert (wei.id, wei.country, wei.cohort, wei.team) == (ids["wei-zhang"], "SG", "2027", "Research")
+    assert (wei.id, wei.country, wei.cohort, wei.team) == (
+        ids["wei-zhang"],
+        "SG",
+        "2027",
+        "Research",
+    )
     assert counts(session) == (3, 5)
 
 
@@ -150,13 +166,34 @@ def errors_of(result) -> str:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ("N" * 201 + ",,FR,1,T,bluesky,a.bsky.social", "line 2: ambassador is 201 characters, longer than the 200 allowed"),
-        ("Ada,,FR," + "c" * 81 + ",T,bluesky,a.bsky.social", "line 2: cohort is 81 characters, longer than the 80 allowed"),
-        ("Ada,,FR,1," + "t" * 121 + ",bluesky,a.bsky.social", "line 2: team is 121 characters, longer than the 120 allowed"),
-        ("Ada," + "s" * 81 + ",FR,1,T,bluesky,a.bsky.social", "line 2: slug is 81 characters, longer than the 80 allowed"),
-        ("Ada,,FR,1,T,feed,https://blog.example.org/" + "p" * 480, "line 2: account is 505 characters, longer than the 500 allowed"),
-        ("N" * 150 + ",,FR,1,T,bluesky,a.bsky.social", "line 2: slug derived from the name is 150 characters, longer than the 80 allowed"),
-        ("Ada,Ä" + "ß" * 79 + ",FR,1,T,bluesky,a.bsky.social", "line 2: slug normalised is 159 characters, longer than the 80 allowed"),
+        (
+            "N" * 201 + ",,FR,1,T,bluesky,a.bsky.social",
+            "line 2: ambassador is 201 characters, longer than the 200 allowed",
+        ),
+        (
+            "Ada,,FR," + "c" * 81 + ",T,bluesky,a.bsky.social",
+            "line 2: cohort is 81 characters, longer than the 80 allowed",
+        ),
+        (
+            "Ada,,FR,1," + "t" * 121 + ",bluesky,a.bsky.social",
+            "line 2: team is 121 characters, longer than the 120 allowed",
+        ),
+        (
+            "Ada," + "s" * 81 + ",FR,1,T,bluesky,a.bsky.social",
+            "line 2: slug is 81 characters, longer than the 80 allowed",
+        ),
+        (
+            "Ada,,FR,1,T,feed,https://blog.example.org/" + "p" * 480,
+            "line 2: account is 505 characters, longer than the 500 allowed",
+        ),
+        (
+            "N" * 150 + ",,FR,1,T,bluesky,a.bsky.social",
+            "line 2: slug derived from the name is 150 characters, longer than the 80 allowed",
+        ),
+        (
+            "Ada,Ä" + "ß" * 79 + ",FR,1,T,bluesky,a.bsky.social",
+            "line 2: slug normalised is 159 characters, longer than the 80 allowed",
+        ),
     ],
 )
 def test_over_long_fields_name_their_line_and_field_and_import_nothing(
@@ -172,9 +209,11 @@ def test_over_long_fields_name_their_line_and_field_and_import_nothing(
 def test_slug_in_the_file_is_normalised_so_case_variants_are_one_ambassador(
     tmp_path: Path, session: Session
 ) -> None:
-    text = ("ambassador,slug,country,platform,account\n"
-            "Amara Okafor,Amara,NG,bluesky,amara.bsky.social\n"
-            "Amara Okafor,amara,NG,mastodon,@amara@mastodon.social\n")
+    text = (
+        "ambassador,slug,country,platform,account\n"
+        "Amara Okafor,Amara,NG,bluesky,amara.bsky.social\n"
+        "Amara Okafor,amara,NG,mastodon,@amara@mastodon.social\n"
+    )
     result = reach("roster", "import", str(write(tmp_path, text)))
     assert result.exit_code == 0, result.output
     assert [a.slug for a in session.exec(select(Ambassador)).all()] == ["amara"]
@@ -184,13 +223,17 @@ def test_slug_in_the_file_is_normalised_so_case_variants_are_one_ambassador(
 def test_case_variant_slugs_of_two_different_people_are_reported_as_one_slug(
     tmp_path: Path, session: Session
 ) -> None:
-    text = ("ambassador,slug,country,platform,account\n"
-            "Amara Okafor,Amara,NG,bluesky,amara.bsky.social\n"
-            "Amara Obi,amara,NG,bluesky,obi.bsky.social\n")
+    text = (
+        "ambassador,slug,country,platform,account\n"
+        "Amara Okafor,Amara,NG,bluesky,amara.bsky.social\n"
+        "Amara Obi,amara,NG,bluesky,obi.bsky.social\n"
+    )
     result = reach("roster", "import", str(write(tmp_path, text)))
     assert result.exit_code == 1
-    assert ("line 3: name 'Amara Obi' differs from line 2 ('Amara Okafor') for ambassador 'amara', "
-            "slug written 'amara' here and 'Amara' there") in errors_of(result)
+    assert (
+        "line 3: name 'Amara Obi' differs from line 2 ('Amara Okafor') for ambassador 'amara', "
+        "slug written 'amara' here and 'Amara' there"
+    ) in errors_of(result)
     assert counts(session) == (0, 0)
 
 
@@ -202,7 +245,9 @@ def test_stored_slug_written_before_normalising_is_updated_not_duplicated(
     text = "ambassador,slug,country,team,platform,account\nAmara Okafor,Amara,NG,Design,,\n"
     assert reach("roster", "import", str(write(tmp_path, text))).exit_code == 0
     session.expire_all()
-    assert [(a.slug, a.team) for a in session.exec(select(Ambassador)).all()] == [("Amara", "Design")]
+    assert [(a.slug, a.team) for a in session.exec(select(Ambassador)).all()] == [
+        ("Amara", "Design")
+    ]
 
 
 def test_file_over_the_size_limit_is_refused_before_it_is_read(
@@ -219,7 +264,9 @@ def test_file_over_the_size_limit_is_refused_before_it_is_read(
     assert counts(session) == (0, 0)
 
 
-def test_a_10_mb_field_gets_one_clean_line_in_seconds(tmp_path: Path, session: Session, monkeypatch) -> None:
+def test_a_10_mb_field_gets_one_clean_line_in_seconds(
+    tmp_path: Path, session: Session, monkeypatch
+) -> None:
     import time
 
     monkeypatch.setenv("REACH_ROSTER_MAX_BYTES", "20000000")
@@ -231,7 +278,10 @@ def test_a_10_mb_field_gets_one_clean_line_in_seconds(tmp_path: Path, session: S
     result = runner.invoke(app, ["roster", "import", str(path)])
     assert time.perf_counter() - began < 5
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
-    assert "line 7: a field is longer than the 131,072 characters the CSV reader takes" in errors_of(result)
+    assert (
+        "line 7: a field is longer than the 131,072 characters the CSV reader takes"
+        in errors_of(result)
+    )
     assert counts(session) == (0, 0)
 
 
@@ -269,7 +319,10 @@ def test_10_mb_of_bad_rows_lists_the_first_100_errors_and_counts_the_rest_in_sec
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("ambassadors:\n  - &a {name: A, country: FR}\n  - *a\n", "line 3: YAML aliases (*name) are not read"),
+        (
+            "ambassadors:\n  - &a {name: A, country: FR}\n  - *a\n",
+            "line 3: YAML aliases (*name) are not read",
+        ),
         ("[" * 5000, "line 1: nested too deeply"),
         ("ambassadors: []\n---\nambassadors: []\n", "expected one YAML document, found several"),
     ],
@@ -285,8 +338,10 @@ def test_yaml_that_could_expand_or_nest_without_end_is_refused(
 
 
 def test_yaml_country_no_is_norway_not_false(tmp_path: Path, session: Session) -> None:
-    text = ("ambassadors:\n  - name: Nora Berg\n    country: NO\n    cohort: ~\n    active: yes\n"
-            "    accounts: [{platform: bluesky, account: nora.bsky.social}]\n")
+    text = (
+        "ambassadors:\n  - name: Nora Berg\n    country: NO\n    cohort: ~\n    active: yes\n"
+        "    accounts: [{platform: bluesky, account: nora.bsky.social}]\n"
+    )
     assert reach("roster", "import", str(write(tmp_path, text, "roster.yaml"))).exit_code == 0
     nora = session.exec(select(Ambassador)).one()
     assert (nora.country, nora.cohort, nora.active) == ("NO", None, True)

@@ -10,7 +10,10 @@ def test_top_posts_rank_by_the_registrys_engagements_and_leave_out_posts_without
     session: Session,
 ) -> None:
     amb = ambassador(session, "amara-okafor", "Amara Okafor")
-    masto, feed = account(session, amb, "mastodon"), account(session, amb, "feed", "https://blog.example/feed")
+    masto, feed = (
+        account(session, amb, "mastodon"),
+        account(session, amb, "feed", "https://blog.example/feed"),
+    )
     crawl, feed_crawl = run(session, at("2026-03-02")), run(session, at("2026-03-02"), "feed")
     quiet = post(session, masto, at("2026-03-01"))
     busy = post(session, masto, at("2026-03-01"))
@@ -32,7 +35,10 @@ def test_top_posts_leave_out_reposts_of_other_peoples_posts(session: Session) ->
     amb = ambassador(session, "li-na")
     acc = account(session, amb)
     crawl = run(session, at("2026-03-02"))
-    own, boosted = post(session, acc, at("2026-03-01")), post(session, acc, at("2026-03-01"), kind="repost")
+    own, boosted = (
+        post(session, acc, at("2026-03-01")),
+        post(session, acc, at("2026-03-01"), kind="repost"),
+    )
     post_snapshot(session, own, crawl, likes=2)
     post_snapshot(session, boosted, crawl, likes=900)
     session.commit()
@@ -55,10 +61,17 @@ def test_top_posts_show_the_counts_at_the_run_not_those_of_a_later_crawl(session
 
 
 def test_followers_gained_since_each_accounts_previous_counted_crawl(session: Session) -> None:
-    amara, li = ambassador(session, "amara-okafor", "Amara Okafor"), ambassador(session, "li-na", "Li Na")
+    amara, li = (
+        ambassador(session, "amara-okafor", "Amara Okafor"),
+        ambassador(session, "li-na", "Li Na"),
+    )
     grower, shrinker = account(session, amara), account(session, li, "bluesky", "li.bsky.social")
     newcomer = account(session, li)
-    old, blank, now = run(session, at("2026-03-01")), run(session, at("2026-03-02")), run(session, at("2026-03-03"))
+    old, blank, now = (
+        run(session, at("2026-03-01")),
+        run(session, at("2026-03-02")),
+        run(session, at("2026-03-03")),
+    )
     followers(session, grower, old, 100)
     followers(session, grower, blank, None)  # a crawl that did not read the count is skipped
     followers(session, grower, now, 130)
@@ -71,7 +84,9 @@ def test_followers_gained_since_each_accounts_previous_counted_crawl(session: Se
 
     assert (h.followers_gained, h.accounts_compared) == (25, 2)
     assert [(g.ambassador, g.platform, g.gained) for g in h.top_gainers] == [
-        ("Amara Okafor", "mastodon", 30), ("Li Na", "bluesky", -5)]
+        ("Amara Okafor", "mastodon", 30),
+        ("Li Na", "bluesky", -5),
+    ]
 
 
 def test_a_first_crawl_has_no_followers_gained_rather_than_zero(session: Session) -> None:

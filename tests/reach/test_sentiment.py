@@ -105,7 +105,9 @@ def test_french_and_chinese_are_stored_not_scored_with_their_language(
 
 
 def test_html_and_emoji_are_handled(db_url: str, session: Session, factory: Factory) -> None:
-    html = '<p>I <b>love</b> this &amp; the team 🎉🚀</p><p><a href="https://x.org/a">x.org/a</a></p>'
+    html = (
+        '<p>I <b>love</b> this &amp; the team 🎉🚀</p><p><a href="https://x.org/a">x.org/a</a></p>'
+    )
     only_emoji = "🎉🎉👏 https://example.org/launch @amelie@x.social"
     factory.post(html)
     factory.post(only_emoji)

@@ -18,14 +18,22 @@ NOW = truth.sandbox_now(0)
 
 def _blog(fmt: str, style: str | None = None) -> str:
     """A blog name with the wanted feed format (and page style)."""
-    return next(f"blog{i}" for i in range(200) if truth.blog_feed_format(f"blog{i}") == fmt
-                and (style is None or truth.blog_style(f"blog{i}") == style)
-                and len(truth.blog_posts(f"blog{i}", NOW)) > truth.WINDOW_DAYS // 10)
+    return next(
+        f"blog{i}"
+        for i in range(200)
+        if truth.blog_feed_format(f"blog{i}") == fmt
+        and (style is None or truth.blog_style(f"blog{i}") == style)
+        and len(truth.blog_posts(f"blog{i}", NOW)) > truth.WINDOW_DAYS // 10
+    )
 
 
 def test_rss_feed_has_wordpress_shape_and_truth_counts(sb) -> None:
-    name = next(f"blog{i}" for i in range(300) if truth.blog_feed_format(f"blog{i}") == "rss"
-                and any(not p.counts_in_feed for p in truth.blog_posts(f"blog{i}", NOW)[:10]))
+    name = next(
+        f"blog{i}"
+        for i in range(300)
+        if truth.blog_feed_format(f"blog{i}") == "rss"
+        and any(not p.counts_in_feed for p in truth.blog_posts(f"blog{i}", NOW)[:10])
+    )
     res = fetch(f"{sb.base_url}/blogs/{name}/feed/")
     assert res.status == 200 and res.headers["Content-Type"].startswith("application/rss+xml")
     xml = res.body.decode()
@@ -33,9 +41,16 @@ def test_rss_feed_has_wordpress_shape_and_truth_counts(sb) -> None:
     expected = truth.blog_posts(name, NOW)[:10]
     assert len(items) == len(expected)
     for raw, p in zip(items, expected, strict=False):
-        assert '<guid isPermaLink="false">' in raw and "<content:encoded><![CDATA[" in raw and "<dc:creator>" in raw
+        assert (
+            '<guid isPermaLink="false">' in raw
+            and "<content:encoded><![CDATA[" in raw
+            and "<dc:creator>" in raw
+        )
         if p.counts_in_feed:
-            assert f"<slash:comments>{p.comments}</slash:comments>" in raw and "<wfw:commentRss>" in raw
+            assert (
+                f"<slash:comments>{p.comments}</slash:comments>" in raw
+                and "<wfw:commentRss>" in raw
+            )
         else:
             assert "slash:comments" not in raw and "wfw:commentRss" not in raw
     parsed = feedparser.parse(res.body)
@@ -68,21 +83,34 @@ def _ld(body: bytes) -> dict:
 def test_item_pages_expose_counts_as_json_ld_with_both_url_prefixes(sb) -> None:
     types = []
     for style, ld_type in (("blogposting", "BlogPosting"), ("socialmedia", "SocialMediaPosting")):
-        name = next(f"blog{i}" for i in range(200)
-                    if truth.blog_style(f"blog{i}") == style and truth.blog_posts(f"blog{i}", NOW))
+        name = next(
+            f"blog{i}"
+            for i in range(200)
+            if truth.blog_style(f"blog{i}") == style and truth.blog_posts(f"blog{i}", NOW)
+        )
         post = truth.blog_posts(name, NOW)[0]
         ld = _ld(fetch(f"{sb.base_url}{post.path}").body)
         assert ld["@type"] == ld_type
-        counters = {json.dumps(c["interactionType"]): c["userInteractionCount"] for c in ld["interactionStatistic"]}
+        counters = {
+            json.dumps(c["interactionType"]): c["userInteractionCount"]
+            for c in ld["interactionStatistic"]
+        }
         types += list(counters)
         assert post.likes in counters.values() and post.comments in counters.values()
-    assert any('"http://schema.org/' in t for t in types) and any('"https://schema.org/' in t for t in types)
+    assert any('"http://schema.org/' in t for t in types) and any(
+        '"https://schema.org/' in t for t in types
+    )
     assert '{"@type": "LikeAction"}' in types
 
 
 def test_text_only_page_shows_rounded_counts(sb) -> None:
-    name = next(f"blog{i}" for i in range(200) if truth.blog_style(f"blog{i}") == "text"
-                and truth.blog_posts(f"blog{i}", NOW) and truth.blog_posts(f"blog{i}", NOW)[0].comments >= 1000)
+    name = next(
+        f"blog{i}"
+        for i in range(200)
+        if truth.blog_style(f"blog{i}") == "text"
+        and truth.blog_posts(f"blog{i}", NOW)
+        and truth.blog_posts(f"blog{i}", NOW)[0].comments >= 1000
+    )
     post = truth.blog_posts(name, NOW)[0]
     body = fetch(f"{sb.base_url}{post.path}").body.decode()
     assert "application/ld+json" not in body

@@ -28,13 +28,18 @@ def _feed(sb, actor: str = HANDLE, extra: str = "") -> tuple[list[dict], int]:
 
 
 def test_resolve_handle_and_profile_by_did(sb) -> None:
-    did = fetch(f"{sb.base_url}{XRPC}com.atproto.identity.resolveHandle?handle={HANDLE}").json()["did"]
+    did = fetch(f"{sb.base_url}{XRPC}com.atproto.identity.resolveHandle?handle={HANDLE}").json()[
+        "did"
+    ]
     assert did.startswith("did:plc:") and len(did) == len("did:plc:") + 24
     prof = fetch(f"{sb.base_url}{XRPC}app.bsky.actor.getProfile?actor={did}").json()
     truth_prof = truth.profile("bluesky", HANDLE, truth.sandbox_now(0))
     assert prof["handle"] == HANDLE and prof["did"] == did
     assert (prof["followersCount"], prof["followsCount"], prof["postsCount"]) == (
-        truth_prof.followers, truth_prof.following, truth_prof.posts_count)
+        truth_prof.followers,
+        truth_prof.following,
+        truth_prof.posts_count,
+    )
     assert prof["pinnedPost"]["uri"].startswith(f"at://{did}/app.bsky.feed.post/")
 
 
@@ -50,19 +55,33 @@ def test_author_feed_cursor_walk_matches_truth_and_ends_without_cursor(sb) -> No
         else:
             assert "reason" not in item
             post = item["post"]
-            assert (post["likeCount"], post["repostCount"], post["replyCount"], post["quoteCount"]) == (
-                p.likes, p.reposts, p.replies, p.quotes)
+            assert (
+                post["likeCount"],
+                post["repostCount"],
+                post["replyCount"],
+                post["quoteCount"],
+            ) == (p.likes, p.reposts, p.replies, p.quotes)
             assert post["record"]["$type"] == "app.bsky.feed.post"
             assert post["record"].get("langs") == ([p.seed.lang] if p.seed.lang else None)
             assert ("reply" in post["record"]) == ("reply" in item) == (p.kind == "reply")
 
 
 def test_pinned_post_prepended_on_first_page_only(sb) -> None:
-    first = fetch(f"{sb.base_url}{XRPC}app.bsky.feed.getAuthorFeed?actor={HANDLE}&limit=5&includePins=true").json()
-    assert first["feed"][0]["reason"] == {"$type": "app.bsky.feed.defs#reasonPin"} and len(first["feed"]) == 6
-    second = fetch(f"{sb.base_url}{XRPC}app.bsky.feed.getAuthorFeed?actor={HANDLE}&limit=5&includePins=true"
-                   f"&cursor={first['cursor']}").json()
-    assert all((i.get("reason") or {}).get("$type") != "app.bsky.feed.defs#reasonPin" for i in second["feed"])
+    first = fetch(
+        f"{sb.base_url}{XRPC}app.bsky.feed.getAuthorFeed?actor={HANDLE}&limit=5&includePins=true"
+    ).json()
+    assert (
+        first["feed"][0]["reason"] == {"$type": "app.bsky.feed.defs#reasonPin"}
+        and len(first["feed"]) == 6
+    )
+    second = fetch(
+        f"{sb.base_url}{XRPC}app.bsky.feed.getAuthorFeed?actor={HANDLE}&limit=5&includePins=true"
+        f"&cursor={first['cursor']}"
+    ).json()
+    assert all(
+        (i.get("reason") or {}).get("$type") != "app.bsky.feed.defs#reasonPin"
+        for i in second["feed"]
+    )
     items, _ = _feed(sb, extra="&includePins=true")
     pinned_uri = first["feed"][0]["post"]["uri"]
     assert sum(i["post"]["uri"] == pinned_uri for i in items) == 2  # pin + its chronological place
@@ -78,8 +97,12 @@ def test_quote_of_deleted_post_and_missing_parent(sb) -> None:
                 found.add(embed["record"]["$type"])
             if "reply" in item:
                 found.add(item["reply"]["parent"]["$type"])
-    assert {"app.bsky.embed.record#viewRecord", "app.bsky.embed.record#viewNotFound",
-            "app.bsky.feed.defs#notFoundPost", "app.bsky.feed.defs#postView"} <= found
+    assert {
+        "app.bsky.embed.record#viewRecord",
+        "app.bsky.embed.record#viewNotFound",
+        "app.bsky.feed.defs#notFoundPost",
+        "app.bsky.feed.defs#postView",
+    } <= found
 
 
 def test_filter_posts_no_replies(sb) -> None:
@@ -91,23 +114,37 @@ def test_post_thread_returns_visible_replies(sb) -> None:
     items, _ = _feed(sb)
     expected = {p.likes: p for p in truth.posts("bluesky", HANDLE, truth.sandbox_now(0))}
     item = max((i for i in items if "reason" not in i), key=lambda i: i["post"]["replyCount"])
-    thread = fetch(f"{sb.base_url}{XRPC}app.bsky.feed.getPostThread?uri={item['post']['uri']}").json()["thread"]
+    thread = fetch(
+        f"{sb.base_url}{XRPC}app.bsky.feed.getPostThread?uri={item['post']['uri']}"
+    ).json()["thread"]
     assert thread["$type"] == "app.bsky.feed.defs#threadViewPost"
     assert 0 < len(thread["replies"]) <= item["post"]["replyCount"]
-    assert all(r["post"]["record"]["reply"]["parent"]["uri"] == item["post"]["uri"] for r in thread["replies"])
+    assert all(
+        r["post"]["record"]["reply"]["parent"]["uri"] == item["post"]["uri"]
+        for r in thread["replies"]
+    )
     assert expected
 
 
 def test_xrpc_errors(sb) -> None:
     bad_limit = fetch(f"{sb.base_url}{XRPC}app.bsky.feed.getAuthorFeed?actor={HANDLE}&limit=101")
     assert bad_limit.status == 400 and bad_limit.json()["error"] == "InvalidRequest"
-    missing = fetch(f"{sb.base_url}{XRPC}app.bsky.feed.getPostThread?uri=at://did:plc:nobody/app.bsky.feed.post/x")
+    missing = fetch(
+        f"{sb.base_url}{XRPC}app.bsky.feed.getPostThread?uri=at://did:plc:nobody/app.bsky.feed.post/x"
+    )
     assert missing.status == 400 and missing.json()["error"] == "NotFound"
-    unknown = fetch(f"{sb.base_url}{XRPC}app.bsky.actor.getProfile?actor=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
-    assert unknown.status == 400 and unknown.json() == {"error": "InvalidRequest", "message": "Profile not found"}
+    unknown = fetch(
+        f"{sb.base_url}{XRPC}app.bsky.actor.getProfile?actor=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
+    )
+    assert unknown.status == 400 and unknown.json() == {
+        "error": "InvalidRequest",
+        "message": "Profile not found",
+    }
 
 
 def test_rate_limit_headers(sb) -> None:
     res = fetch(f"{sb.base_url}{XRPC}app.bsky.actor.getProfile?actor={HANDLE}")
-    assert res.headers["RateLimit-Limit"] == "3000" and res.headers["RateLimit-Policy"] == "3000;w=300"
+    assert (
+        res.headers["RateLimit-Limit"] == "3000" and res.headers["RateLimit-Policy"] == "3000;w=300"
+    )
     assert int(res.headers["RateLimit-Reset"]) > 1_700_000_000

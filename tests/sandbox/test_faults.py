@@ -43,7 +43,10 @@ def test_rate_limit_budget_then_429_with_headers(sb) -> None:
     assert answers[3].json() == {"error": "Too many requests"}
     bsky = [fetch(sb.base_url + PROFILE) for _ in range(4)]
     assert bsky[3].status == 429 and int(bsky[3].headers["Retry-After"]) >= 1
-    assert bsky[3].json()["error"] == "RateLimitExceeded" and bsky[3].headers["RateLimit-Policy"] == "3;w=300"
+    assert (
+        bsky[3].json()["error"] == "RateLimitExceeded"
+        and bsky[3].headers["RateLimit-Policy"] == "3;w=300"
+    )
     assert sb.stats()["sent_429"] == 2
 
 
@@ -92,7 +95,9 @@ def test_malformed_json_for_the_named_account(sb) -> None:
     assert res.status == 200
     with pytest.raises(json.JSONDecodeError):
         res.json()
-    assert fetch(sb.base_url + "/xrpc/app.bsky.actor.getProfile?actor=bob.bsky.social").json()["handle"]
+    assert fetch(sb.base_url + "/xrpc/app.bsky.actor.getProfile?actor=bob.bsky.social").json()[
+        "handle"
+    ]
 
 
 def test_truncated_body_is_a_short_read(sb) -> None:
@@ -106,8 +111,12 @@ def test_missing_fields_drops_counts(sb) -> None:
     acc = fetch(sb.base_url + LOOKUP).json()
     assert "followers_count" not in acc
     statuses = fetch(f"{sb.base_url}/api/v1/accounts/{acc['id']}/statuses").json()
-    assert statuses and all("favourites_count" not in s and "replies_count" not in s for s in statuses)
-    feed = fetch(sb.base_url + "/xrpc/app.bsky.feed.getAuthorFeed?actor=alice.bsky.social").json()["feed"]
+    assert statuses and all(
+        "favourites_count" not in s and "replies_count" not in s for s in statuses
+    )
+    feed = fetch(sb.base_url + "/xrpc/app.bsky.feed.getAuthorFeed?actor=alice.bsky.social").json()[
+        "feed"
+    ]
     assert all("likeCount" not in i["post"] for i in feed)
 
 
@@ -119,7 +128,9 @@ def test_repeat_cursor_never_advances(sb) -> None:
     third = fetch(f"{url}&cursor={second}").json()["cursor"]
     assert first == second == third
     aid = fetch(sb.base_url + LOOKUP).json()["id"]
-    link = fetch(f"{sb.base_url}/api/v1/accounts/{aid}/statuses?limit=5&max_id=99999999999999999999")
+    link = fetch(
+        f"{sb.base_url}/api/v1/accounts/{aid}/statuses?limit=5&max_id=99999999999999999999"
+    )
     assert "max_id=99999999999999999999" in link.headers["Link"]
 
 
@@ -129,25 +140,37 @@ def test_robots_disallow_prefix(sb) -> None:
     assert b"Disallow: /blogs/" in fetch(sb.base_url + "/robots.txt").body
 
 
-def test_huge_body_streams_valid_json_and_feeds_of_the_asked_size_without_content_length(sb) -> None:
+def test_huge_body_streams_valid_json_and_feeds_of_the_asked_size_without_content_length(
+    sb,
+) -> None:
     sb.set_faults(huge_body=["alice", "/blogs/bob/feed/"], huge_body_mb=2)
     conn = http.client.HTTPConnection("127.0.0.1", sb.port, timeout=5)
     conn.request("GET", LOOKUP)
     resp = conn.getresponse()
-    assert resp.getheader("Content-Length") is None and resp.getheader("Transfer-Encoding") == "chunked"
+    assert (
+        resp.getheader("Content-Length") is None
+        and resp.getheader("Transfer-Encoding") == "chunked"
+    )
     body = resp.read()
     conn.close()
     assert len(body) == 2 * 2**20 and json.loads(body)["acct"] == "alice"
     feed = fetch(sb.base_url + "/blogs/bob/feed/").body
-    assert len(feed) == 2 * 2**20 and feed.rstrip().endswith((b"</rss>", b"</feed>"))  # still one document
-    assert len(fetch(sb.base_url + "/api/v1/accounts/lookup?acct=bob").body) < 10_000  # others unchanged
+    assert len(feed) == 2 * 2**20 and feed.rstrip().endswith(
+        (b"</rss>", b"</feed>")
+    )  # still one document
+    assert (
+        len(fetch(sb.base_url + "/api/v1/accounts/lookup?acct=bob").body) < 10_000
+    )  # others unchanged
 
 
 def test_not_found_per_platform(sb) -> None:
     sb.set_faults(not_found="alice")
     assert fetch(sb.base_url + LOOKUP).json() == {"error": "Record not found"}
     res = fetch(sb.base_url + "/xrpc/com.atproto.identity.resolveHandle?handle=alice.bsky.social")
-    assert res.status == 400 and res.json() == {"error": "InvalidRequest", "message": "Unable to resolve handle"}
+    assert res.status == 400 and res.json() == {
+        "error": "InvalidRequest",
+        "message": "Unable to resolve handle",
+    }
     assert fetch(sb.base_url + "/blogs/alice/feed/").status == 404
 
 
@@ -157,7 +180,10 @@ def test_suspended_per_platform(sb) -> None:
     assert acc["suspended"] is True and acc["followers_count"] == 0
     assert fetch(f"{sb.base_url}/api/v1/accounts/{acc['id']}/statuses").json() == []
     res = fetch(sb.base_url + PROFILE)
-    assert res.status == 400 and res.json() == {"error": "AccountTakedown", "message": "Account has been suspended"}
+    assert res.status == 400 and res.json() == {
+        "error": "AccountTakedown",
+        "message": "Account has been suspended",
+    }
     assert fetch(sb.base_url + "/blogs/alice/").status == 410
 
 
@@ -191,9 +217,14 @@ def test_command_line_faults_and_day_survive_reset() -> None:
 
 def test_later_day_shows_growth_and_drops_a_deleted_post(sb) -> None:
     handle = "alice.bsky.social"
-    gone = next(p for p in truth.posts("bluesky", handle, truth.sandbox_now(0))
-                if p.seed.deleted_at and p.seed.deleted_at <= truth.sandbox_now(3))
-    did = fetch(f"{sb.base_url}/xrpc/com.atproto.identity.resolveHandle?handle={handle}").json()["did"]
+    gone = next(
+        p
+        for p in truth.posts("bluesky", handle, truth.sandbox_now(0))
+        if p.seed.deleted_at and p.seed.deleted_at <= truth.sandbox_now(3)
+    )
+    did = fetch(f"{sb.base_url}/xrpc/com.atproto.identity.resolveHandle?handle={handle}").json()[
+        "did"
+    ]
     thread = f"{sb.base_url}/xrpc/app.bsky.feed.getPostThread?uri=at://{did}/app.bsky.feed.post/{tid(gone.published, gone.key)}"
     day0 = fetch(sb.base_url + PROFILE).json()
     assert fetch(thread).status == 200

@@ -18,15 +18,18 @@ def test_same_name_same_world_and_other_names_differ() -> None:
     a = truth.expected("mastodon", "alice", now=now(0))
     b = truth.expected("mastodon", "alice", now=now(0))
     c = truth.expected("mastodon", "bob", now=now(0))
-    assert [(p.key, p.likes, p.replies) for p in a.posts] == [(p.key, p.likes, p.replies) for p in b.posts]
+    assert [(p.key, p.likes, p.replies) for p in a.posts] == [
+        (p.key, p.likes, p.replies) for p in b.posts
+    ]
     assert a.profile == b.profile
     assert [p.seed.text for p in a.posts] != [p.seed.text for p in c.posts]
 
 
 def test_day_offset_equals_calendar_shift() -> None:
     shifted = truth.sandbox_now(0, date(2026, 3, 16))
-    assert [(p.key, p.likes) for p in truth.posts("bluesky", "alice", now(1))] == \
-        [(p.key, p.likes) for p in truth.posts("bluesky", "alice", shifted)]
+    assert [(p.key, p.likes) for p in truth.posts("bluesky", "alice", now(1))] == [
+        (p.key, p.likes) for p in truth.posts("bluesky", "alice", shifted)
+    ]
 
 
 def test_posts_stay_within_window_and_before_now() -> None:
@@ -36,11 +39,16 @@ def test_posts_stay_within_window_and_before_now() -> None:
 
 def test_later_day_grows_followers_counts_and_adds_posts() -> None:
     for name in NAMES[:4]:
-        d0, d3 = truth.expected("mastodon", name, now=now(0)), truth.expected("mastodon", name, now=now(3))
+        d0, d3 = (
+            truth.expected("mastodon", name, now=now(0)),
+            truth.expected("mastodon", name, now=now(3)),
+        )
         assert d3.profile.followers > d0.profile.followers
         later = {p.key: p for p in d3.posts}
         common = [p for p in d0.posts if p.key in later]
-        assert all(later[p.key].likes >= p.likes and later[p.key].replies >= p.replies for p in common)
+        assert all(
+            later[p.key].likes >= p.likes and later[p.key].replies >= p.replies for p in common
+        )
         assert any(later[p.key].likes > p.likes or later[p.key].replies > p.replies for p in common)
         assert any(p.published >= now(0) for p in d3.posts)
 
@@ -50,8 +58,11 @@ def test_every_account_loses_a_post_within_three_days() -> None:
         for name in NAMES:
             later = {p.key for p in truth.posts(platform, name, now(3))}
             window_start = now(3) - truth.timedelta(days=truth.WINDOW_DAYS)
-            gone = [p for p in truth.posts(platform, name, now(0))
-                    if p.key not in later and p.published >= window_start]
+            gone = [
+                p
+                for p in truth.posts(platform, name, now(0))
+                if p.key not in later and p.published >= window_start
+            ]
             assert gone and all(p.seed.deleted_at <= now(3) for p in gone), (platform, name)
 
 

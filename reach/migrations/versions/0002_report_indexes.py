@@ -3,6 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 """
+
 from collections.abc import Sequence
 
 from alembic import op
@@ -16,7 +17,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_index("ix_post_snapshot_latest", "postsnapshot", ["post_id", "observed_at", "id"])
     op.create_index(
-        "ix_account_snapshot_followers", "accountsnapshot", ["account_id", "observed_at", "followers"]
+        "ix_account_snapshot_followers",
+        "accountsnapshot",
+        ["account_id", "observed_at", "followers"],
     )
 
 

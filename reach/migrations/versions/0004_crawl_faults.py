@@ -11,6 +11,7 @@
 Revision ID: 0004
 Revises: 0003
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -28,13 +29,21 @@ def upgrade() -> None:
     op.add_column("crawlrun", sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("crawloutcome", sa.Column("warnings", sa.JSON(), nullable=True))
     op.add_column("post", sa.Column("thread_comments", sa.BigInteger(), nullable=True))
-    op.add_column("post", sa.Column("thread_gone", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column(
+        "post", sa.Column("thread_gone", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.create_index("ix_crawlrun_status", "crawlrun", ["status"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_crawlrun_status", table_name="crawlrun")
     # Plain DROP COLUMN (SQLite 3.35+): batch mode would copy `post` and drop the postcounts triggers.
-    for table, column in (("post", "thread_gone"), ("post", "thread_comments"), ("crawloutcome", "warnings"),
-                          ("crawlrun", "heartbeat_at"), ("crawlrun", "pid"), ("crawlrun", "host")):
+    for table, column in (
+        ("post", "thread_gone"),
+        ("post", "thread_comments"),
+        ("crawloutcome", "warnings"),
+        ("crawlrun", "heartbeat_at"),
+        ("crawlrun", "pid"),
+        ("crawlrun", "host"),
+    ):
         op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

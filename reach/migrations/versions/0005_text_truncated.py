@@ -7,6 +7,7 @@
 Revision ID: 0005
 Revises: 0004
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -19,8 +20,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("post", sa.Column("text_truncated", sa.Boolean(), nullable=False, server_default=sa.false()))
-    op.add_column("reply", sa.Column("text_truncated", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column(
+        "post", sa.Column("text_truncated", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "reply",
+        sa.Column("text_truncated", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
