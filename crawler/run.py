@@ -361,7 +361,10 @@ def run_crawl(
                     break
                 if now - last_beat >= HEARTBEAT_SECONDS:
                     last_beat = now
-                    _try(beat, run_id)
+                    # A missed heartbeat is harmless (another host's runs are judged after 30 min):
+                    # it must not print a line of its own while the database is away.
+                    with contextlib.suppress(Exception):
+                        beat(run_id)
         except BaseException as exc:  # cancelled (Prefect) or interrupted: stop, close, re-raise
             _stop(pids, followers)
             _try(
