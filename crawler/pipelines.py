@@ -26,7 +26,7 @@ from models import (
     Reply,
     utcnow,
 )
-from reach.db import get_engine, is_transient, upsert_insert
+from reach.db import get_engine, is_transient, upsert, upsert_insert
 from reach.runs import finish_run, heartbeat, open_run
 from reach.settings import get_settings
 from reach.text import text_hash
@@ -427,14 +427,12 @@ class DatabaseWriterPipeline:
             updates,
         )
         if snapshots:
-            stmt = upsert_insert(connection)(AccountSnapshot)
             connection.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["account_id", "crawl_run_id"],
-                    set_={
-                        c: stmt.excluded[c]
-                        for c in ("observed_at", "followers", "following", "posts_count")
-                    },
+                upsert(
+                    connection,
+                    AccountSnapshot,
+                    ["account_id", "crawl_run_id"],
+                    ["observed_at", "followers", "following", "posts_count"],
                 ),
                 snapshots,
             )
@@ -534,11 +532,12 @@ class DatabaseWriterPipeline:
                 }
             )
         snapshots.sort(key=lambda row: row["post_id"])
-        stmt = upsert_insert(connection)(PostSnapshot)
         connection.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["post_id", "crawl_run_id"],
-                set_={c: stmt.excluded[c] for c in ("observed_at", "approximate", *COUNT_COLUMNS)},
+            upsert(
+                connection,
+                PostSnapshot,
+                ["post_id", "crawl_run_id"],
+                ["observed_at", "approximate", *COUNT_COLUMNS],
             ),
             snapshots,
         )
@@ -590,21 +589,12 @@ class DatabaseWriterPipeline:
             if (r.platform, r.post_platform_id) in post_ids
         ]
         if rows:
-            stmt = upsert_insert(connection)(Reply)
             connection.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["platform", "platform_reply_id"],
-                    set_={
-                        c: stmt.excluded[c]
-                        for c in (
-                            "text",
-                            "text_hash",
-                            "text_truncated",
-                            "language",
-                            "likes",
-                            "last_seen_at",
-                        )
-                    },
+                upsert(
+                    connection,
+                    Reply,
+                    ["platform", "platform_reply_id"],
+                    ["text", "text_hash", "text_truncated", "language", "likes", "last_seen_at"],
                 ),
                 rows,
             )
@@ -671,22 +661,12 @@ class DatabaseWriterPipeline:
                 )
             if done.window_start is not None:
                 complete[done.window_start].append(account_id)
-        stmt = upsert_insert(connection)(CrawlOutcome)
         connection.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["crawl_run_id", "account_id"],
-                set_={
-                    c: stmt.excluded[c]
-                    for c in (
-                        "ok",
-                        "error",
-                        "reason",
-                        "warnings",
-                        "posts_new",
-                        "posts_updated",
-                        "snapshots",
-                    )
-                },
+            upsert(
+                connection,
+                CrawlOutcome,
+                ["crawl_run_id", "account_id"],
+                ["ok", "error", "reason", "warnings", "posts_new", "posts_updated", "snapshots"],
             ),
             outcomes,
         )

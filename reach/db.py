@@ -54,6 +54,14 @@ def upsert_insert(connection: Connection) -> Callable[..., Any]:
     return sqlite.insert
 
 
+def upsert(connection: Connection, table: Any, keys: list[str], updated: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, setting only `updated` to the values sent."""
+    stmt = upsert_insert(connection)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: stmt.excluded[c] for c in updated}
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
     """A database error that the same transaction, tried again, may get past: a deadlock or
     serialization failure (PostgreSQL aborted one of two writers), a busy SQLite file, a lost
