@@ -91,10 +91,10 @@ def print_run_summary(title: str, state: Any, seconds: float) -> None:
     from sqlmodel import Session, select
 
     from cli.console import console
-    from crawler.run import load_result
     from models import CrawlRun
     from reach.db import get_engine
     from reach.report import run_highlights
+    from reach.runs import load_result
 
     flow_run_id = str(state.state_details.flow_run_id)
     with Session(get_engine()) as session:

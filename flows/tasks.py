@@ -63,7 +63,7 @@ class PlatformOutcome:
 
 
 def outcome_from_result(result: Any, problems: list[str]) -> PlatformOutcome:
-    """A PlatformOutcome from crawler.run.CrawlResult and its problems."""
+    """A PlatformOutcome from reach.runs.CrawlResult and its problems."""
     failed = sorted({f"{a.error}: {a.reason}" for a in result.accounts if not a.ok})
     errors = problems + (
         [f"{result.accounts_failed} account(s) failed: " + "; ".join(failed[:3])]

@@ -1,5 +1,5 @@
-"""A crawl run's lifecycle, in one place: opened, kept alive, finished, failed, reaped; and the
-run an import records.
+"""A crawl run's lifecycle, in one place: opened, kept alive, finished, failed, reaped, read back
+as a `CrawlResult`; and the run an import records.
 
 A run records the host and process that own it while it is `running`. A run whose process is
 gone (SIGKILL, a machine restart) never closes itself: the next crawl, or `reach runs reap`,
@@ -10,16 +10,18 @@ import datetime as dt
 import glob
 import os
 import shutil
+import signal
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 from sqlalchemy import Connection, insert, select, update
 from sqlmodel import Session, col
+from sqlmodel import select as select_rows
 
-from models import CrawlOutcome, CrawlRun, RunStatus, Source, utcnow
+from models import Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus, Source, utcnow
 from reach.db import get_engine
 
 HOST = socket.gethostname()[:255]
@@ -225,3 +227,180 @@ def reap_stale_runs() -> list[StaleRun]:
                 ):
                     shutil.rmtree(folder, ignore_errors=True)
     return reaped
+
+
+@dataclass
+class AccountResult:
+    account: str
+    ambassador: str
+    ok: bool
+    error: str | None
+    reason: str | None
+    posts_new: int
+    posts_updated: int
+    snapshots: int
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def warning_text(self) -> str:
+        """ "replies unavailable for 1 post: HTTP 404; ..." """
+        return "; ".join(
+            f"{w['what']} unavailable for {w['count']} post{'s' if w['count'] != 1 else ''}: "
+            f"{w['reason']}"
+            for w in self.warnings
+        )
+
+
+@dataclass
+class CrawlResult:
+    """What one crawl did, read back from its stats file and its crawl-run row."""
+
+    platform: str
+    crawl_run_id: int
+    status: str
+    exit_code: int
+    seconds: float
+    stats: dict[str, Any]
+    accounts: list[AccountResult] = field(default_factory=list)
+    message: str | None = None  # the crawl run's own account of how it ended
+    peak_rss_mb: float | None = None  # of the crawl process, from the kernel's accounting
+    cpu_seconds: float | None = None  # user + system time of the crawl process
+    interrupted: str | None = None  # the signal that stopped it ("SIGTERM"), when one did
+    reaped: list[StaleRun] = field(default_factory=list)  # earlier runs closed as interrupted
+
+    @property
+    def warnings(self) -> int:
+        return sum(w["count"] for a in self.accounts for w in a.warnings)
+
+    @property
+    def accounts_ok(self) -> int:
+        return sum(1 for a in self.accounts if a.ok)
+
+    @property
+    def accounts_failed(self) -> int:
+        return sum(1 for a in self.accounts if not a.ok)
+
+    @property
+    def responses(self) -> int:
+        return int(self.stats.get("downloader/response_count", 0))
+
+    @property
+    def posts_new(self) -> int:
+        return sum(a.posts_new for a in self.accounts)
+
+    @property
+    def posts_updated(self) -> int:
+        return sum(a.posts_updated for a in self.accounts)
+
+    @property
+    def snapshots(self) -> int:
+        return sum(a.snapshots for a in self.accounts)
+
+    def problems(self) -> list[str]:
+        """Why this crawl is unhealthy (empty when it is healthy; `partial` is reported, not fatal)."""
+        found = []
+        if self.interrupted:
+            found.append(f"interrupted by {self.interrupted}")
+        if self.exit_code < 0:
+            found.append(f"the crawl process was killed by {signal.Signals(-self.exit_code).name}")
+        elif self.exit_code != 0:
+            found.append(f"scrapy exited with code {self.exit_code}")
+        elif not self.stats:
+            found.append("no stats were written: the crawl process died before closing")
+        if lost := self.stats.get("reach/write_failed"):
+            found.append(f"rows were lost: {lost}")
+        if orphans := self.stats.get("reach/replies_without_post"):
+            found.append(f"{orphans} reply(ies) arrived without their post and were not stored")
+        expected = int(self.stats.get("reach/accounts", 0) or 0)
+        if expected and self.responses == 0:
+            found.append(f"0 responses for {expected} account(s)")
+        if self.stats.get("log_count/CRITICAL"):
+            found.append(f"{self.stats['log_count/CRITICAL']} critical error(s) in the log")
+        if self.stats.get("spider_exceptions/count"):
+            found.append(f"{self.stats['spider_exceptions/count']} spider exception(s)")
+        if self.status == RunStatus.FAILED and not found:
+            if self.accounts and self.accounts_failed == len(self.accounts):
+                reasons = sorted({f"{a.error}: {a.reason}" for a in self.accounts if not a.ok})[:3]
+                found.append(
+                    "every account failed" + (f" ({'; '.join(reasons)})" if reasons else "")
+                )
+            else:
+                found.append(self.message or "the crawl run failed")
+        return found
+
+    def summary(self) -> str:
+        warnings = f", {self.warnings} warning(s)" if self.warnings else ""
+        return (
+            f"{self.platform}: {self.status}, accounts ok {self.accounts_ok} / failed "
+            f"{self.accounts_failed}{warnings}, posts new {self.posts_new} / updated {self.posts_updated}, "
+            f"snapshots {self.snapshots}, {self.responses} responses in {self.seconds:.1f}s"
+        )
+
+
+def record_unfinished(run_id: int, reason: str) -> None:
+    """An outcome for each account of a killed crawl that has none: what was ok stays ok."""
+    with get_engine().begin() as connection:
+        run = connection.execute(
+            select(col(CrawlRun.platform)).where(col(CrawlRun.id) == run_id)
+        ).scalar_one()
+        done = select(col(CrawlOutcome.account_id)).where(col(CrawlOutcome.crawl_run_id) == run_id)
+        missing = (
+            connection.execute(
+                select(col(Account.id))
+                .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
+                .where(
+                    col(Account.platform) == run,
+                    col(Ambassador.active).is_(True),
+                    col(Account.id).not_in(done),
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if missing:
+            connection.execute(
+                insert(CrawlOutcome),
+                [
+                    {
+                        "crawl_run_id": run_id,
+                        "account_id": account_id,
+                        "ok": False,
+                        "error": "Unfinished",
+                        "reason": reason,
+                        "posts_new": 0,
+                        "posts_updated": 0,
+                        "snapshots": 0,
+                    }
+                    for account_id in missing
+                ],
+            )
+
+
+def load_result(run_id: int, exit_code: int, seconds: float, stats: dict[str, Any]) -> CrawlResult:
+    """A crawl's result from its crawl-run row and per-account outcomes."""
+    with Session(get_engine()) as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        rows = session.exec(
+            select_rows(CrawlOutcome, Account.handle, Ambassador.slug)
+            .join(Account, col(Account.id) == CrawlOutcome.account_id)
+            .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
+            .where(CrawlOutcome.crawl_run_id == run_id)
+            .order_by(Ambassador.slug)
+        ).all()
+        accounts = [
+            AccountResult(
+                handle,
+                slug,
+                o.ok,
+                o.error,
+                o.reason,
+                o.posts_new,
+                o.posts_updated,
+                o.snapshots,
+                o.warnings or [],
+            )
+            for o, handle, slug in rows
+        ]
+        return CrawlResult(
+            run.platform, run_id, run.status, exit_code, seconds, stats, accounts, run.message
+        )

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from crawler.run import CrawlResult, run_crawl
+from crawler.run import run_crawl
 from reach.db import get_engine
 from reach.roster import import_roster, parse_roster
+from reach.runs import CrawlResult
 from reach.settings import get_settings
 from sandbox import truth
 from sandbox.testing import SandboxProcess

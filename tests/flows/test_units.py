@@ -20,7 +20,6 @@ from prefect.logging import disable_run_logger
 from prefect.states import Completed, Failed, State
 from sqlmodel import Session
 
-from crawler.run import AccountResult, CrawlResult
 from flows.artifacts import results_table, summary_markdown
 from flows.crawl import CrawlsFailed, crawl, failure_message, lookback_label, run_crawls
 from flows.linkedin import (
@@ -45,6 +44,7 @@ from flows.tasks import (
 from reach.db import get_engine
 from reach.linkedin.samples import creator_export_name, write_creator_export
 from reach.report import FollowerGain, RunHighlights, TopPost
+from reach.runs import AccountResult, CrawlResult
 from reach.settings import get_settings
 from tests.reach import factories as f
 
