@@ -838,6 +838,7 @@ class EntityMetrics:
     engagements_n: int = 0
     engagements_growth: int | None = None
     engagement_rate: float | None = None
+    engagement_rate_n: int = 0
     applause_rate: float | None = None
     conversation_rate: float | None = None
     amplification_rate: float | None = None
@@ -897,6 +898,7 @@ def rollup(
     rated = [
         (e, f) for p in engaged if (e := p.engagements) is not None and (f := p.followers_at_post)
     ]
+    row.engagement_rate_n = len(rated)
     if rated:
         row.engagement_rate = 100.0 * sum(e for e, _ in rated) / sum(f for _, f in rated)
     for rate, count in (

@@ -95,6 +95,7 @@ def build_report(
         top_posts=top,
         charts=charts,
         generated_at=dt.datetime.now(dt.UTC),
+        total=total,
         build_seconds=time.perf_counter() - began,
     )
 

@@ -72,6 +72,7 @@ class Report:
     top_posts: list[TopPost]
     charts: ChartData
     generated_at: dt.datetime
+    total: EntityMetrics  # every account of the period as one group: the headline's registry row
     build_seconds: float = 0.0
 
     def row_dicts(self) -> list[dict[str, Any]]:
@@ -97,6 +98,7 @@ ENTITY_COLUMNS: list[tuple[str, str]] = [
     ],
     ("engagements_growth", METRICS["engagements_growth"].label),
     ("engagement_rate", METRICS["engagement_rate"].label + " (%)"),
+    ("engagement_rate_n", "posts with engagements and followers at posting"),
     ("applause_rate", METRICS["applause_rate"].label),
     ("conversation_rate", METRICS["conversation_rate"].label),
     ("amplification_rate", METRICS["amplification_rate"].label),

@@ -32,6 +32,12 @@ def fmt_float(value: float | None, digits: int = 2, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
+def fmt_rate(value: float | None, n: int, of: int) -> str:
+    """The engagement rate, saying over how many posts when not all of them had counts."""
+    text = fmt_float(value, 2, "%")
+    return text if n == of or value is None else f"{text} ({n} of {of} posts)"
+
+
 def fmt_sentiment(value: float | None, n: int) -> str:
     return "n/a (n=0)" if value is None else f"{value:+.2f} (n={n})"
 
@@ -49,7 +55,7 @@ def table_cells(row: EntityMetrics) -> list[str]:
         fmt_counted(row.reposts, row.reposts_n, row.posts),
         fmt_counted(row.views, row.views_n, row.posts),
         fmt_counted(row.engagements, row.engagements_n, row.posts),
-        fmt_float(row.engagement_rate, 2, "%"),
+        fmt_rate(row.engagement_rate, row.engagement_rate_n, row.posts),
         fmt_int(row.impressions),
         fmt_int(row.members_reached),
         fmt_int(row.followers),
@@ -185,3 +191,21 @@ def write_xlsx(report: Report, path: Path) -> None:
             sheet.column_dimensions[get_column_letter(i)].width = 16
     about.column_dimensions["B"].width = 120
     wb.save(path)
+
+
+def cell_text(row: EntityMetrics, key: str) -> str:
+    """One metric of a group as its table cell, with its coverage where not every item had it."""
+    value = getattr(row, key)
+    if key in ("likes", "comments", "reposts", "quotes", "views", "engagements"):
+        return fmt_counted(value, getattr(row, f"{key}_n"), row.posts)
+    if key == "engagement_rate":
+        return fmt_rate(value, row.engagement_rate_n, row.posts)
+    if key == "new_followers":
+        return fmt_counted(value, row.new_followers_n, row.accounts, "accounts")
+    if key == "growth_rate":
+        return fmt_float(value, 1, "%")
+    if key in ("post_sentiment", "reply_sentiment"):
+        return fmt_sentiment(value, getattr(row, f"{key}_n"))
+    if isinstance(value, float):
+        return fmt_float(value)
+    return fmt_int(value) if value is None or isinstance(value, int) else str(value)
