@@ -8,6 +8,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from cli.console import console, err, fail
+from cli.users import users_app
 from reach.settings import get_settings
 
 app = typer.Typer(help="Measure the public reach of an ambassador programme.", no_args_is_help=True)
@@ -17,6 +18,7 @@ roster_app = typer.Typer(help="Ambassadors and their public accounts.", no_args_
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
+app.add_typer(users_app, name="users")
 
 
 def open_session() -> Session:
@@ -361,3 +363,42 @@ def report(
         render_table(built, console)
     else:
         typer.echo(render_csv(built) if fmt == "csv" else render_json(built), nl=False)
+
+
+@app.command("web")
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Serve the database `make demo` filled (var/demo.db).")
+    ] = False,
+) -> None:
+    """Serve the dashboard (sign in with a user of `reach users add`)."""
+    import os
+
+    import uvicorn
+
+    from reach.db import schema_problem
+
+    if demo:
+        from cli.demo import demo_environment
+
+        os.environ.update(demo_environment(get_settings().var_dir))
+        get_settings.cache_clear()
+    settings = get_settings()
+    if problem := schema_problem():
+        fail(problem)
+    from web.app import create_app
+
+    proxies = settings.web_trusted_proxies.strip()
+    console.print(
+        f"dashboard: http://{host}:{port}/  (database {settings.masked()['REACH_DATABASE_URL']})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        log_level="info",
+    )

@@ -130,3 +130,19 @@ def current_revision(url: str | None = None) -> str | None:
 
     with get_engine(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_problem(url: str | None = None) -> str | None:
+    """Why the database cannot be served as it is (no schema, an older one), or None."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    try:
+        current = current_revision(url)
+    except Exception as exc:  # noqa: BLE001 - the message says what to do
+        return f"the database does not answer: {str(exc).splitlines()[0]}"
+    if current is None:
+        return "the database has no schema yet: run `reach db upgrade`"
+    if current != head:
+        return f"the database schema is at {current}, this version needs {head}: run `reach db upgrade`"
+    return None

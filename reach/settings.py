@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -80,6 +80,36 @@ class Settings(BaseSettings):
         description="Processes a blog-feed crawl is split over (its accounts shared out). A blog post costs a "
         "request of its own, so one process is CPU-bound; Mastodon and Bluesky crawls stay in one process, "
         "which owns the per-IP rate budget.",
+    )
+
+    web_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key that signs the dashboard's session cookies. Empty: a random key is made once and "
+        "kept in var_dir/web-secret (set it when several servers share the sign-ins).",
+    )
+    web_session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a dashboard sign-in lasts."
+    )
+    web_trusted_proxies: str = Field(
+        default="",
+        description="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto the "
+        "dashboard believes (comma-separated; empty: none, the connection's own address and scheme count).",
+    )
+    web_upload_max_bytes: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="Largest LinkedIn export the dashboard accepts, in bytes.",
+    )
+    dashboard_url: str = Field(
+        default="",
+        description="The dashboard's public address (https://reach.example.org): the Prefect artifacts link "
+        "to its page of each run's period. Empty: the artifacts link no page.",
+    )
+    prefect_ui_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("PREFECT_UI_URL", "REACH_PREFECT_UI_URL"),
+        description="Prefect's UI address (PREFECT_UI_URL): the crawl health page links each crawl run's "
+        "flow run there.",
     )
 
     @field_validator("database_url")

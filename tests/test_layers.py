@@ -1,7 +1,8 @@
 """The house's plan, checked: each layer imports only the ones below it, and no files import each
 other in a circle.
 
-models/ -> reach/ (the core) -> crawler/ -> flows/ -> cli/ (the applications). The sandbox
+models/ -> reach/ (the core) -> crawler/ -> flows/ -> web/ (the dashboard) -> cli/ (the command
+line, which also serves the dashboard). The sandbox
 imports nothing of the product, and only the applications may start it; bench/ and tests/ are
 harnesses and may import anything.
 """
@@ -10,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["models", "reach", "crawler", "flows", "cli"]
+LAYERS = ["models", "reach", "crawler", "flows", "web", "cli"]
 APART = ["sandbox", "bench"]
 
 

@@ -11,7 +11,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Account, AccountSnapshot, Ambassador, Post
+from models import (
+    Account,
+    AccountDailyMetric,
+    AccountPeriodMetric,
+    AccountSnapshot,
+    Ambassador,
+    Post,
+)
 from reach.metrics import (
     AccountFact,
     EntityMetrics,
@@ -188,25 +195,7 @@ def _followers_series(
     owner = {a.id: a.ambassador_id for a in accounts if a.ambassador_id in set(amb_ids.values())}
     if not owner:
         return {}
-    zone = ZoneInfo(period.timezone)
-    snaps = session.execute(
-        select(
-            col(AccountSnapshot.account_id),
-            col(AccountSnapshot.observed_at),
-            col(AccountSnapshot.followers),
-        )
-        .where(
-            col(AccountSnapshot.account_id).in_(list(owner)),
-            col(AccountSnapshot.observed_at) >= period.start,
-            col(AccountSnapshot.observed_at) < period.end,
-            col(AccountSnapshot.followers).is_not(None),
-        )
-        .order_by(col(AccountSnapshot.observed_at), col(AccountSnapshot.id))
-    ).all()
-    # The last snapshot of each day per account, carried forward so a missed crawl is no dip.
-    per_account: dict[int, dict[dt.date, int]] = defaultdict(dict)
-    for account_id, observed, followers in snaps:
-        per_account[account_id][observed.astimezone(zone).date()] = followers
+    per_account = follower_points(session, period, list(owner))
     by_id = {v: k for k, v in amb_ids.items()}
     series: dict[str, list[tuple[dt.date, int]]] = {}
     for amb_id, slug in by_id.items():
@@ -219,8 +208,82 @@ def _followers_series(
             for i, daily in enumerate(mine):
                 if day in daily:
                     last[i] = daily[day]
-            known = [v for v in last if v is not None]
-            if known:
-                points.append((day, sum(known)))
+            # A day counts once every account has a figure: an account whose first crawl comes
+            # later in the period would otherwise show as a jump in followers.
+            if all(v is not None for v in last):
+                points.append((day, sum(v or 0 for v in last)))
         series[slugs[slug]] = points
     return series
+
+
+def follower_points(
+    session: Session, period: Period, account_ids: list[int]
+) -> dict[int, dict[dt.date, int]]:
+    """Each account's followers on the days of the period it has a figure for.
+
+    Crawled: the last snapshot of each crawl day. Imported with a daily series (LinkedIn): the
+    export's total walked back through the daily new followers, a figure for every day, so the
+    line ends at the total instead of jumping to it at the export's last day.
+    """
+    if not account_ids:
+        return {}
+    zone = ZoneInfo(period.timezone)
+    daily = session.execute(
+        select(
+            col(AccountDailyMetric.account_id),
+            col(AccountDailyMetric.day),
+            col(AccountDailyMetric.new_followers),
+        ).where(
+            col(AccountDailyMetric.account_id).in_(account_ids),
+            col(AccountDailyMetric.day) >= period.since,
+            col(AccountDailyMetric.new_followers).is_not(None),
+        )
+    ).all()
+    gains: dict[int, dict[dt.date, int]] = defaultdict(dict)
+    for account_id, day, new in daily:
+        gains[account_id][day] = new
+    points: dict[int, dict[dt.date, int]] = defaultdict(dict)
+    crawled = [a for a in account_ids if a not in gains]
+    if crawled:
+        snaps = session.execute(
+            select(
+                col(AccountSnapshot.account_id),
+                col(AccountSnapshot.observed_at),
+                col(AccountSnapshot.followers),
+            )
+            .where(
+                col(AccountSnapshot.account_id).in_(crawled),
+                col(AccountSnapshot.observed_at) >= period.start,
+                col(AccountSnapshot.observed_at) < period.end,
+                col(AccountSnapshot.followers).is_not(None),
+            )
+            .order_by(col(AccountSnapshot.observed_at), col(AccountSnapshot.id))
+        ).all()
+        for account_id, observed, followers in snaps:
+            points[account_id][observed.astimezone(zone).date()] = followers
+    for account_id, days in gains.items():
+        total = session.execute(
+            select(
+                col(AccountPeriodMetric.period_start),
+                col(AccountPeriodMetric.period_end),
+                col(AccountPeriodMetric.followers_total),
+            )
+            .where(
+                col(AccountPeriodMetric.account_id) == account_id,
+                col(AccountPeriodMetric.followers_total).is_not(None),
+                col(AccountPeriodMetric.period_end) >= period.since,
+            )
+            .order_by(col(AccountPeriodMetric.period_end).desc())
+            .limit(1)
+        ).first()
+        if total is None:
+            continue
+        # An export lists every day of its period; a day it has no row for gained nothing.
+        first, day, value = total
+        while day >= max(first, period.since):
+            if day <= period.until:
+                points[account_id][day] = value
+            value -= days.get(day, 0)
+            day -= dt.timedelta(days=1)
+        points[account_id] = dict(sorted(points[account_id].items()))
+    return dict(points)

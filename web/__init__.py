@@ -1,0 +1,1 @@
+"""The reach dashboard (FastAPI + Jinja2), beside the command line."""

@@ -1,0 +1,386 @@
+"""The dashboard's pages: overview, leaderboard, ambassador, post, crawl health, exports and the
+LinkedIn upload. Each lays out what `reach.dashboard` and the report computed."""
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlmodel import Session, col
+from starlette.exceptions import HTTPException
+
+from models import Ambassador
+from reach import dashboard as views
+from reach.dashboard import BadPeriod, Change, PeriodChoice
+from reach.db import get_engine
+from reach.metrics import METRICS
+from reach.report import FORMATS, Report, default_report_path, write_report
+from reach.report.charts import line_figure, report_figures, sentiment_figure
+from reach.report.html import safe_url
+from reach.report.render import cell_text, fmt_float, fmt_int
+from reach.settings import get_settings
+from web import security
+from web.app import page_user, render
+from web.data import Pair, Reports, today
+from web.uploads import UploadTooLarge, import_upload
+
+router = APIRouter()
+EXPORTS = {"csv": "text/csv", "xlsx": None, "json": "application/json", "html": "text/html"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def choose(request: Request) -> PeriodChoice:
+    q = request.query_params
+    return views.choose_period(
+        today(get_settings().timezone),
+        get_settings().timezone,
+        q.get("range"),
+        q.get("since"),
+        q.get("until"),
+        q.get("month"),
+    )
+
+
+def _reports(request: Request) -> Reports:
+    reports: Reports = request.app.state.reports
+    return reports
+
+
+def _sandbox_bluesky() -> bool:
+    from urllib.parse import urlsplit
+
+    return views.is_loopback(urlsplit(get_settings().bluesky_appview_url).hostname or "")
+
+
+def _change_text(change: Change, before: Report) -> tuple[str, str]:
+    """ "+1,200 (+12.5%) vs 2026-10-02 to 2026-10-31", and whether it went up or down."""
+    span = f"vs {before.period.since} to {before.period.until}"
+    delta = change.delta
+    if delta is None:
+        then = "n/a" if change.previous is None else f"{change.previous:,}"
+        return f"no change to show {span} (then: {then})", ""
+    sign = "+" if delta > 0 else ""
+    pct = f" ({sign}{change.percent:.1f}%)" if change.percent is not None else ""
+    number = f"{delta:,}" if isinstance(delta, int) else f"{delta:,.2f}"
+    return f"{sign}{number}{pct} {span}", "up" if delta > 0 else "down" if delta < 0 else ""
+
+
+def _page(request: Request, name: str, choice: PeriodChoice, **context: Any) -> HTMLResponse:
+    return render(
+        request,
+        name,
+        choice=choice,
+        period_query=urlencode(choice.query()),
+        ranges=views.RANGES,
+        **context,
+    )
+
+
+def _bad_period(request: Request, exc: BadPeriod) -> HTMLResponse:
+    return render(request, "error.html.j2", 400, title="Bad period", message=str(exc))
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> Response:
+    page_user(request)
+    try:
+        choice = choose(request)
+    except BadPeriod as exc:
+        return _bad_period(request, exc)
+    pair = _reports(request).pair(choice)
+    report = pair.report
+    cards = []
+    for change in views.headline_changes(report, pair.before):
+        text, direction = _change_text(change, pair.before)
+        value = change.value
+        cards.append(
+            {
+                "key": change.key,
+                "label": change.label,
+                "value": fmt_int(value) if not isinstance(value, float) else fmt_float(value),
+                "note": change.covers,
+                "change": text,
+                "direction": direction,
+            }
+        )
+    sandboxed = _sandbox_post_ids(report)
+    return _page(
+        request,
+        "overview.html.j2",
+        choice,
+        report=report,
+        cards=cards,
+        figures=report_figures(report),
+        top_posts=[
+            {
+                "post": p,
+                "url": None if p.id in sandboxed else safe_url(p.url),
+                "note": "sandbox post" if p.id in sandboxed else "",
+            }
+            for p in report.top_posts
+        ],
+    )
+
+
+def _sandbox_post_ids(report: Report) -> set[int]:
+    """The top posts that were crawled from the sandbox (their URLs name no real post)."""
+    from models import Account, Post
+
+    ids = [p.id for p in report.top_posts]
+    if not ids:
+        return set()
+    bluesky = _sandbox_bluesky()
+    with Session(get_engine()) as session:
+        rows = session.execute(
+            select(col(Post.id), Account)
+            .join(Account, col(Account.id) == col(Post.account_id))
+            .where(col(Post.id).in_(ids))
+        ).all()
+    return {pid for pid, account in rows if views.is_sandbox(account, bluesky)}
+
+
+@router.get("/ambassadors", response_class=HTMLResponse)
+def ambassadors(request: Request) -> Response:
+    page_user(request)
+    q = request.query_params
+    try:
+        choice = choose(request)
+        filters = views.Filters(
+            q.get("country", ""), q.get("cohort", ""), q.get("team", ""), q.get("platform", "")
+        )
+        sort = q.get("sort", "engagements")
+        desc = q.get("dir", "desc") != "asc"
+        pair: Pair = _reports(request).pair(choice)
+        ranks = views.leaderboard(pair.report, pair.before, filters, sort, desc)
+    except BadPeriod as exc:
+        return _bad_period(request, exc)
+    base = {**choice.query(), **{k: v for k, v in vars(filters).items() if v}}
+
+    def sort_link(column: str) -> str:
+        direction = "asc" if sort == column and desc else "desc"
+        return "?" + urlencode({**base, "sort": column, "dir": direction})
+
+    return _page(
+        request,
+        "leaderboard.html.j2",
+        choice,
+        report=pair.report,
+        ranks=ranks,
+        filters=filters,
+        choices=views.filter_choices(pair.report),
+        sort=sort,
+        desc=desc,
+        sort_link=sort_link,
+        columns=[
+            ("posts", "Posts"),
+            ("likes", "Likes"),
+            ("comments", "Comments"),
+            ("reposts", "Reposts"),
+            ("views", "Views"),
+            ("engagements", METRICS["engagements"].label),
+            ("engagement_rate", METRICS["engagement_rate"].label),
+            ("followers", METRICS["followers"].label),
+            ("new_followers", METRICS["new_followers"].label),
+            ("potential_reach", METRICS["potential_reach"].label),
+            ("reply_sentiment", METRICS["reply_sentiment"].label),
+        ],
+        cell=cell_text,
+    )
+
+
+@router.get("/ambassadors/{slug}", response_class=HTMLResponse)
+def ambassador(request: Request, slug: str) -> Response:
+    page_user(request)
+    try:
+        choice = choose(request)
+    except BadPeriod as exc:
+        return _bad_period(request, exc)
+    report = _reports(request).get(choice.period)
+    with Session(get_engine()) as session:
+        view = views.ambassador_view(session, report, slug, _sandbox_bluesky())
+    if view is None:
+        raise HTTPException(404, f"no ambassador {slug!r}")
+    followers = line_figure(
+        "chart-account-followers",
+        "Followers per account (one point per crawl day)",
+        [(a.followers.name, a.followers.points) for a in view.accounts],
+        "followers",
+    )
+    return _page(
+        request,
+        "ambassador.html.j2",
+        choice,
+        report=report,
+        view=view,
+        row=view.row,
+        cards=headline_cards_for(view.row),
+        figures=[followers],
+    )
+
+
+def headline_cards_for(row: Any) -> list[dict[str, Any]]:
+    from reach.report.render import fmt_counted, fmt_sentiment
+
+    return [
+        {"key": "posts", "label": METRICS["posts"].label, "value": fmt_int(row.posts), "note": ""},
+        {
+            "key": "engagements",
+            "label": METRICS["engagements"].label,
+            "value": fmt_int(row.engagements),
+            "note": f"{row.engagements_n} of {row.posts} posts with counts",
+        },
+        {
+            "key": "new_followers",
+            "label": METRICS["new_followers"].label,
+            "value": fmt_int(row.new_followers),
+            "note": f"{row.new_followers_n} of {row.accounts} accounts with a figure",
+        },
+        {
+            "key": "followers",
+            "label": METRICS["followers"].label,
+            "value": fmt_int(row.followers),
+            "note": "at the end of the period",
+        },
+        {
+            "key": "likes",
+            "label": METRICS["likes"].label,
+            "value": fmt_counted(row.likes, row.likes_n, row.posts),
+            "note": "",
+        },
+        {
+            "key": "comments",
+            "label": METRICS["comments"].label,
+            "value": fmt_counted(row.comments, row.comments_n, row.posts),
+            "note": "",
+        },
+        {
+            "key": "reply_sentiment",
+            "label": METRICS["reply_sentiment"].label,
+            "value": fmt_sentiment(row.reply_sentiment, row.reply_sentiment_n),
+            "note": "mean polarity -1..1 of the replies scored",
+        },
+    ]
+
+
+@router.get("/posts/{post_id}", response_class=HTMLResponse)
+def post(request: Request, post_id: int) -> Response:
+    page_user(request)
+    with Session(get_engine()) as session:
+        view = views.post_view(session, post_id, _sandbox_bluesky())
+    if view is None:
+        raise HTTPException(404, f"no post {post_id}")
+    stamps = [s.observed_at.strftime("%Y-%m-%d %H:%M") for s in view.snapshots]
+    series: list[tuple[str, list[tuple[str, int | float]]]] = []
+    for count in ("likes", "comments", "reposts", "quotes", "views", "impressions"):
+        points: list[tuple[str, int | float]] = [
+            (t, v)
+            for t, s in zip(stamps, view.snapshots, strict=True)
+            if (v := s.counts[count]) is not None
+        ]
+        if points:
+            series.append((METRICS[count].label, points))
+    history = line_figure(
+        "chart-post-history", "Counts at each crawl (one point per snapshot)", series, "count"
+    )
+    sentiment = sentiment_figure("chart-reply-sentiment", None, view.polarities)
+    return render(
+        request,
+        "post.html.j2",
+        view=view,
+        stamps=stamps,
+        figures=[history, sentiment],
+        counts=[c for c in ("likes", "comments", "reposts", "quotes", "views", "impressions")],
+        labels={c: METRICS[c].label for c in METRICS},
+        sentiment=None
+        if view.reply_sentiment is None
+        else f"{view.reply_sentiment:+.2f} (n={view.reply_sentiment_n})",
+    )
+
+
+@router.get("/health", response_class=HTMLResponse)
+def health(request: Request) -> Response:
+    page_user(request)
+    with Session(get_engine()) as session:
+        state = views.crawl_health(
+            session, dt.datetime.now(dt.UTC), get_settings().prefect_ui_url or None
+        )
+    return render(request, "health.html.j2", health=state, stale_days=views.STALE_AFTER.days)
+
+
+@router.get("/export/{fmt}")
+def export(request: Request, fmt: str) -> Response:
+    page_user(request)
+    if fmt not in EXPORTS:
+        raise HTTPException(404, f"no export {fmt!r}: use csv, xlsx, json or html")
+    try:
+        choice = choose(request)
+    except BadPeriod as exc:
+        return _bad_period(request, exc)
+    by = request.query_params.get("by", "ambassador")
+    if by not in ("ambassador", "platform", "country", "cohort", "team"):
+        raise HTTPException(404, f"cannot group by {by!r}")
+    report = _reports(request).get(choice.period, by)
+    name = default_report_path(report, fmt, ".").name
+    with tempfile.TemporaryDirectory(prefix="reach-export-") as folder:
+        data = write_report(report, fmt, Path(folder) / name).read_bytes()
+    assert fmt in FORMATS
+    return Response(
+        data,
+        media_type=EXPORTS[fmt] or XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/linkedin", response_class=HTMLResponse)
+def linkedin_form(request: Request) -> Response:
+    page_user(request, "editor")
+    return render(request, "linkedin.html.j2", ambassadors=_ambassadors(), outcome=None)
+
+
+@router.post("/linkedin", response_class=HTMLResponse)
+def linkedin_upload(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    ambassador: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    page_user(request, "editor")
+    if not security.csrf_ok(request, csrf_token):
+        return render(
+            request,
+            "error.html.j2",
+            403,
+            title="Form expired",
+            message="The form's CSRF token is missing or wrong: reload the page and upload again.",
+        )
+    try:
+        outcome = import_upload(file, ambassador or None)
+    except UploadTooLarge as exc:
+        return render(
+            request,
+            "linkedin.html.j2",
+            413,
+            ambassadors=_ambassadors(),
+            outcome={"ok": False, "message": str(exc)},
+        )
+    return render(
+        request,
+        "linkedin.html.j2",
+        200 if outcome.ok else 422,
+        ambassadors=_ambassadors(),
+        outcome={"ok": outcome.ok, "message": outcome.message},
+    )
+
+
+def _ambassadors() -> list[tuple[str, str]]:
+    with Session(get_engine()) as session:
+        return [
+            (slug, name)
+            for slug, name in session.execute(
+                select(col(Ambassador.slug), col(Ambassador.name)).order_by(col(Ambassador.name))
+            ).all()
+        ]
