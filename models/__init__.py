@@ -1,4 +1,4 @@
-"""SQLModel tables: roster, posts, append-only snapshots, crawl runs, sentiment, analytics."""
+"""SQLModel tables: roster, posts, append-only snapshots, crawl runs, sentiment, analytics, users."""
 
 from models.analytics import AccountDailyMetric, AccountPeriodMetric, AudienceDemographic
 from models.content import AccountSnapshot, Post, PostSnapshot, Reply
@@ -9,6 +9,7 @@ from models.enums import (
     CrawledPlatform,
     Platform,
     PostKind,
+    Role,
     RunStatus,
     SentimentState,
     Source,
@@ -18,6 +19,7 @@ from models.roster import Account, Ambassador
 from models.runs import CrawlOutcome, CrawlRun
 from models.sentiment import Sentiment
 from models.types import UTCDateTime, key_of, utcnow
+from models.users import ApiToken, User
 
 __all__ = [
     "CRAWLED_PLATFORMS",
@@ -28,6 +30,7 @@ __all__ = [
     "AccountSnapshot",
     "AccountStatus",
     "Ambassador",
+    "ApiToken",
     "AudienceDemographic",
     "CrawlOutcome",
     "CrawlRun",
@@ -38,11 +41,13 @@ __all__ = [
     "PostKind",
     "PostSnapshot",
     "Reply",
+    "Role",
     "RunStatus",
     "Sentiment",
     "SentimentState",
     "Source",
     "UTCDateTime",
+    "User",
     "key_of",
     "utcnow",
 ]

@@ -50,3 +50,11 @@ class RunStatus(StrEnum):
 class SentimentState(StrEnum):
     SCORED = "scored"
     NOT_SCORED = "not_scored"
+
+
+class Role(StrEnum):
+    """What a dashboard user may do, lowest first: each role can do all a lower one can."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
