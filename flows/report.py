@@ -11,6 +11,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.tasks import ReportFiles, ReportFormat, ReportGrouping, build_reach_report
+from reach.settings import get_settings
 
 
 def report_period(
@@ -19,8 +20,6 @@ def report_period(
     """`days` whole days ending `until` (default today in the configured time zone)."""
     if until is None:
         from zoneinfo import ZoneInfo
-
-        from reach.settings import get_settings
 
         until = dt.datetime.now(ZoneInfo(timezone or get_settings().timezone)).date()
     return until - dt.timedelta(days=days - 1), until
@@ -48,8 +47,16 @@ def publish_report_artifacts(files: ReportFiles, key_prefix: str = "reach-report
         table=tables["top_ambassadors"],
         description="Ambassadors ranked by engagements, then new followers",
     )
-    markdown = summary_markdown(files.report, link=str(files.paths[0]) if files.paths else None)
-    markdown += "".join(f"\n- `{p}`" for p in files.paths[1:])
+    from reach.dashboard import period_url
+
+    # A path on the worker opens in no browser: the link goes to the dashboard when it is known.
+    dashboard = get_settings().dashboard_url
+    link = period_url(dashboard, files.report.period) if dashboard else None
+    markdown = summary_markdown(files.report, link=link)
+    if files.paths:
+        markdown += "\nFiles on the worker:\n" + "".join(f"\n- `{p}`" for p in files.paths)
+    if not dashboard:
+        markdown += "\n\nSet REACH_DASHBOARD_URL to link this summary to the dashboard.\n"
     create_markdown_artifact(
         key=f"{key_prefix}-summary",
         markdown=markdown,

@@ -620,3 +620,9 @@ def data_version(session: Session) -> tuple[Any, ...]:
         select(func.max(col(Account.updated_at)), func.count(col(Account.id)))
     ).one()
     return (*runs, scored, *roster, *accounts)
+
+
+def period_url(dashboard_url: str, period: Period, page: str = "/") -> str:
+    """The dashboard page of a period (for links from Prefect artifacts and digests)."""
+    query = f"range=custom&since={period.since.isoformat()}&until={period.until.isoformat()}"
+    return f"{dashboard_url.rstrip('/')}{page}?{query}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make serve`: a Prefect server on 127.0.0.1, the deployments of prefect.yaml, and one process
-# worker in the foreground. Ctrl-C stops the worker and the server this script started.
+# `make serve`: a Prefect server on 127.0.0.1, the deployments of prefect.yaml, the dashboard
+# (`reach web`) and one process worker in the foreground. Ctrl-C stops the worker, then the
+# dashboard and the server this script started.
 #
 # PREFECT_API_URL set in the environment: use that server (or Prefect Cloud) and start none.
 set -euo pipefail
@@ -8,6 +9,9 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 POOL=${REACH_WORK_POOL:-reach}
 PORT=${REACH_PREFECT_PORT:-4200}
+WEB_PORT=${REACH_WEB_PORT:-8000}
+# The flows' artifacts link to the dashboard's page of each report's period.
+export REACH_DASHBOARD_URL="${REACH_DASHBOARD_URL:-http://127.0.0.1:$WEB_PORT}"
 
 export REACH_HOME="$PWD"                   # recorded in prefect.yaml's pull step at deploy
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
@@ -18,21 +22,28 @@ export REACH_TIMEZONE
 mkdir -p var "$PREFECT_HOME"
 
 server_pid=""
+web_pid=""
 stop_server() {
+    if [[ -n "$web_pid" ]] && kill -0 "$web_pid" 2>/dev/null; then
+        echo "stopping the dashboard (pid $web_pid)"
+        kill "$web_pid"
+        wait "$web_pid" 2>/dev/null || true
+    fi
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
         echo "stopping the Prefect server (pid $server_pid)"
         kill "$server_pid"
         wait "$server_pid" 2>/dev/null || true
     fi
-    rm -f var/prefect-server.pid
+    rm -f var/prefect-server.pid var/web.pid
 }
 
+trap stop_server EXIT
 if [[ -z "${PREFECT_API_URL:-}" ]]; then
     export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
+    export PREFECT_UI_URL="${PREFECT_UI_URL:-http://127.0.0.1:$PORT}"
     "$BIN/prefect" server start --host 127.0.0.1 --port "$PORT" >var/prefect-server.log 2>&1 &
     server_pid=$!
     echo "$server_pid" >var/prefect-server.pid
-    trap stop_server EXIT
     echo "Prefect server starting (pid $server_pid, log var/prefect-server.log)"
 fi
 
@@ -55,8 +66,14 @@ PY
     || "$BIN/prefect" work-pool create "$POOL" --type process
 "$BIN/prefect" --no-prompt deploy --all
 
+"$BIN/reach" db upgrade >/dev/null
+"$BIN/reach" web --host 127.0.0.1 --port "$WEB_PORT" >var/web.log 2>&1 &
+web_pid=$!
+echo "$web_pid" >var/web.pid
+
 echo
-echo "UI: ${PREFECT_API_URL%/api}  (deployments, schedules, Run > Custom run)."
+echo "Dashboard: http://127.0.0.1:$WEB_PORT/  (log var/web.log; add a user: reach users add EMAIL --role admin)"
+echo "Prefect UI: ${PREFECT_API_URL%/api}  (deployments, schedules, Run > Custom run)."
 echo "Ctrl-C twice stops the worker (a Prefect worker exits on the second signal), then the server."
 # In the foreground so Ctrl-C reaches it; the server (a background job) is stopped by the EXIT trap.
 "$BIN/prefect" worker start --pool "$POOL" --type process || true

@@ -140,7 +140,7 @@ def summary_markdown(report: Report, link: str | None = None) -> str:
     for r in artifact_tables(report)["headline"]:
         lines.append(f"| {r['metric']} | {fmt_int(r['value'])} | {r['covers']} |")
     if link:
-        lines += ["", f"Full report: [{link}]({link})"]
+        lines += ["", f"On the dashboard: [{link}]({link})"]
     return "\n".join(lines) + "\n"
 
 

@@ -604,6 +604,26 @@ def test_reach_report_flow_writes_the_files_and_publishes_the_headline(
     assert result["files"][0] in str(artifacts["reach-report-summary"])
 
 
+def test_report_summary_links_to_the_dashboard_page_of_its_period(
+    harness: None,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REACH_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("REACH_DASHBOARD_URL", "https://reach.example.org/")
+    get_settings.cache_clear()
+    with Session(get_engine(db_url)) as session:
+        f.seed_case(session)
+
+    state = reach_report(since=f.SEED_SINCE, until=f.SEED_UNTIL, formats=["csv"], return_state=True)
+
+    summary = str(artifacts_of(state)["reach-report-summary"])
+    page = "https://reach.example.org/?range=custom&since=2026-03-01&until=2026-03-31"
+    assert f"[{page}]({page})" in summary
+    assert "Set REACH_DASHBOARD_URL" not in summary
+
+
 # --- flows/linkedin.py ------------------------------------------------------------------------
 
 

@@ -89,16 +89,23 @@ def free_port(host: str) -> int:
 class WebServer:
     """`reach web` in a process of its own on a loopback address; stopped by the pid it started."""
 
-    def __init__(self, db_url: str, var_dir: Path, host: str = "127.0.0.5") -> None:
+    def __init__(
+        self,
+        db_url: str,
+        var_dir: Path,
+        host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.host, self.port = host, free_port(host)
         self.url = f"http://{host}:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REACH_")}
-        env |= {"REACH_DATABASE_URL": db_url, "REACH_VAR_DIR": str(var_dir)}
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("REACH_")}
+        environment |= {"REACH_DATABASE_URL": db_url, "REACH_VAR_DIR": str(var_dir), **(env or {})}
+        var_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(var_dir / "web.log", "w+b")  # noqa: SIM115 - closed in stop()
         reach = Path(sys.executable).with_name("reach")
         self.process = subprocess.Popen(
             [str(reach), "web", "--host", host, "--port", str(self.port)],
-            env=env,
+            env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
