@@ -141,7 +141,7 @@ def print_run_summary(title: str, state: Any, seconds: float) -> None:
             console.print(f"report: {path}", soft_wrap=True)
 
 
-def print_report(days: int, day_offset: int) -> None:
+def print_report(days: int, day_offset: int) -> Any:
     """Write the HTML reach report of the last `days` days and print its top-10 ambassadors."""
     from cli.console import console
     from reach.report import build_report, default_report_path, print_top_ambassadors, write_report
@@ -154,6 +154,34 @@ def print_report(days: int, day_offset: int) -> None:
     path = write_report(report, "html", default_report_path(report, "html"))
     console.print(f"\n[bold]reach report:[/] {path}", soft_wrap=True)
     print_top_ambassadors(report, 10, console=console)
+    return report.period
+
+
+DEMO_USER, DEMO_PASSWORD = "demo@example.org", "demo-password"
+
+
+def invite_to_dashboard(period: Any) -> None:
+    """A dashboard user in the demo database, and how to open the demo's period in it."""
+    from sqlmodel import Session
+
+    from cli.console import console
+    from reach.dashboard import period_url
+    from reach.db import get_engine
+    from reach.users import UserError, add_user
+
+    with Session(get_engine()) as session:
+        try:
+            add_user(session, DEMO_USER, "admin", DEMO_PASSWORD)
+            session.commit()
+        except UserError:
+            session.rollback()  # made by an earlier demo
+    console.print(
+        f"[bold]dashboard:[/] run [bold].venv/bin/reach web --demo[/], open "
+        f"{period_url('http://127.0.0.1:8000', period)} and sign in as {DEMO_USER} / "
+        f"{DEMO_PASSWORD} (a user of the demo database only)",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 def linkedin_ambassadors(session: "Session") -> list[tuple[str, str]]:
@@ -308,8 +336,9 @@ def run_demo() -> None:
         state = run_nightly(day)
         print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
         failed = failed or not state.is_completed()
-    print_report(settings.lookback_days, day_offset=1)
+    period = print_report(settings.lookback_days, day_offset=1)
     print_linkedin_beside_crawled(settings.lookback_days, day_offset=1)
     console.print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    invite_to_dashboard(period)
     if failed:
         raise SystemExit(1)

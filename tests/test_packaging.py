@@ -37,8 +37,11 @@ def test_wheel_installs_the_product_and_migrates_a_new_database(tmp_path: Path) 
     (wheel,) = tmp_path.glob("ambassador_reach-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
-    assert tops == {"cli", "crawler", "flows", "models", "reach"}
+    assert tops == {"cli", "crawler", "flows", "models", "reach", "web"}
     assert "reach/migrations/env.py" in names
+    # The dashboard's templates and assets, and the report views it shares.
+    assert {"web/templates/base.html.j2", "web/static/app.css"} <= set(names)
+    assert {"reach/templates/_views.html.j2", "reach/templates/charts.js"} <= set(names)
     assert any(name.startswith("reach/migrations/versions/0001_") for name in names)
 
     # A virtualenv with only the wheel of ours; the dependencies come from the project's own

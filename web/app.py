@@ -7,26 +7,22 @@ the static files and the sign-in pages.
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models import User
 from reach.db import get_engine
-from reach.metrics import METRICS
 from reach.report.charts import charts_js, plotly_js
 from reach.report.html import TEMPLATES as REPORT_TEMPLATES
-from reach.report.html import view_filters
 from reach.settings import Settings, get_settings
 from reach.users import authenticate
 from web import security
 from web.data import Reports
+from web.rendering import Forbidden, SignInRequired, render, templates
 
 HERE = Path(__file__).resolve().parent
 STATIC: dict[str, tuple[Callable[[], str], str]] = {
@@ -35,52 +31,6 @@ STATIC: dict[str, tuple[Callable[[], str], str]] = {
     "charts.js": (charts_js, "text/javascript"),
     "plotly.js": (plotly_js, "text/javascript"),
 }
-
-
-class SignInRequired(Exception):
-    """A page asked for by nobody signed in: answered with a redirect to the sign-in page."""
-
-
-class Forbidden(Exception):
-    """A signed-in user whose role does not allow this."""
-
-    def __init__(self, needed: str) -> None:
-        super().__init__(needed)
-        self.needed = needed
-
-
-def templates() -> Jinja2Templates:
-    env = Environment(
-        loader=ChoiceLoader(
-            [FileSystemLoader(HERE / "templates"), FileSystemLoader(REPORT_TEMPLATES)]
-        ),
-        autoescape=select_autoescape(["html", "j2"], default=True),
-    )
-    env.filters.update(view_filters())
-    env.globals.update(
-        post_href=lambda post: f"/posts/{post.id}",
-        metrics=list(METRICS.values()),
-    )
-    return Jinja2Templates(env=env)
-
-
-def page_user(request: Request, role: str = "viewer") -> User:
-    """The signed-in user of a page, or a redirect to sign in; a lesser role gets 403."""
-    user = security.current_user(request)
-    if user is None:
-        raise SignInRequired()
-    if not security.allowed(user, role):
-        raise Forbidden(role)
-    request.state.user = user
-    return user
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    app_templates: Jinja2Templates = request.app.state.templates
-    context.setdefault("user", getattr(request.state, "user", None))
-    context["csrf"] = security.csrf_token(request)
-    context["request"] = request
-    return app_templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -24,8 +24,8 @@ from reach.report.html import safe_url
 from reach.report.render import cell_text, fmt_float, fmt_int
 from reach.settings import get_settings
 from web import security
-from web.app import page_user, render
 from web.data import Pair, Reports, today
+from web.rendering import page_user, render
 from web.uploads import UploadTooLarge, import_upload
 
 router = APIRouter()
@@ -284,7 +284,11 @@ def post(request: Request, post_id: int) -> Response:
         if points:
             series.append((METRICS[count].label, points))
     history = line_figure(
-        "chart-post-history", "Counts at each crawl (one point per snapshot)", series, "count"
+        "chart-post-history",
+        "Counts at each crawl (one point per snapshot)",
+        series,
+        "count",
+        "%b %-d %H:%M",
     )
     sentiment = sentiment_figure("chart-reply-sentiment", None, view.polarities)
     return render(

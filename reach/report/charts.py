@@ -70,8 +70,10 @@ def line_figure(
     title: str,
     series: Sequence[tuple[str, Sequence[tuple[str, int | float]]]],
     y_title: str = "",
+    x_format: str = "%b %-d",
 ) -> dict[str, Any]:
-    """Lines with a marker at each point (one point per crawl day, or per snapshot)."""
+    """Lines with a marker at each point (one point per crawl day, or per snapshot); days on
+    the x axis are labelled as days even when there are only two of them."""
     data = [
         {
             "type": "scatter",
@@ -83,7 +85,13 @@ def line_figure(
         for name, points in series
         if points
     ]
-    return figure(chart_id, title, data, yaxis={"title": {"text": y_title}})
+    return figure(
+        chart_id,
+        title,
+        data,
+        yaxis={"title": {"text": y_title}},
+        xaxis={"type": "date", "tickformat": x_format},
+    )
 
 
 def bar_figure(
