@@ -112,6 +112,34 @@ class Settings(BaseSettings):
         "flow run there.",
     )
 
+    notify_urls: SecretStr = Field(
+        default=SecretStr(""),
+        description="Where digests and alerts go: Apprise URLs, space-separated (mailtos://user:pass@host?to=..., "
+        "slack://..., msteams://..., json://host/path). They hold credentials: shown masked.",
+    )
+    notify_secret_block: str = Field(
+        default="",
+        description="Name of a Prefect Secret block holding the Apprise URLs (space- or newline-separated), "
+        "used in addition to REACH_NOTIFY_URLS.",
+    )
+    alert_drop_pct: float = Field(
+        default=30,
+        gt=0,
+        le=100,
+        description="A platform's accounts crawled ok or posts seen this far (%) below the median of its last "
+        "7 successful runs raise a coverage alert.",
+    )
+    alert_post_engagements: int = Field(
+        default=1000,
+        ge=1,
+        description="A post passing this many engagements raises a milestone alert.",
+    )
+    alert_followers_pct: float = Field(
+        default=5,
+        gt=0,
+        description="An account gaining more than this % of its followers in a day raises a spike alert.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _absolute_sqlite_path(cls, value: str) -> str:
