@@ -26,7 +26,7 @@ from reach.settings import get_settings
 from web import security
 from web.data import Pair, Reports, today
 from web.rendering import page_user, render
-from web.uploads import UploadTooLarge, import_upload
+from web.uploads import UploadTooLarge, import_roster_upload, import_upload
 
 router = APIRouter()
 EXPORTS = {"csv": "text/csv", "xlsx": None, "json": "application/json", "html": "text/html"}
@@ -388,3 +388,39 @@ def _ambassadors() -> list[tuple[str, str]]:
                 select(col(Ambassador.slug), col(Ambassador.name)).order_by(col(Ambassador.name))
             ).all()
         ]
+
+
+@router.get("/roster", response_class=HTMLResponse)
+def roster_page(request: Request) -> Response:
+    page_user(request)
+    return _roster(request, None)
+
+
+@router.post("/roster", response_class=HTMLResponse)
+def roster_upload(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    page_user(request, "editor")
+    if not security.csrf_ok(request, csrf_token):
+        return render(
+            request,
+            "error.html.j2",
+            403,
+            title="Form expired",
+            message="The form's CSRF token is missing or wrong: reload the page and upload again.",
+        )
+    try:
+        ok, message = import_roster_upload(file)
+    except UploadTooLarge as exc:
+        ok, message = False, str(exc)
+    return _roster(request, {"ok": ok, "message": message}, 200 if ok else 422)
+
+
+def _roster(request: Request, outcome: dict[str, Any] | None, status: int = 200) -> HTMLResponse:
+    from reach.roster import roster_rows
+
+    with Session(get_engine()) as session:
+        rows = roster_rows(session)
+    return render(request, "roster.html.j2", status, rows=rows, outcome=outcome)

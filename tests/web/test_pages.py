@@ -246,3 +246,32 @@ def test_a_bad_linkedin_upload_shows_its_problem_and_stores_nothing(
     not_xlsx.write_text("hello")
     assert _upload(client, not_xlsx).status_code == 422
     assert _stored(seeded) == before
+
+
+def test_an_editor_imports_a_roster_and_a_bad_one_changes_nothing(
+    seeded: Session, client: TestClient, tmp_path: Path
+) -> None:
+    from models import Ambassador
+
+    sign_in(client, "viewer")
+    assert "Ngozi Eze" in client.get("/roster").text
+    assert 'action="/roster"' not in client.get("/roster").text  # a viewer sees no form
+    sign_in(client, "editor")
+    page = client.get("/roster")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    header = "ambassador,country,cohort,team,platform,account\n"
+    good = header + "Kofi Mensah,GH,2026,Sales,bluesky,kofi.bsky.social\n"
+    answer = client.post(
+        "/roster",
+        data={"csrf_token": csrf},
+        files={"file": ("roster.csv", io.BytesIO(good.encode()))},
+    )
+    assert answer.status_code == 200 and "ambassadors +1" in answer.text
+    bad = header + "Ama Owusu,ZZ,2026,Sales,bluesky,ama.bsky.social\n"
+    answer = client.post(
+        "/roster", data={"csrf_token": csrf}, files={"file": ("bad.csv", io.BytesIO(bad.encode()))}
+    )
+    assert answer.status_code == 422 and "nothing imported" in answer.text
+    seeded.expire_all()
+    names = set(seeded.execute(select(Ambassador.name)).scalars())
+    assert "Kofi Mensah" in names and "Ama Owusu" not in names
