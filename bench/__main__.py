@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["crawl", "sentiment", "report", "flow"]
+BENCHMARKS = ["crawl", "sentiment", "report", "flow", "web"]
 
 
 def main(names: list[str]) -> None:
