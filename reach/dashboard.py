@@ -216,11 +216,14 @@ def leaderboard(
     if sort not in SORTABLE:
         raise BadPeriod(f"cannot sort by {sort!r}: use one of {', '.join(SORTABLE)}")
     ranked = top_ambassadors(report, len(report.ambassadors))
-    earlier = {r.key: i for i, r in enumerate(top_ambassadors(before, len(before.ambassadors)), 1)}
+    # A rank among the previous period's all-empty rows means nothing: those have none.
+    earlier = {
+        r.key: i
+        for i, r in enumerate(top_ambassadors(before, len(before.ambassadors)), 1)
+        if r.posts > 0 or r.new_followers is not None
+    }
     rows = [
-        Rank(row, i, earlier.get(row.key) if _active(before, row.key) else None)
-        for i, row in enumerate(ranked, 1)
-        if filters.keep(row)
+        Rank(row, i, earlier.get(row.key)) for i, row in enumerate(ranked, 1) if filters.keep(row)
     ]
 
     def key(rank: Rank) -> Any:
@@ -234,12 +237,6 @@ def leaderboard(
     else:
         rows.sort(key=lambda r: (key(r), r.rank))
     return rows
-
-
-def _active(report: Report, key: str) -> bool:
-    """The ambassador had any figure in that period (a rank among all-empty rows means nothing)."""
-    row = next((r for r in report.ambassadors if r.key == key), None)
-    return row is not None and (row.posts > 0 or row.new_followers is not None)
 
 
 def filter_choices(report: Report) -> dict[str, list[str]]:
@@ -390,11 +387,9 @@ def _posts(
     session: Session, report: Report, accounts: list[Account], sandbox_bluesky: bool
 ) -> list[PostRow]:
     """The ambassador's posts of the period, newest first, with their latest counts."""
-    from reach.metrics import post_facts
-
     ids = {a.id for a in accounts}
     sandboxed = {a.id for a in accounts if is_sandbox(a, sandbox_bluesky)}
-    facts = [p for p in post_facts(session, report.period) if p.account_id in ids]
+    facts = [p for p in report.posts if p.account_id in ids]
     facts.sort(key=lambda p: p.published_at, reverse=True)
     texts = dict(
         session.execute(

@@ -29,6 +29,7 @@ from web.rendering import page_user, render
 from web.uploads import UploadTooLarge, import_roster_upload, import_upload
 
 router = APIRouter()
+LEADERBOARD_PAGE = 100  # rows per page: a programme of 1,000 is ten pages, not one 1 MB table
 EXPORTS = {"csv": "text/csv", "xlsx": None, "json": "application/json", "html": "text/html"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -156,9 +157,20 @@ def ambassadors(request: Request) -> Response:
         desc = q.get("dir", "desc") != "asc"
         pair: Pair = _reports(request).pair(choice)
         ranks = views.leaderboard(pair.report, pair.before, filters, sort, desc)
+        page = int(q.get("page", "1"))
     except BadPeriod as exc:
         return _bad_period(request, exc)
+    except ValueError:
+        return _bad_period(request, BadPeriod(f"page {q.get('page')!r} is not a number"))
+    pages = max(1, -(-len(ranks) // LEADERBOARD_PAGE))
+    page = min(max(page, 1), pages)
+    shown = ranks[(page - 1) * LEADERBOARD_PAGE : page * LEADERBOARD_PAGE]
     base = {**choice.query(), **{k: v for k, v in vars(filters).items() if v}}
+
+    def page_link(number: int) -> str:
+        return "?" + urlencode(
+            {**base, "sort": sort, "dir": "desc" if desc else "asc", "page": number}
+        )
 
     def sort_link(column: str) -> str:
         direction = "asc" if sort == column and desc else "desc"
@@ -169,7 +181,12 @@ def ambassadors(request: Request) -> Response:
         "leaderboard.html.j2",
         choice,
         report=pair.report,
-        ranks=ranks,
+        ranks=shown,
+        total=len(ranks),
+        page=page,
+        pages=pages,
+        page_size=LEADERBOARD_PAGE,
+        page_link=page_link,
         filters=filters,
         choices=views.filter_choices(pair.report),
         sort=sort,

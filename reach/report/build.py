@@ -103,6 +103,7 @@ def build_report(
         charts=charts,
         generated_at=dt.datetime.now(dt.UTC),
         total=total,
+        posts=posts,
         build_seconds=time.perf_counter() - began,
     )
 

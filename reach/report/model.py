@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from reach.metrics import METRICS, EntityMetrics, Period
+from reach.metrics import METRICS, EntityMetrics, Period, PostFact
 
 
 @dataclass
@@ -73,6 +73,7 @@ class Report:
     charts: ChartData
     generated_at: dt.datetime
     total: EntityMetrics  # every account of the period as one group: the headline's registry row
+    posts: list[PostFact] = field(default_factory=list, repr=False)  # the facts the rows came from
     build_seconds: float = 0.0
 
     def row_dicts(self) -> list[dict[str, Any]]:
