@@ -1,5 +1,9 @@
 """Where the command line and the demo write: one console for results, one for errors."""
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -13,3 +17,30 @@ def fail(message: str, code: int = 1) -> None:
     # One line however long; the message may echo user input, so it is never read as markup.
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def needs_database(command: Command) -> Command:
+    """Run the command only on a database that exists and is migrated: else one line saying
+    which database and what fixes it, exit 2, and nothing created."""
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
+        from reach.db import schema_problem
+        from reach.settings import get_settings
+
+        try:
+            get_settings()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = "REACH_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
+            fail(f"{name}: {first['msg'].removeprefix('Value error, ')}", 2)
+        if problem := schema_problem():
+            fail(problem, 2)
+        return command(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]

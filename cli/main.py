@@ -7,7 +7,8 @@ import typer
 from rich.table import Table
 from sqlmodel import Session
 
-from cli.console import console, err, fail
+from cli.console import console, err, fail, needs_database
+from cli.digest import digest
 from cli.users import users_app
 from reach.settings import get_settings
 
@@ -19,6 +20,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 app.add_typer(users_app, name="users")
+app.command("digest")(digest)
 
 
 def open_session() -> Session:
@@ -55,6 +57,7 @@ def db_current() -> None:
 
 
 @roster_app.command("import")
+@needs_database
 def roster_import(
     path: Annotated[Path, typer.Argument(help="Roster file, .csv or .yaml.")],
 ) -> None:
@@ -71,6 +74,7 @@ def roster_import(
 
 
 @roster_app.command("export")
+@needs_database
 def roster_export(
     fmt: Annotated[str, typer.Option("--format", help="csv or yaml.")] = "csv",
     output: Annotated[
@@ -91,6 +95,7 @@ def roster_export(
 
 
 @roster_app.command("list")
+@needs_database
 def roster_list() -> None:
     """Print the roster: ambassadors, countries and their accounts."""
     from cli.views import roster_table
@@ -108,6 +113,7 @@ def demo() -> None:
 
 
 @app.command("score")
+@needs_database
 def score(
     rescore: Annotated[bool, typer.Option("--rescore", help="Score every text again.")] = False,
     workers: Annotated[
@@ -140,6 +146,7 @@ app.add_typer(import_app, name="import")
 
 
 @import_app.command("linkedin")
+@needs_database
 def import_linkedin(
     paths: Annotated[
         list[Path], typer.Argument(help="LinkedIn .xlsx exports, or folders of them.")
@@ -200,6 +207,7 @@ def sandbox(
 
 
 @app.command("crawl")
+@needs_database
 def crawl(
     platform: Annotated[str, typer.Option("--platform", help="mastodon, bluesky or feed.")],
     ambassador: Annotated[
@@ -279,6 +287,7 @@ app.add_typer(runs_app, name="runs")
 
 
 @runs_app.command("reap")
+@needs_database
 def runs_reap() -> None:
     """Close crawl runs left `running` by a process that is gone, as failed "interrupted"."""
     from reach.runs import reap_stale_runs
@@ -290,6 +299,7 @@ def runs_reap() -> None:
 
 
 @app.command("report")
+@needs_database
 def report(
     since: Annotated[
         str | None,

@@ -7,7 +7,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.console import console, err, fail
+from cli.console import console, err, fail, needs_database
 
 users_app = typer.Typer(help="Dashboard users, their roles and API tokens.", no_args_is_help=True)
 
@@ -29,6 +29,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 @users_app.command("add")
+@needs_database
 def users_add(
     email: Annotated[str, typer.Argument(help="E-mail address (stored lower-cased).")],
     role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")],
@@ -57,6 +58,7 @@ def users_add(
 
 
 @users_app.command("list")
+@needs_database
 def users_list() -> None:
     """Print the users: e-mail, role, when added, how many API tokens are active."""
     from reach.db import session_scope
@@ -77,6 +79,7 @@ def users_list() -> None:
 
 
 @users_app.command("remove")
+@needs_database
 def users_remove(email: Annotated[str, typer.Argument(help="E-mail address.")]) -> None:
     """Remove a user and its API tokens."""
     from reach.db import session_scope
@@ -91,6 +94,7 @@ def users_remove(email: Annotated[str, typer.Argument(help="E-mail address.")]) 
 
 
 @users_app.command("token")
+@needs_database
 def users_token(email: Annotated[str, typer.Argument(help="E-mail address.")]) -> None:
     """Make a new API token for a user and print it (alone on stdout, for scripts)."""
     from reach.db import session_scope
@@ -110,6 +114,7 @@ def users_token(email: Annotated[str, typer.Argument(help="E-mail address.")]) -
 
 
 @users_app.command("revoke")
+@needs_database
 def users_revoke(
     email: Annotated[str, typer.Argument(help="E-mail address.")],
     prefix: Annotated[
@@ -133,6 +138,7 @@ def users_revoke(
 
 
 @users_app.command("password")
+@needs_database
 def users_password(
     email: Annotated[str, typer.Argument(help="E-mail address.")],
     password_stdin: PasswordStdin = False,

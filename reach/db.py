@@ -133,16 +133,41 @@ def current_revision(url: str | None = None) -> str | None:
 
 
 def schema_problem(url: str | None = None) -> str | None:
-    """Why the database cannot be served as it is (no schema, an older one), or None."""
+    """Why the database cannot be used as it is (missing, not migrated, an older schema, not
+    answering), or None. Creates nothing: a SQLite file that does not exist is not made."""
     from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    url = url or get_settings().database_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"REACH_DATABASE_URL is not a database URL: {url!r}"
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        return (
+            f"REACH_DATABASE_URL names no database SQLAlchemy knows: {parsed.drivername!r} "
+            "(use sqlite:///path or postgresql+psycopg://user@host/db)"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(str(parsed.database))
+        if not path.is_file():
+            demo = path.with_name("demo.db")
+            hint = (
+                f" (the demo's database is {demo}: REACH_DATABASE_URL=sqlite:///{demo})"
+                if demo.is_file()
+                else ""
+            )
+            return f"no database at {path}: create it with `reach db upgrade`{hint}"
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     try:
         current = current_revision(url)
     except Exception as exc:  # noqa: BLE001 - the message says what to do
-        return f"the database does not answer: {str(exc).splitlines()[0]}"
+        return f"the database {shown} does not answer: {str(exc).strip().splitlines()[0]}"
     if current is None:
-        return "the database has no schema yet: run `reach db upgrade`"
+        return f"the database {shown} has no tables yet: run `reach db upgrade`"
     if current != head:
-        return f"the database schema is at {current}, this version needs {head}: run `reach db upgrade`"
+        return f"the database {shown} is at schema {current}, this version needs {head}: run `reach db upgrade`"
     return None

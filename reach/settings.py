@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -144,7 +145,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_sqlite_path(cls, value: str) -> str:
         # Prefect workers and Scrapy subprocesses may run elsewhere: pin SQLite files absolutely.
-        url = make_url(value)
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                f"not a database URL: {value!r} (e.g. sqlite:///var/reach.db or "
+                "postgresql+psycopg://user@host/db)"
+            ) from None
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             path = Path(url.database).expanduser()
             if not path.is_absolute():

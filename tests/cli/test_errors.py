@@ -1,0 +1,84 @@
+"""Errors a person can act on: a missing, unmigrated or mistyped database gets one line naming it
+and the command that fixes it, a non-zero exit, no traceback, and no file created."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from reach.settings import get_settings
+
+runner = CliRunner()
+READERS = [["report"], ["roster", "list"], ["users", "list"], ["runs", "reap"]]
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("command", READERS, ids=[" ".join(c) for c in READERS])
+def test_a_missing_database_is_named_with_its_fix_and_not_created(
+    tmp_path: Path, command: list[str]
+) -> None:
+    before = files_under(tmp_path)
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"error: no database at {tmp_path / 'var' / 'reach.db'}: create it with `reach db upgrade`"
+    )
+    assert files_under(tmp_path) == before and not (tmp_path / "var" / "reach.db").exists()
+
+
+def test_a_missing_database_points_at_the_demos_when_there_is_one(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "demo.db").write_bytes(b"")
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 2
+    assert f"REACH_DATABASE_URL=sqlite:///{tmp_path / 'var' / 'demo.db'}" in result.stderr
+
+
+def test_an_unmigrated_database_says_to_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    monkeypatch.setenv("REACH_DATABASE_URL", f"sqlite:///{empty}")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["roster", "list"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: the database sqlite:///{empty} has no tables yet: run `reach db upgrade`"
+    )
+
+
+def test_a_mistyped_database_url_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REACH_DATABASE_URL", "postgress://nowhere")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: REACH_DATABASE_URL names no database") and "postgress" in line
+    assert "Traceback" not in result.output
+    assert files_under(tmp_path) == set()
+
+
+def test_help_needs_no_database(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "--help"])
+    assert result.exit_code == 0 and "Usage" in result.stdout
+    assert files_under(tmp_path) == set()
+
+
+def test_a_database_url_that_is_no_url_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REACH_DATABASE_URL", "var/reach.db")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["roster", "list"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: REACH_DATABASE_URL: not a database URL: 'var/reach.db'")
+    assert files_under(tmp_path) == set()
