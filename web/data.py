@@ -8,8 +8,9 @@ nine in the morning cost one build, and every page after it reads the roll-ups f
 import datetime as dt
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
@@ -19,6 +20,7 @@ from reach.metrics import Period
 from reach.report import Report, build_report
 
 CACHED_REPORTS = 24
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Reports:
     def __init__(self, size: int = CACHED_REPORTS) -> None:
         self._size = size
         self._reports: OrderedDict[tuple[Any, ...], Report] = OrderedDict()
+        # What pages derive from a report (a leaderboard's order), dropped with the report.
+        self._derived: dict[tuple[Any, ...], dict[tuple[Any, ...], Any]] = {}
         self._building: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -54,8 +58,25 @@ class Reports:
                 self._reports[key] = report
                 self._building.pop(key, None)
                 while len(self._reports) > self._size:
-                    self._reports.popitem(last=False)
+                    old, _ = self._reports.popitem(last=False)
+                    self._derived.pop(old, None)
         return report
+
+    def _key(self, report: Report) -> tuple[Any, ...] | None:
+        with self._lock:
+            return next((k for k, r in self._reports.items() if r is report), None)
+
+    def derived(self, pair: Pair, name: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """`compute()` once per pair of cached reports and `name` (its arguments)."""
+        key = self._key(pair.report)
+        if key is None:
+            return compute()
+        store = self._derived.setdefault(key, {})
+        full = (id(pair.before), *name)
+        if full not in store:
+            store[full] = compute()
+        result: T = store[full]
+        return result
 
     def pair(self, choice: PeriodChoice, by: str = "ambassador") -> Pair:
         return Pair(self.get(choice.period, by), self.get(previous_period(choice.period), by))

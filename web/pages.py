@@ -155,8 +155,13 @@ def ambassadors(request: Request) -> Response:
         )
         sort = q.get("sort", "engagements")
         desc = q.get("dir", "desc") != "asc"
-        pair: Pair = _reports(request).pair(choice)
-        ranks = views.leaderboard(pair.report, pair.before, filters, sort, desc)
+        reports = _reports(request)
+        pair: Pair = reports.pair(choice)
+        ranks = reports.derived(
+            pair,
+            ("leaderboard", filters, sort, desc),
+            lambda: views.leaderboard(pair.report, pair.before, filters, sort, desc),
+        )
         page = int(q.get("page", "1"))
     except BadPeriod as exc:
         return _bad_period(request, exc)
@@ -188,7 +193,7 @@ def ambassadors(request: Request) -> Response:
         page_size=LEADERBOARD_PAGE,
         page_link=page_link,
         filters=filters,
-        choices=views.filter_choices(pair.report),
+        choices=reports.derived(pair, ("choices",), lambda: views.filter_choices(pair.report)),
         sort=sort,
         desc=desc,
         sort_link=sort_link,
