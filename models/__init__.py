@@ -1,5 +1,6 @@
 """SQLModel tables: roster, posts, append-only snapshots, crawl runs, sentiment, analytics, users."""
 
+from models.alerts import Alert, AlertKind
 from models.analytics import AccountDailyMetric, AccountPeriodMetric, AudienceDemographic
 from models.content import AccountSnapshot, Post, PostSnapshot, Reply
 from models.enums import (
@@ -29,6 +30,8 @@ __all__ = [
     "AccountPeriodMetric",
     "AccountSnapshot",
     "AccountStatus",
+    "Alert",
+    "AlertKind",
     "Ambassador",
     "ApiToken",
     "AudienceDemographic",
