@@ -119,8 +119,9 @@ ENTITY_COLUMNS: list[tuple[str, str]] = [
     ("top_post_engagements", "its engagements"),
     ("period_since", "first day of the period"),
     ("period_until", "last day of the period (inclusive)"),
-    ("period_meaning", "what the period means for these figures"),
 ]
+# The period's meaning is the same for every row, so it is not a column: the JSON carries it in
+# `period.meaning`, the XLSX on its about sheet, and the README states it.
 
 
 def entity_dict(row: EntityMetrics, report: "Report") -> dict[str, Any]:
@@ -128,7 +129,6 @@ def entity_dict(row: EntityMetrics, report: "Report") -> dict[str, Any]:
     data = asdict(row)
     data["period_since"] = report.period.since.isoformat()
     data["period_until"] = report.period.until.isoformat()
-    data["period_meaning"] = report.meaning
     out: dict[str, Any] = {}
     for column, _ in ENTITY_COLUMNS:
         value = data.get(column)

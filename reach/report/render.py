@@ -111,17 +111,30 @@ def render_table(report: Report, console: Console | None = None) -> str:
     return console.export_text() if console.record else ""
 
 
-def render_csv(report: Report) -> str:
-    """One row per group, the columns of ENTITY_COLUMNS (period and its meaning on every row).
+def render_csv(report: Report, bom: bool = True) -> str:
+    """One row per group, the columns of ENTITY_COLUMNS; UTF-8 text starting with a byte-order mark.
 
-    Text that a spreadsheet would read as a formula is quote-prefixed (reach.report.cells).
+    Excel reads a CSV without a BOM in the machine's legacy code page ("ChloÃ© MÃ¼ller"); the BOM
+    tells it UTF-8. `bom=False` leaves it out for tools that would keep it as part of the first
+    column name. Text that a spreadsheet would read as a formula is quote-prefixed
+    (reach.report.cells).
     """
     out = io.StringIO()
+    if bom:
+        out.write("\ufeff")
     writer = csv.DictWriter(out, fieldnames=[c for c, _ in ENTITY_COLUMNS], lineterminator="\n")
     writer.writeheader()
     for row in report.row_dicts():
         writer.writerow({k: "" if v is None else csv_cell(v) for k, v in row.items()})
     return out.getvalue()
+
+
+def is_empty(report: Report) -> bool:
+    """Whether the period has nothing to show: no post, no follower figure, no imported analytics."""
+    t = report.total
+    return t.posts == 0 and all(
+        v is None for v in (t.followers, t.new_followers, t.impressions, t.members_reached)
+    )
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -136,6 +149,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         },
         "by": report.by,
         "generated_at": report.generated_at.isoformat(),
+        "empty": is_empty(report),
         "headline": report.headline.__dict__,
         "rows": report.row_dicts(),
         "top_posts": [top_post_dict(p) for p in report.top_posts],

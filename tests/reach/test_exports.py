@@ -1,7 +1,8 @@
-"""Exports that cannot run code: text a spreadsheet would read as a formula stays text."""
+"""Exports for spreadsheets and BI tools: UTF-8 Excel can read, and unable to run code."""
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,14 @@ from typer.testing import CliRunner
 from cli.main import app
 from reach.report import build_report, write_report
 from reach.report.cells import csv_cell, csv_uncell
+from reach.report.render import render_csv, render_json
 from tests.reach import factories as f
 
 runner = CliRunner()
 HYPERLINK = '=HYPERLINK("http://x.example/","y")'
 SUM = "=1+2"
+CHLOE = "Chloé Müller"
+CHLOE_POST = "https://example.social/@chloe/1"
 
 
 @pytest.fixture
@@ -31,6 +35,29 @@ def hostile(session: Session, db_url: str):
     f.post_snapshot(session, post, last, likes=40, comments=3, reposts=7, quotes=0)
     bell = f.post(session, account, f.at("2026-03-21"), text="-2+3 \x07 #N/A")
     f.post_snapshot(session, bell, last, likes=1, comments=0, reposts=0, quotes=0)
+    session.commit()
+    return build_report(db_url, f.SEED_SINCE, f.SEED_UNTIL, timezone="UTC")
+
+
+@pytest.fixture
+def accented(session: Session, db_url: str):
+    """Chloé Müller: 2,000 followers, a post of 1,210 engagements, +500 followers in March."""
+    chloe = f.ambassador(session, "chloe-muller", CHLOE, country="DE")
+    account = f.account(session, chloe, "mastodon")
+    before, last = f.run(session, f.at("2026-02-28", 2)), f.run(session, f.at("2026-03-31", 2))
+    f.followers(session, account, before, 2000)
+    f.followers(session, account, last, 2500)
+    post = f.post(session, account, f.at("2026-03-20", 9), url=CHLOE_POST)
+    f.post_snapshot(session, post, last, likes=1200, comments=3, reposts=7, quotes=0)
+    session.commit()
+    return build_report(db_url, f.SEED_SINCE, f.SEED_UNTIL, timezone="UTC")
+
+
+@pytest.fixture
+def empty_period(session: Session, db_url: str):
+    """Two ambassadors with accounts, and nothing crawled or imported for March."""
+    for slug, name in (("chloe-muller", CHLOE), ("ngozi-eze", "Ngozi Eze")):
+        f.account(session, f.ambassador(session, slug, name), "mastodon")
     session.commit()
     return build_report(db_url, f.SEED_SINCE, f.SEED_UNTIL, timezone="UTC")
 
@@ -124,3 +151,32 @@ def test_roster_csv_export_quotes_formulas_and_reads_back_unchanged(
     result = runner.invoke(app, ["roster", "import", str(exported)])
     assert result.exit_code == 0, result.output
     assert "+0 ~0, accounts +0 ~0, unchanged 1" in result.output.replace("\n", " ")
+
+
+def test_csv_starts_with_a_bom_so_excel_reads_accented_names(accented, tmp_path: Path) -> None:
+    data = write_report(accented, "csv", tmp_path / "r.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf" + b"key,name,")
+    rows = {r["key"]: r for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}
+    assert rows["chloe-muller"]["name"] == CHLOE
+    assert rows["chloe-muller"]["engagement_rate"] == "60.5"  # in percent, as in the JSON
+    assert rows["chloe-muller"]["period_until"] == "2026-03-31"
+
+
+def test_csv_without_bom_starts_with_the_header(accented) -> None:
+    text = render_csv(accented, bom=False)
+    assert text.startswith("key,name,")
+    assert CHLOE in text
+    assert render_csv(accented).startswith("\ufeffkey,name,")
+
+
+def test_empty_period_says_so_in_json_and_keeps_every_csv_row(empty_period) -> None:
+    data = json.loads(render_json(empty_period))
+    assert data["empty"] is True
+    assert {r["key"] for r in data["rows"]} == {"chloe-muller", "ngozi-eze"}
+    rows = list(csv.DictReader(io.StringIO(render_csv(empty_period, bom=False))))
+    assert {r["key"] for r in rows} == {"chloe-muller", "ngozi-eze"}
+    assert all((r["posts"], r["likes"], r["followers"]) == ("0", "", "") for r in rows)
+
+
+def test_period_with_posts_is_not_empty(accented) -> None:
+    assert json.loads(render_json(accented))["empty"] is False

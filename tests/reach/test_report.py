@@ -40,15 +40,16 @@ def test_seed_case_in_the_terminal_table(seeded) -> None:
 
 def test_seed_case_in_csv_with_the_period_on_every_row(seeded, tmp_path: Path) -> None:
     path = write_report(seeded, "csv", tmp_path / "r.csv")
-    rows = {r["key"]: r for r in csv.DictReader(path.open(encoding="utf-8"))}
+    rows = {r["key"]: r for r in csv.DictReader(path.open(encoding="utf-8-sig"))}
     ngozi = rows["ngozi-eze"]
     assert (ngozi["likes"], ngozi["comments"], ngozi["new_followers"]) == ("31000", "2900", "1600")
     assert ngozi["views"] == "" and ngozi["views_n"] == "0"  # missing stays missing
     assert ngozi["members_reached"] == "201000" and ngozi["sources"] == "imported"
     assert all(
-        r["period_since"] == "2026-03-01" and "as of the last crawl" in r["period_meaning"]
+        (r["period_since"], r["period_until"]) == ("2026-03-01", "2026-03-31")
         for r in rows.values()
     )
+    assert "period_meaning" not in ngozi  # the same for every row: in the JSON and XLSX instead
 
 
 def test_seed_case_in_xlsx(seeded, tmp_path: Path) -> None:
