@@ -123,6 +123,71 @@ ENTITY_COLUMNS: list[tuple[str, str]] = [
 # The period's meaning is the same for every row, so it is not a column: the JSON carries it in
 # `period.meaning`, the XLSX on its about sheet, and the README states it.
 
+# The XLSX headers: what a person reads in a spreadsheet (CSV and JSON keep the column keys,
+# which BI tools and scripts select by). Rates are labelled with their unit.
+ENTITY_HEADERS: dict[str, str] = {
+    "key": "Key",
+    "name": "Name",
+    "country": "Country",
+    "cohort": "Cohort",
+    "team": "Team",
+    "platforms": "Platforms",
+    "sources": "Sources",
+    "accounts": "Accounts",
+    "posts": METRICS["posts"].label,
+    **{
+        c: h
+        for k in ("likes", "comments", "reposts", "quotes", "views", "engagements")
+        for c, h in ((k, METRICS[k].label), (f"{k}_n", f"Posts with {k}"))
+    },
+    "engagements_growth": METRICS["engagements_growth"].label,
+    "engagement_rate": METRICS["engagement_rate"].label,
+    "engagement_rate_n": "Posts with engagement rate",
+    **{
+        k: f"{METRICS[k].label} ({METRICS[k].unit})"
+        for k in ("applause_rate", "conversation_rate", "amplification_rate")
+    },
+    "impressions": METRICS["impressions"].label,
+    "impressions_n": "Accounts with impressions",
+    "members_reached": METRICS["members_reached"].label,
+    "followers": METRICS["followers"].label,
+    "new_followers": METRICS["new_followers"].label,
+    "new_followers_n": "Accounts with new followers",
+    "growth_rate": METRICS["growth_rate"].label,
+    "potential_reach": METRICS["potential_reach"].label,
+    "post_sentiment": f"{METRICS['post_sentiment'].label} (-1..1)",
+    "post_sentiment_n": "Posts scored",
+    "reply_sentiment": f"{METRICS['reply_sentiment'].label} (-1..1)",
+    "reply_sentiment_n": "Replies scored",
+    "top_post_url": "Top post",
+    "top_post_engagements": "Top post engagements",
+    "period_since": "Period start",
+    "period_until": "Period end (inclusive)",
+}
+
+# The top posts' columns (the fields of TopPost, in order) and their XLSX headers.
+TOP_POST_HEADERS: dict[str, str] = {
+    "id": "Post id",
+    "ambassador": "Ambassador",
+    "ambassador_slug": "Ambassador key",
+    "platform": "Platform",
+    "source": "Source",
+    "url": "URL",
+    "published_at": "Published (UTC)",
+    "text": "Text",
+    "likes": "Likes",
+    "comments": "Comments",
+    "reposts": "Reposts",
+    "quotes": "Quotes",
+    "views": "Views",
+    "impressions": "Impressions",
+    "engagements": "Engagements",
+    "engagements_growth": "Engagement growth",
+    "engagement_rate": "Engagement rate",
+    "followers_at_post": "Followers at posting",
+    "approximate": "Counts approximate",
+}
+
 
 def entity_dict(row: EntityMetrics, report: "Report") -> dict[str, Any]:
     """One group's row as a dict of the export columns (floats rounded for reading)."""

@@ -1,17 +1,25 @@
 """Render a built report: rich terminal table, CSV, JSON, XLSX (HTML is in reach.report.html)."""
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
 
 from reach.metrics import METRICS, EntityMetrics, metric_rows
 from reach.report.cells import csv_cell, xlsx_append
-from reach.report.model import ENTITY_COLUMNS, Report, top_post_dict
+from reach.report.model import (
+    ENTITY_COLUMNS,
+    ENTITY_HEADERS,
+    TOP_POST_HEADERS,
+    Report,
+    top_post_dict,
+)
 
 FORMATS = ("table", "csv", "json", "xlsx", "html")
 
@@ -161,10 +169,126 @@ def render_json(report: Report) -> str:
     return json.dumps(report_dict(report), indent=2, ensure_ascii=False, default=str)
 
 
-def write_xlsx(report: Report, path: Path) -> None:
-    """A workbook: the groups (header on row 1), the top posts, and an About sheet; text never a formula."""
-    from openpyxl import Workbook
+# How the XLSX types its cells. Rates in percent (3.2 meaning 3.2%) become fractions shown as %,
+# so that a spreadsheet computes with them; times are UTC without a zone (Excel has none) and the
+# header says UTC; a count is an integer with thousands separators.
+XLSX_PERCENT = frozenset({"engagement_rate", "growth_rate"})
+XLSX_URLS = frozenset({"top_post_url", "url"})
+XLSX_IDS = frozenset({"id"})
+XLSX_DATE = "yyyy-mm-dd"
+XLSX_DATETIME = "yyyy-mm-dd hh:mm"
+XLSX_MAX_WIDTH = 60
+XLSX_MAX_LINK = 2079  # Excel's longest hyperlink address; a longer URL stays plain text
+
+
+def _utc_naive(value: dt.datetime) -> dt.datetime:
+    """A time as UTC without tzinfo (a naive time read from SQLite is already UTC)."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _is_web_url(value: Any) -> bool:
+    """Only http(s) links become hyperlinks: a javascript: or file: URL stays inert text."""
+    return (
+        isinstance(value, str)
+        and len(value) <= XLSX_MAX_LINK
+        and urlsplit(value).scheme.lower() in ("http", "https")
+    )
+
+
+def _xlsx_value(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in XLSX_PERCENT and isinstance(value, int | float):
+        return value / 100
+    if isinstance(value, dt.datetime):
+        return _utc_naive(value)
+    return value
+
+
+def _number_format(column: str, value: Any) -> str | None:
+    if column in XLSX_PERCENT:
+        return "0.00%"
+    if isinstance(value, dt.datetime):
+        return XLSX_DATETIME
+    if isinstance(value, dt.date):
+        return XLSX_DATE
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "0" if column in XLSX_IDS else "#,##0"
+    if isinstance(value, float):
+        return "0.00"
+    return None
+
+
+def _xlsx_table(sheet: Any, headers: list[str], columns: list[str], rows: list[list[Any]]) -> None:
+    """A header row (bold, frozen, with an autofilter) and typed data rows on an empty sheet."""
+    from openpyxl.styles import Font
+
+    xlsx_append(sheet, headers)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for values in rows:
+        typed = [_xlsx_value(c, v) for c, v in zip(columns, values, strict=True)]
+        xlsx_append(sheet, typed)
+        for column, cell in zip(columns, sheet[sheet.max_row], strict=True):
+            number_format = _number_format(column, cell.value)
+            if number_format:
+                cell.number_format = number_format
+            if column in XLSX_URLS and _is_web_url(cell.value):
+                cell.hyperlink = cell.value
+                cell.style = "Hyperlink"
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{_column_letter(len(headers))}{sheet.max_row}"
+
+
+def _column_letter(index: int) -> str:
     from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index)
+
+
+def _shown_width(value: Any, number_format: str) -> int:
+    """About how many characters a cell shows."""
+    if value is None:
+        return 0
+    if isinstance(value, dt.datetime):
+        return len(XLSX_DATETIME) if number_format == XLSX_DATETIME else len(XLSX_DATE)
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, float) and number_format.endswith("%"):
+        return len(f"{value * 100:,.2f}%")
+    if isinstance(value, int | float):
+        return len(f"{value:,.2f}" if isinstance(value, float) else f"{value:,}")
+    return max((len(line) for line in str(value).splitlines()), default=0)
+
+
+def _fit_columns(sheet: Any, header_rows: frozenset[int] = frozenset({1})) -> None:
+    """Each column as wide as its widest cell (bold headers a little wider), at most 60 wide."""
+    widths: dict[int, int] = {}
+    for row in sheet.iter_rows():
+        for cell in row:
+            shown = _shown_width(cell.value, cell.number_format)
+            if cell.row in header_rows:
+                shown = int(shown * 1.1) + 1
+            widths[cell.column] = max(widths.get(cell.column, 0), shown)
+    for index, shown in widths.items():
+        sheet.column_dimensions[_column_letter(index)].width = min(
+            max(shown, 6) + 2, XLSX_MAX_WIDTH
+        )
+
+
+def write_xlsx(report: Report, path: Path) -> None:
+    """A workbook for Excel: the groups, the top posts, and an about sheet; text never a formula.
+
+    Headers are the human labels (the about sheet maps them to the CSV/JSON keys), bold, frozen
+    and filterable; cells are typed (dates, UTC times, integers, percentages as fractions,
+    http(s) links as hyperlinks) and columns fitted to their content.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
     from openpyxl.worksheet.worksheet import Worksheet
 
     wb = Workbook()
@@ -173,37 +297,84 @@ def write_xlsx(report: Report, path: Path) -> None:
         raise TypeError(f"openpyxl's new workbook has no active worksheet (got {ws!r})")
     ws.title = f"by {report.by}"[:31]
     columns = [c for c, _ in ENTITY_COLUMNS]
-    xlsx_append(ws, columns)
+    rows = []
     for row in report.row_dicts():
-        xlsx_append(ws, [row[c] for c in columns])
-    ws.freeze_panes = "C2"
+        row["period_since"], row["period_until"] = report.period.since, report.period.until
+        rows.append([row[c] for c in columns])
+    _xlsx_table(ws, [ENTITY_HEADERS[c] for c in columns], columns, rows)
+    ws.freeze_panes = "C2"  # the header row, and the key and name while scrolling right
+    _fit_columns(ws)
+
     posts = wb.create_sheet("top posts")
-    post_rows = [top_post_dict(p) for p in report.top_posts]
-    post_columns = list(post_rows[0]) if post_rows else ["id"]
-    xlsx_append(posts, post_columns)
-    for prow in post_rows:
-        xlsx_append(posts, [prow[c] for c in post_columns])
+    post_columns = list(TOP_POST_HEADERS)
+    post_rows = [[getattr(p, c) for c in post_columns] for p in report.top_posts]
+    _xlsx_table(posts, list(TOP_POST_HEADERS.values()), post_columns, post_rows)
+    _fit_columns(posts)
+
     about = wb.create_sheet("about")
+    period = report.period
     xlsx_append(
         about,
-        ["period", f"{report.period.since} to {report.period.until} ({report.period.timezone})"],
+        [f"Reach by {report.by}", f"{period.since} to {period.until} (days in {period.timezone})"],
     )
-    xlsx_append(about, ["meaning", report.meaning])
-    xlsx_append(about, [])
-    xlsx_append(about, ["column", "meaning"])
-    for column, meaning in ENTITY_COLUMNS:
+    xlsx_append(about, ["Meaning", report.meaning])
+    t = report.total
+    data = (
+        "none: no post was published and no account has a follower figure or imported "
+        "analytics in this period; every row is n/a (empty cells)"
+        if is_empty(report)
+        else f"{t.posts:,} posts; {t.new_followers_n:,} of {t.accounts:,} accounts with a "
+        "new-followers figure"
+    )
+    percentages = (
+        "engagement rate and follower growth are fractions shown as % (0.032 is 3.20%); "
+        "the CSV and JSON give them in percent (3.2)"
+    )
+    xlsx_append(about, ["Data", data])
+    xlsx_append(about, ["Generated (UTC)", _utc_naive(report.generated_at)])
+    as_of = _utc_naive(report.as_of) if report.as_of else "no crawl yet"
+    xlsx_append(about, ["Counts as of (UTC)", as_of])
+    xlsx_append(about, ["Percentages", percentages])
+    for cell in about[1]:
+        cell.font = Font(bold=True)
+    header_rows = {1}
+
+    def sub_table(headers: list[str], lines: list[list[Any]]) -> None:
+        xlsx_append(about, [])
+        xlsx_append(about, headers)
+        header_rows.add(about.max_row)
+        for cell in about[about.max_row]:
+            cell.font = Font(bold=True)
+        for line in lines:
+            xlsx_append(about, line)
+
+    def with_formula(column: str, meaning: str) -> str:
         metric = METRICS.get(column)
-        xlsx_append(about, [column, f"{meaning}: {metric.formula}" if metric else meaning])
-    xlsx_append(about, [])
-    xlsx_append(about, ["metric", "label", "unit", "formula", "period", "version"])
-    for m in metric_rows():
-        xlsx_append(
-            about, [m["key"], m["label"], m["unit"], m["formula"], m["period"], m["version"]]
-        )
-    for sheet in (ws, posts):
-        for i in range(1, sheet.max_column + 1):
-            sheet.column_dimensions[get_column_letter(i)].width = 16
-    about.column_dimensions["B"].width = 120
+        return f"{meaning}: {metric.formula}" if metric else meaning
+
+    sub_table(
+        [f"Column (sheet {ws.title})", "Header", "Meaning"],
+        [[c, ENTITY_HEADERS[c], with_formula(c, m)] for c, m in ENTITY_COLUMNS],
+    )
+    sub_table(
+        ["Column (sheet top posts)", "Header", "Meaning"],
+        [[c, h, with_formula(c, h)] for c, h in TOP_POST_HEADERS.items()],
+    )
+    sub_table(
+        ["Metric", "Label", "Unit", "Formula", "Period", "Version"],
+        [
+            [m["key"], m["label"], m["unit"], m["formula"], m["period"], m["version"]]
+            for m in metric_rows()
+        ],
+    )
+    for row in about.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, dt.datetime):
+                cell.number_format = XLSX_DATETIME
+            elif isinstance(cell.value, str) and len(cell.value) > XLSX_MAX_WIDTH:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+    about.freeze_panes = "A2"
+    _fit_columns(about, frozenset(header_rows))
     wb.save(path)
 
 

@@ -19,8 +19,11 @@ from reach.report import (
     summary_markdown,
     write_report,
 )
+from reach.report.model import ENTITY_HEADERS
 from reach.report.render import render_table
 from tests.reach import factories as f
+
+KEY_OF_HEADER = {header: key for key, header in ENTITY_HEADERS.items()}
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ def test_seed_case_in_csv_with_the_period_on_every_row(seeded, tmp_path: Path) -
 def test_seed_case_in_xlsx(seeded, tmp_path: Path) -> None:
     wb = load_workbook(write_report(seeded, "xlsx", tmp_path / "r.xlsx"))
     sheet = wb["by ambassador"]
-    header = [c.value for c in sheet[1]]
+    header = [KEY_OF_HEADER[c.value] for c in sheet[1]]
     ngozi = next(
         dict(zip(header, (c.value for c in row), strict=True))
         for row in sheet.iter_rows(min_row=2)
