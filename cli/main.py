@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 from sqlmodel import Session
 
+from cli.alerts import alerts
 from cli.console import console, err, fail, needs_database
 from cli.digest import digest
 from cli.users import users_app
@@ -21,6 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 app.add_typer(users_app, name="users")
 app.command("digest")(digest)
+app.command("alerts")(alerts)
 
 
 def open_session() -> Session:
