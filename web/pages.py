@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from models import Ambassador
 from reach import dashboard as views
+from reach.alerts import recent_alerts
 from reach.dashboard import BadPeriod, Change, PeriodChoice
 from reach.db import get_engine
 from reach.metrics import METRICS
@@ -334,7 +335,14 @@ def health(request: Request) -> Response:
         state = views.crawl_health(
             session, dt.datetime.now(dt.UTC), get_settings().prefect_ui_url or None
         )
-    return render(request, "health.html.j2", health=state, stale_days=views.STALE_AFTER.days)
+        alerts = recent_alerts(session)
+    return render(
+        request,
+        "health.html.j2",
+        health=state,
+        stale_days=views.STALE_AFTER.days,
+        alerts=alerts,
+    )
 
 
 @router.get("/export/{fmt}")
