@@ -1,15 +1,17 @@
 """Audience sentiment: language detection, TextBlob scoring, incremental batched storage.
 
-Only English is scored (TextBlob's pattern lexicon is English): any other text gets a
-`not_scored` row with the reason `language xx`, never a 0.0 that would read as neutral.
+English, French and German are scored, each by the pattern lexicon of its language on
+TextBlob's scale (`textblob`, `textblob-fr`, `textblob-de`): any other text gets a `not_scored`
+row with the reason `language xx`, never a 0.0 that would read as neutral.
 """
 
 import datetime as dt
 import os
 import re
+import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,7 +24,8 @@ from reach.text import html_to_text, text_hash
 
 if TYPE_CHECKING:
     from lingua import LanguageDetector
-    from sqlalchemy import Connection, Table
+    from sqlalchemy import ColumnElement, Connection, Table
+    from sqlmodel import Session
 
 # Languages of the roster's countries and their neighbours. Every language added makes
 # detection slower and short English texts likelier to be mistaken for it, so the set is
@@ -38,6 +41,8 @@ POOL_THRESHOLD = 4000
 DEFAULT_BATCH_SIZE = 1000
 NO_TEXT = "no text"
 UNKNOWN_LANGUAGE = "language unknown"
+# The scorer name of the rows of texts no scorer takes (other languages, no text, unknown).
+NO_SCORER = "none"
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # @name, @name@instance and Bluesky @handle.domain: names carry no sentiment and fool detection.
@@ -55,10 +60,10 @@ _TAG_ALIASES = {"no": "nb", "iw": "he", "in": "id", "ji": "yi"}
 
 
 class Score(NamedTuple):
-    """A scorer's measure of one text."""
+    """A scorer's measure of one text; subjectivity None where the lexicon has none."""
 
     polarity: float
-    subjectivity: float
+    subjectivity: float | None
 
 
 class Scorer(Protocol):
@@ -95,6 +100,191 @@ class TextBlobScorer:
         return (type(self), ())
 
 
+class TextBlobFrScorer:
+    """textblob-fr's PatternAnalyzer: pattern.fr's French lexicon, shipped in the package."""
+
+    name = "textblob-fr"
+    languages = frozenset({"fr"})
+
+    def __init__(self) -> None:
+        self.version = package_version("textblob-fr")
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        """Polarity and subjectivity as `TextBlob(text, analyzer=PatternAnalyzer()).sentiment`."""
+        # textblob_fr.sentiments.PatternAnalyzer.analyze is this one call; the lexicon and the
+        # tokenizer are the package's own files (no NLTK data).
+        from textblob_fr.fr import sentiment as pattern_sentiment
+
+        return [Score(*pattern_sentiment(text)) for text in texts]
+
+
+class TextBlobDeScorer:
+    """textblob-de's PatternAnalyzer with its PatternTokenizer: pattern.de, shipped in the package.
+
+    Polarity only: the German Polarity Lexicon it ships has no subjectivity (the lexicon's own
+    header says so; 7,958 of its 7,965 words carry 0.0), so subjectivity is stored NULL rather
+    than a 0.0 that would read as "objective".
+    """
+
+    name = "textblob-de"
+    languages = frozenset({"de"})
+
+    def __init__(self) -> None:
+        self.version = package_version("textblob-de")
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        """Polarity as `PatternAnalyzer(tokenizer=PatternTokenizer()).analyze(text)`."""
+        german = _german()
+        return [Score(german.sentiment(german.lemmata(text))[0], None) for text in texts]
+
+
+class _German:
+    """textblob-de's sentiment path, rebuilt from its vendored pattern.de.
+
+    `import textblob_de` fails with TextBlob 0.20 (its package __init__ imports
+    `textblob.translate` and `textblob.compat`, both removed from TextBlob), so its vendored
+    pattern is imported the way textblob_de/packages.py itself falls back to it (`_pattern` from
+    the package's ext/ folder), and the few lines of its PatternAnalyzer, PatternParserLemmatizer
+    and PatternTokenizer that scoring runs are repeated here. tests/reach/test_sentiment.py
+    checks the scores equal the package's own analyzer's. The default tokenizer of textblob-de
+    (NLTK punkt) would need corpus data: PatternTokenizer needs none.
+    """
+
+    def __init__(self) -> None:
+        import importlib.util
+        import string
+
+        spec = importlib.util.find_spec("textblob_de")  # finds the package without importing it
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError("textblob_de")
+        root = os.path.dirname(os.path.realpath(spec.origin))
+        ext = os.path.join(root, "ext")
+        sys.path.append(ext)
+        try:
+            import _pattern.text as pattern_text
+            import _pattern.text.de as pattern_de
+        finally:
+            sys.path.remove(ext)
+        self._text = pattern_text
+        self._de = pattern_de
+        self._punctuation = string.punctuation
+
+        class Sentiment(pattern_text.Sentiment):  # type: ignore[misc]
+            # As textblob_de/sentiments.py (copied from textblob-fr): "précaire" also as "precaire".
+            def load(self, path: str | None = None) -> None:
+                super().load(path)
+                if not path:
+                    for word, tags in list(self.items()):
+                        unaccented = word
+                        if not word.endswith(("à", "è", "é", "ê", "ï")):
+                            for accented, plain in (("à", "a"), ("é", "e"), ("è", "e"),
+                                                    ("ê", "e"), ("ï", "i")):  # fmt: skip
+                                unaccented = unaccented.replace(accented, plain)
+                        if unaccented != word:
+                            for tag, (p, s, i) in tags.items():
+                                self.annotate(unaccented, tag, p, s, i)
+
+        self.sentiment = Sentiment(
+            path=os.path.join(root, "data", "de-sentiment.xml"),
+            synset=None,
+            negations=("nicht", "ohne", "nie", "nein", "kein", "keiner", "keine", "nichts"),
+            modifiers=("RB", "JJ"),
+            modifier=lambda w: w.endswith("lich"),
+            language="de",
+        )
+
+    def tokens(self, text: str) -> list[str]:
+        """PatternTokenizer().tokenize(text): pattern's sentence splitter, then words."""
+        words: list[str] = []
+        sentences = self._text.find_tokens(
+            text, punctuation=self._punctuation, abbreviations=self._de.ABBREVIATIONS,
+            replace=self._text.replacements, linebreak=r"\n{2,}",
+        )  # fmt: skip
+        for sentence in sentences:
+            if sentence.strip() == "":
+                continue
+            parts = sentence.split(" ")
+            # A final "word." becomes "word", "." (textblob-de's issue #5).
+            if parts[-1].endswith(".") and len(parts[-1]) > 1:
+                parts = parts[:-1] + [parts[-1][:-1], "."]
+            words.extend(parts)
+        return words
+
+    def lemmata(self, text: str) -> str:
+        """PatternAnalyzer._lemmatize: the text's lemmas, space-separated, punctuation left out."""
+        if text.strip() == "":
+            return ""
+        text = text.replace("/", " FORWARDSLASH ")
+        parsed = self._de.parse(" ".join(self.tokens(text)), tokenize=False, lemmata=True)
+        lemmata = []
+        for sentence in parsed.split("\n"):
+            for i, token in enumerate(sentence.split()):
+                if token.startswith("/"):
+                    continue
+                word, tag, _phrase, _role, lemma = token.split("/")
+                # The lexicon uses Swiss spelling: "ss" instead of "ß".
+                lemma = lemma.replace("ß", "ss").strip().replace("forwardslash", "/")
+                if (word[0].isupper() and i > 0) or (tag.startswith("N") and i == 0):
+                    lemma = lemma.title()
+                if word in self._punctuation or lemma == "/":
+                    continue
+                lemmata.append(lemma)
+        return " ".join(lemmata)
+
+
+@lru_cache(maxsize=1)
+def _german() -> _German:
+    return _German()
+
+
+def default_scorers() -> list[Scorer]:
+    """The scorer of each scored language: English, French and German."""
+    return [TextBlobScorer(), TextBlobFrScorer(), TextBlobDeScorer()]
+
+
+class Scorers:
+    """The scorers of a run, chosen by a text's detected language.
+
+    A scored text's row carries its scorer's name and version; the rows of texts no scorer takes
+    (other languages, no text, unknown) carry the name `none` and the scored languages as version
+    (`de+en+fr`), so that adding a language's scorer makes its texts pending again. A new
+    version of one scorer makes only that language's texts pending.
+    """
+
+    def __init__(self, scorers: Iterable[Scorer]) -> None:
+        self.scorers = tuple(scorers)
+        self.by_language: dict[str, Scorer] = {}
+        for scorer in self.scorers:
+            for language in sorted(scorer.languages):
+                if language in self.by_language:
+                    raise ValueError(f"two scorers for language {language}")
+                self.by_language[language] = scorer
+        self.no_scorer_version = "+".join(sorted(self.by_language))
+
+    def key(self, outcome: "Outcome") -> tuple[str, str]:
+        """The (scorer, scorer_version) an outcome is stored under."""
+        if outcome.state == "scored":
+            scorer = self.by_language[outcome.language or ""]
+            return scorer.name, scorer.version
+        return NO_SCORER, self.no_scorer_version
+
+    def current(self, sentiment: "Table") -> "ColumnElement[bool]":
+        """A sentiment row written by these scorers: scored by one, or not scored by any."""
+        from sqlalchemy import and_, or_
+
+        scored = [
+            and_(sentiment.c.scorer == s.name, sentiment.c.scorer_version == s.version)
+            for s in self.scorers
+        ]
+        return or_(
+            and_(sentiment.c.state == "scored", or_(*scored)),
+            and_(
+                sentiment.c.scorer == NO_SCORER,
+                sentiment.c.scorer_version == self.no_scorer_version,
+            ),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What becomes of one text: its language and its score, or why it was not scored."""
@@ -110,9 +300,11 @@ class Outcome:
 class ScoreSummary:
     """Counts of one `score_pending` run."""
 
-    scorer: str
-    scorer_version: str
+    scorer: str  # the scorers' names, "textblob, textblob-fr, textblob-de"
+    scorer_version: str  # their versions, in the same order
+    scorers: dict[str, str] = field(default_factory=dict)  # language -> "name version"
     scored: int = 0
+    scored_by_language: Counter[str] = field(default_factory=Counter)
     not_scored: Counter[str] = field(default_factory=Counter)
     already_scored: int = 0
     texts_read: int = 0
@@ -218,13 +410,13 @@ def _guesser() -> LanguageGuesser:
     return LanguageGuesser()
 
 
-_worker_scorer: Scorer | None = None
+_worker_scorers: Scorers | None = None
 
 
-def _init_worker(scorer: Scorer) -> None:
-    """Process-pool initializer: build the detector and keep the scorer once per worker."""
-    global _worker_scorer
-    _worker_scorer = scorer
+def _init_worker(scorers: Scorers) -> None:
+    """Process-pool initializer: build the detector and keep the scorers once per worker."""
+    global _worker_scorers
+    _worker_scorers = scorers
     _guesser()
 
 
@@ -239,12 +431,12 @@ def _pool_context() -> BaseContext:
     return get_context("spawn")
 
 
-def analyse(items: Sequence[tuple[str, str | None]], scorer: Scorer) -> list[Outcome]:
+def analyse(items: Sequence[tuple[str, str | None]], scorers: Scorers) -> list[Outcome]:
     """Language and score of each (text, platform tag); the CPU-bound part of a batch."""
     guesser = _guesser()
     outcomes: list[Outcome | None] = []
-    to_score: list[int] = []
-    words: list[str] = []
+    # Per scorer, the texts it scores and where their outcomes go.
+    to_score: dict[str, tuple[list[int], list[str]]] = {s.name: ([], []) for s in scorers.scorers}
     for text, tag in items:
         plain = plain_text(text)
         # Emoji, numbers and punctuation alone are not a text a lexicon can read.
@@ -254,21 +446,26 @@ def analyse(items: Sequence[tuple[str, str | None]], scorer: Scorer) -> list[Out
         language = guesser.guess(plain, normalise_tag(tag))
         if language is None:
             outcomes.append(Outcome(None, "not_scored", UNKNOWN_LANGUAGE))
-        elif language not in scorer.languages:
+        elif language not in scorers.by_language:
             outcomes.append(Outcome(language, "not_scored", f"language {language}"))
         else:
-            to_score.append(len(outcomes))
+            indices, words = to_score[scorers.by_language[language].name]
+            indices.append(len(outcomes))
             words.append(plain)
             outcomes.append(Outcome(language, "scored"))
-    for index, score in zip(to_score, scorer.score(words), strict=True):
-        language = outcomes[index].language  # type: ignore[union-attr]
-        outcomes[index] = Outcome(language, "scored", None, score.polarity, score.subjectivity)
+    for scorer in scorers.scorers:
+        indices, words = to_score[scorer.name]
+        if not words:
+            continue
+        for index, score in zip(indices, scorer.score(words), strict=True):
+            language = outcomes[index].language  # type: ignore[union-attr]
+            outcomes[index] = Outcome(language, "scored", None, score.polarity, score.subjectivity)
     return outcomes  # type: ignore[return-value]
 
 
 def _analyse_in_worker(items: Sequence[tuple[str, str | None]]) -> list[Outcome]:
-    assert _worker_scorer is not None, "worker not initialised"
-    return analyse(items, _worker_scorer)
+    assert _worker_scorers is not None, "worker not initialised"
+    return analyse(items, _worker_scorers)
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -293,32 +490,31 @@ class _Batch:
     items: list[tuple[str, str | None]]
 
 
-def _pending_select(
-    table: "Table", sentiment: "Table", scorer: Scorer, rescore_before: dt.datetime | None
-) -> tuple[Any, Any]:
-    """The table joined to this scorer's rows, and the condition of a text still to score."""
-    from sqlalchemy import ColumnElement, and_, or_
+def _pending(
+    table: "Table", sentiment: "Table", scorers: Scorers, rescore_before: dt.datetime | None
+) -> "ColumnElement[bool]":
+    """A text of the table still to score: no row of it by the scorers of this run.
 
-    joined = table.outerjoin(
-        sentiment,
-        and_(
-            sentiment.c.text_hash == table.c.text_hash,
-            sentiment.c.scorer == scorer.name,
-            sentiment.c.scorer_version == scorer.version,
-        ),
+    Per language: a text scored by an older version of its language's scorer (or not scored by
+    an older set of scorers) has no current row, so a new French version rescores French texts
+    only.
+    """
+    from sqlalchemy import and_, exists, select
+
+    current = select(sentiment.c.id).where(
+        sentiment.c.text_hash == table.c.text_hash, scorers.current(sentiment)
     )
-    pending: ColumnElement[bool] = sentiment.c.id.is_(None)
     if rescore_before is not None:
         # Rows this run already rewrote are newer than its start: each text is rescored once.
-        pending = or_(pending, sentiment.c.scored_at < rescore_before)
-    return joined, and_(table.c.text.is_not(None), pending)
+        current = current.where(sentiment.c.scored_at >= rescore_before)
+    return and_(table.c.text.is_not(None), ~exists(current))
 
 
 def _count(
     connection: "Connection",
     tables: Sequence["Table"],
     sentiment: "Table",
-    scorer: Scorer,
+    scorers: Scorers,
     rescore_before: dt.datetime | None,
     pending: bool,
 ) -> int:
@@ -326,11 +522,11 @@ def _count(
 
     total = 0
     for table in tables:
-        joined, condition = _pending_select(table, sentiment, scorer, rescore_before)
+        condition = _pending(table, sentiment, scorers, rescore_before)
         if not pending:
             condition = table.c.text.is_not(None) & not_(condition)
         total += connection.execute(
-            select(func.count()).select_from(joined).where(condition)
+            select(func.count()).select_from(table).where(condition)
         ).scalar_one()
     return total
 
@@ -339,7 +535,7 @@ def _read_batches(
     connection: "Connection",
     tables: Sequence["Table"],
     sentiment: "Table",
-    scorer: Scorer,
+    scorers: Scorers,
     rescore_before: dt.datetime | None,
     batch_size: int,
     in_flight: set[str],
@@ -348,12 +544,11 @@ def _read_batches(
     from sqlalchemy import select
 
     for table in tables:
-        joined, condition = _pending_select(table, sentiment, scorer, rescore_before)
+        condition = _pending(table, sentiment, scorers, rescore_before)
         last_id = 0
         while True:
             query = (
                 select(table.c.id, table.c.text, table.c.text_hash, table.c.language)
-                .select_from(joined)
                 .where(condition, table.c.id > last_id)
                 .order_by(table.c.id)
                 .limit(batch_size)
@@ -382,7 +577,7 @@ def _write(
     connection: "Connection",
     tables: dict[str, "Table"],
     sentiment: "Table",
-    scorer: Scorer,
+    scorers: Scorers,
     batch: _Batch,
     outcomes: list[Outcome],
     summary: ScoreSummary,
@@ -396,11 +591,12 @@ def _write(
     insert = upsert_insert(connection)
     values = [
         {
-            "text_hash": digest, "scorer": scorer.name, "scorer_version": scorer.version,
+            "text_hash": digest, "scorer": scorer, "scorer_version": version,
             "language": o.language, "state": o.state, "reason": o.reason,
             "polarity": o.polarity, "subjectivity": o.subjectivity, "scored_at": now,
         }
         for digest, o in zip(batch.hashes, outcomes, strict=True)
+        for scorer, version in [scorers.key(o)]
     ]  # fmt: skip
     if values:
         stmt = insert(sentiment)
@@ -413,6 +609,7 @@ def _write(
     for o in outcomes:
         if o.state == "scored":
             summary.scored += 1
+            summary.scored_by_language[o.language or ""] += 1
         else:
             summary.not_scored[o.reason or "unknown"] += 1
 
@@ -451,10 +648,11 @@ def score_pending(
     rescore: bool = False,
     workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    scorer: Scorer | None = None,
+    scorers: Iterable[Scorer] | None = None,
 ) -> ScoreSummary:
-    """Score every post and reply text not yet scored by this scorer version (all if `rescore`).
+    """Score every post and reply text its language's scorer version has not scored yet.
 
+    `rescore` scores every text again. `scorers` defaults to `default_scorers()`.
     `workers=None` uses every core when the backlog exceeds POOL_THRESHOLD texts and stays in
     this process otherwise; an explicit `workers` is used as given.
     """
@@ -462,8 +660,12 @@ def score_pending(
     from reach.db import get_engine
 
     started = time.perf_counter()
-    scorer = scorer or TextBlobScorer()
-    summary = ScoreSummary(scorer.name, scorer.version)
+    chosen = Scorers(default_scorers() if scorers is None else scorers)
+    summary = ScoreSummary(
+        ", ".join(s.name for s in chosen.scorers),
+        ", ".join(s.version for s in chosen.scorers),
+        {lang: f"{s.name} {s.version}" for lang, s in sorted(chosen.by_language.items())},
+    )
     metadata = models.Sentiment.metadata.tables  # a table model's Table, typed
     sentiment = metadata["sentiment"]
     tables = {name: metadata[name] for name in ("post", "reply")}
@@ -472,11 +674,11 @@ def score_pending(
     with get_engine(database_url).connect() as connection:
         if not rescore:
             summary.already_scored = _count(
-                connection, list(tables.values()), sentiment, scorer, None, pending=False
+                connection, list(tables.values()), sentiment, chosen, None, pending=False
             )
         if workers is None:
             backlog = _count(
-                connection, list(tables.values()), sentiment, scorer, rescore_before, pending=True
+                connection, list(tables.values()), sentiment, chosen, rescore_before, pending=True
             )
             workers = (os.cpu_count() or 1) if backlog > POOL_THRESHOLD else 1
         connection.commit()
@@ -487,27 +689,27 @@ def score_pending(
             connection,
             list(tables.values()),
             sentiment,
-            scorer,
+            chosen,
             rescore_before,
             batch_size,
             in_flight,
         )
 
         def write(batch: _Batch, outcomes: list[Outcome]) -> None:
-            _write(connection, tables, sentiment, scorer, batch, outcomes, summary)
+            _write(connection, tables, sentiment, chosen, batch, outcomes, summary)
             summary.texts_read += len(batch.rows)
             in_flight.difference_update(batch.hashes)
 
         if summary.workers == 1:
             for batch in batches:
-                write(batch, analyse(batch.items, scorer))
+                write(batch, analyse(batch.items, chosen))
         else:
             # The parent reads and writes (one writer: no SQLite lock contention) while the
             # workers detect and score; a few batches ahead keep both cores busy.
             queue: deque[tuple[_Batch, Future[list[Outcome]]]] = deque()
             with ProcessPoolExecutor(
                 summary.workers, mp_context=_pool_context(),
-                initializer=_init_worker, initargs=(scorer,),
+                initializer=_init_worker, initargs=(chosen,),
             ) as pool:  # fmt: skip
                 for batch in batches:
                     in_flight.update(batch.hashes)
@@ -520,3 +722,22 @@ def score_pending(
                     write(done, future.result())
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def scored_by_language(
+    session: "Session", scorers: Iterable[Scorer] | None = None
+) -> dict[str, int]:
+    """Distinct texts scored by the current scorer of each language, e.g. {"en": 812, "fr": 95}."""
+    from sqlalchemy import func, select
+
+    import models
+
+    current = Scorers(default_scorers() if scorers is None else scorers)
+    sentiment = models.Sentiment.metadata.tables["sentiment"]
+    rows = session.execute(
+        select(sentiment.c.language, func.count(func.distinct(sentiment.c.text_hash)))
+        .where(sentiment.c.state == "scored", current.current(sentiment))
+        .group_by(sentiment.c.language)
+        .order_by(sentiment.c.language)
+    ).all()
+    return {language: n for language, n in rows}
