@@ -420,13 +420,15 @@ def _init_worker(scorers: Scorers) -> None:
     _guesser()
 
 
-def _pool_context() -> BaseContext:
-    """Fork where possible, with the detector loaded first: workers share its models for free."""
+def _pool_context(scorers: Scorers) -> BaseContext:
+    """Fork where possible, with the detector and lexicons loaded first: workers share them."""
     # Lingua loads a few hundred MB of models in 1-3 s; forked workers inherit them
     # copy-on-write instead of loading them again. The workers only compute (no logging, no
     # database), so the usual hazards of forking a threaded parent do not reach them.
     if "fork" in get_all_start_methods():
         _guesser().warm_up()
+        for scorer in scorers.scorers:
+            scorer.score(["warm up"])  # each lexicon loads on its first text
         return get_context("fork")
     return get_context("spawn")
 
@@ -708,7 +710,7 @@ def score_pending(
             # workers detect and score; a few batches ahead keep both cores busy.
             queue: deque[tuple[_Batch, Future[list[Outcome]]]] = deque()
             with ProcessPoolExecutor(
-                summary.workers, mp_context=_pool_context(),
+                summary.workers, mp_context=_pool_context(chosen),
                 initializer=_init_worker, initargs=(chosen,),
             ) as pool:  # fmt: skip
                 for batch in batches:
