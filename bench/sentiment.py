@@ -1,4 +1,7 @@
-"""Sentiment scoring throughput: bare TextBlob vs `score_pending` with one and two processes."""
+"""Sentiment scoring throughput: bare TextBlob vs `score_pending` with one and two processes.
+
+Also each language's scorer alone (English, French, German) on texts of its language.
+"""
 
 import datetime as dt
 import os
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
     from reach.sentiment import ScoreSummary
 
 ROUNDS = 3
+# Texts of each language that its scorer alone is timed on, per round.
+SCORER_SAMPLE = 2000
 TEXTS = int(
     os.environ.get("BENCH_SENTIMENT_TEXTS", "60000")
 )  # a large backlog: the pool pays its start-up once
@@ -151,10 +156,23 @@ def main() -> None:
     """
     from textblob import TextBlob
 
-    from reach.sentiment import _guesser, plain_text, score_pending
+    from reach.sentiment import _guesser, default_scorers, plain_text, score_pending
 
     posts = generate(TEXTS)
     english = [plain_text(text) for text, language, _ in posts if language == "en"]
+    scorers = default_scorers()
+    samples = {
+        scorer.name: [plain_text(t) for t, language, _ in posts if language in scorer.languages][
+            :SCORER_SAMPLE
+        ]
+        for scorer in scorers
+    }
+    # Each lexicon loads on its first text (a fraction of a second): before any clock starts.
+    loads = {}
+    for scorer in scorers:
+        started = time.perf_counter()
+        scorer.score(["warm"])
+        loads[scorer.name] = time.perf_counter() - started
     # Loading lingua's models is a once-per-process cost (about a second), paid before the
     # clock starts here; the two-process run pays it inside its timing, in its workers.
     started = time.perf_counter()
@@ -164,6 +182,7 @@ def main() -> None:
     warm = time.perf_counter() - started
     _ = TextBlob("warm up the lexicon").sentiment
     ones, twos = [], []
+    alone: dict[str, list[float]] = {scorer.name: [] for scorer in scorers}
     with tempfile.TemporaryDirectory(prefix="bench-sentiment-") as tmp:
         fresh = make_database(Path(tmp) / "fresh.db", posts)
         for round_ in range(1, ROUNDS + 1):
@@ -174,6 +193,12 @@ def main() -> None:
             for text in english:
                 _ = TextBlob(text).sentiment
             bare = len(english) / (time.perf_counter() - started)
+            for scorer in scorers:
+                started = time.perf_counter()
+                scorer.score(samples[scorer.name])
+                alone[scorer.name].append(
+                    len(samples[scorer.name]) / (time.perf_counter() - started)
+                )
             load = os.getloadavg()[0]
             one, one_cpu = timed_cpu(lambda: score_pending(f"sqlite:///{one_path}", workers=1))  # noqa: B023
             two, two_cpu = timed_cpu(lambda: score_pending(f"sqlite:///{two_path}", workers=2))  # noqa: B023
@@ -184,6 +209,11 @@ def main() -> None:
                     f"texts: {len(posts):,} posts ({len(english):,} English), {one.written:,} "
                     f"distinct; {scored_share:.0%} scored, not scored: "
                     f"{dict(one.not_scored.most_common(4))}"
+                )
+                print(
+                    f"scored by language: {dict(one.scored_by_language.most_common())}; "
+                    "lexicon load "
+                    + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loads.items())
                 )
                 print(
                     f"language: {accuracy:.1%} of texts get their true language; wrong 'en' "
@@ -202,10 +232,25 @@ def main() -> None:
                 flush=True,
             )
             print(
+                f"round {round_}: scorers alone, {SCORER_SAMPLE:,} texts of their language: "
+                + ", ".join(
+                    f"{scorer.name} ({'/'.join(sorted(scorer.languages))}) "
+                    f"{alone[scorer.name][-1]:,.0f} texts/s"
+                    for scorer in scorers
+                )
+            )
+            print(
                 f"round {round_}: 1 process / bare {ones[-1]:.2f}, 2 processes / 1 {twos[-1]:.2f}",
                 flush=True,
             )
     one_ratio, two_ratio = statistics.median(ones), statistics.median(twos)
+    print(
+        "scorers alone:      "
+        + ", ".join(
+            f"{name} {statistics.median(rates):,.0f} texts/s" for name, rates in alone.items()
+        )
+        + f" (median of {ROUNDS} rounds)"
+    )
     print(
         f"1 process / bare:   {one_ratio:.2f} median of {ROUNDS} rounds (target >= 0.60: "
         f"{'met' if one_ratio >= 0.6 else 'MISSED'})"
