@@ -34,14 +34,16 @@ def alerts(
     check: Annotated[
         bool,
         typer.Option(
-            "--check", help="Run the monitors now and send the new alerts to REACH_NOTIFY_URLS."
+            "--check",
+            help="Run the monitors now and send the new alerts to REACH_NOTIFY_URLS "
+            "(and REACH_NOTIFY_SECRET_BLOCK's).",
         ),
     ] = False,
 ) -> None:
     """List the alerts raised: when, what kind, about what, and whether they were sent."""
+    from flows.notify import NotifyBlockMissing, notify_urls
     from reach.alerts import check_all, deliver, list_alerts
     from reach.db import session_scope
-    from reach.notify import configured_urls
 
     start = _since(since) if since else None
     settings = get_settings()
@@ -50,8 +52,12 @@ def alerts(
             new = check_all(session, settings)
         if new:
             # Sent after the alerts are stored: a receiver that is slow holds no lock.
+            try:
+                urls = notify_urls()  # REACH_NOTIFY_URLS and the Secret block's
+            except NotifyBlockMissing as exc:
+                fail(str(exc), 2)
             with session_scope() as session:
-                deliver(session, new, configured_urls(settings))
+                deliver(session, new, urls)
         err.print(f"{len(new)} new alert(s)", highlight=False)
     with session_scope() as session:
         rows = list_alerts(session, start)

@@ -1,4 +1,4 @@
-"""Flow `crawl`: the ad-hoc rerun of some platforms for some ambassadors, from the Prefect UI.
+"""Flow `crawl`: the rerun of some platforms for some ambassadors, from the Prefect UI.
 
 Importing this module has no side effects (deploy and workers import it).
 """

@@ -1,4 +1,5 @@
-"""Flow `nightly-reach`: crawl every platform, score sentiment, build the reach report.
+"""Flow `nightly-reach`: crawl every platform, score sentiment, build the reach report, check the
+alerts and send the daily digest.
 
 One platform failing stops no other step; the run ends Failed, naming each failed platform and
 why, once everything that could run has run. Importing this module has no side effects.
@@ -11,8 +12,10 @@ from typing import Annotated, Any
 from prefect import flow, get_run_logger
 from pydantic import Field
 
+from flows.alerts import check_alerts
 from flows.artifacts import publish_crawl_artifacts
 from flows.crawl import failure_message, lookback_label, run_crawls
+from flows.digest import digest_note, send_digest_task
 from flows.report import publish_report_artifacts, report_period
 from flows.sentiment import publish_sentiment_artifact
 from flows.tasks import PLATFORMS, build_reach_report, score_sentiment
@@ -62,6 +65,10 @@ def nightly_reach(
         default=None,
         description="Last day of the report. Empty means today in REACH_TIMEZONE.",
     ),
+    send_digest: bool = Field(
+        default=True,
+        description="Send the daily digest (the day before the report's last day) after the report.",
+    ),
 ) -> dict[str, Any]:
     """Crawl each platform concurrently, then score sentiment, then build the reach report."""
     logger = get_run_logger()
@@ -95,6 +102,24 @@ def nightly_reach(
     else:
         failures.append(f"reach report: {built.message}")
 
+    # The news after the numbers: neither step can fail the crawls or the report.
+    alerted = check_alerts(return_state=True)
+    if alerted.is_completed():
+        raised = alerted.result()
+        if raised:
+            notes.append(f"Alerts raised: {len(raised)} (" + "; ".join(raised[:5]) + ")")
+    else:
+        notes.append(f"**Alerts not checked:** {alerted.message}")
+    digest_results: list[dict[str, Any]] = []
+    if send_digest:
+        day = until - dt.timedelta(days=1)
+        sent = send_digest_task(day, day, return_state=True)
+        if sent.is_completed():
+            digest_results = sent.result()
+            notes.append(digest_note(digest_results))
+        else:
+            notes.append(f"Digest: **not sent**: {sent.message}")
+
     if failures:
         notes.insert(0, "**Run failed:** " + "; ".join(failures))
     publish_crawl_artifacts(ARTIFACT_PREFIX, f"Nightly reach {dt.date.today()}", outcomes, notes)
@@ -106,4 +131,5 @@ def nightly_reach(
         "sentiment": counts,
         "report": paths,
         "report_seconds": report_seconds,
+        "digest": digest_results,
     }

@@ -46,7 +46,7 @@ def _api(url: str, method: str = "GET", payload: object = None) -> object:
 
 
 def take_screenshot(out: Path) -> Path:
-    """Serve, deploy, open Run > Custom run of crawl/ad-hoc, save a PNG at `out`."""
+    """Serve, deploy, open Run > Custom run of crawl/rerun, save a PNG at `out`."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="reach-ui-") as home:
@@ -91,7 +91,7 @@ def take_screenshot(out: Path) -> Path:
                 check=True,
                 capture_output=True,
             )
-            deployment = _api(f"{api}/deployments/name/crawl/ad-hoc")
+            deployment = _api(f"{api}/deployments/name/crawl/rerun")
             assert isinstance(deployment, dict)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(

@@ -24,6 +24,7 @@ from tests.flows.conftest import (
     load_roster,
     write_roster,
 )
+from tests.receivers import JsonReceiver
 
 pytestmark = pytest.mark.slow
 POOL = "reach"
@@ -102,30 +103,48 @@ def run_worker_once(env: dict[str, str], timeout: float = 180) -> subprocess.Com
     )
 
 
-def test_prefect_yaml_deploys_five_flows_with_the_nightly_schedule(
+def test_prefect_yaml_deploys_seven_flows_with_the_nightly_and_weekly_schedules(
+    server: PrefectServer,
     deployments: dict[str, dict[str, Any]],
 ) -> None:
     assert set(deployments) == {
         "nightly-reach/nightly",
-        "crawl/ad-hoc",
-        "score-sentiment/ad-hoc",
-        "reach-report/ad-hoc",
+        "crawl/rerun",
+        "score-sentiment/rescore",
+        "reach-report/build",
         "import-linkedin/inbox",
+        "digest/weekly-digest",
+        "run-health/on-failure",
     }
+    weekly = deployments["digest/weekly-digest"]["schedules"][0]
+    assert (weekly["schedule"]["cron"], weekly["schedule"]["timezone"]) == (
+        "0 8 * * 1",
+        "Europe/Paris",
+    )
+    assert weekly["parameters"] == {"period": "week"}
+    # The run-health automation: every reach flow run that fails or crashes starts run-health.
+    automations = server.request("POST", "/automations/filter", {})
+    (automation,) = [a for a in automations if a["enabled"]]
+    assert set(automation["trigger"]["expect"]) == {
+        "prefect.flow-run.Failed",
+        "prefect.flow-run.Crashed",
+    }
+    (action,) = automation["actions"]
+    assert action["deployment_id"] == deployments["run-health/on-failure"]["id"]
     nightly = deployments["nightly-reach/nightly"]
     schedule = nightly["schedules"][0]["schedule"]
     assert (schedule["cron"], schedule["timezone"]) == ("0 2 * * *", "Europe/Paris")
     assert nightly["schedules"][0]["parameters"]["crawl_timeout_minutes"] == 90
     assert all(d["enforce_parameter_schema"] for d in deployments.values())
-    for name in ("nightly-reach/nightly", "crawl/ad-hoc"):  # SQLite: one crawling run at a time
+    for name in ("nightly-reach/nightly", "crawl/rerun"):  # SQLite: one crawling run at a time
         assert deployments[name]["global_concurrency_limit"]["limit"] == 1
         assert deployments[name]["concurrency_options"]["collision_strategy"] == "ENQUEUE"
     # The pull step (REACH_HOME at deploy time), not the deploying shell's directory, decides
     # where the worker runs the flows.
-    assert deployments["crawl/ad-hoc"]["pull_steps"] == [
+    assert deployments["crawl/rerun"]["pull_steps"] == [
         {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
     ]
-    form = deployments["crawl/ad-hoc"]["parameter_openapi_schema"]["properties"]
+    form = deployments["crawl/rerun"]["parameter_openapi_schema"]["properties"]
     assert form["platforms"]["items"]["enum"] == ["mastodon", "bluesky", "feed"]
     assert all(p.get("description") for p in form.values())
 
@@ -136,7 +155,7 @@ def test_ui_custom_run_of_crawl_is_run_by_a_worker_and_stores_posts(
     worker_env: dict[str, str],
     sqlite_url: str,
 ) -> None:
-    crawl_id = deployments["crawl/ad-hoc"]["id"]
+    crawl_id = deployments["crawl/rerun"]["id"]
     # Wrong types never become runs: the enforced schema answers 409 to the form.
     assert (
         http_status(lambda: create_run_as_the_ui_does(server, crawl_id, {"lookback_days": "lots"}))
@@ -199,7 +218,7 @@ def test_unknown_ambassador_fails_the_run_naming_it(
 ) -> None:
     run = create_run_as_the_ui_does(
         server,
-        deployments["crawl/ad-hoc"]["id"],
+        deployments["crawl/rerun"]["id"],
         {"platforms": ["feed"], "ambassadors": ["li-na", "no-such-person"]},
     )
     worker = run_worker_once(worker_env)
@@ -236,7 +255,7 @@ def test_cancelling_a_crawl_run_leaves_no_scrapy_process(
     sandbox.set_faults(slow=2)  # every answer takes 2 s: the crawl is still running when cancelled
     run = create_run_as_the_ui_does(
         server,
-        deployments["crawl/ad-hoc"]["id"],
+        deployments["crawl/rerun"]["id"],
         {"platforms": ["mastodon", "feed"], "lookback_days": 30},
     )
     log = (tmp_path / "worker.log").open("w")
@@ -279,3 +298,94 @@ def test_cancelling_a_crawl_run_leaves_no_scrapy_process(
             worker.kill()
             worker.wait()
         log.close()
+
+
+def _run_health(receiver: JsonReceiver) -> list[str]:
+    """The run-health messages received (the nightly's own monitors send other alerts too)."""
+    return [m["message"] for m in receiver.received if m["title"] == "reach alert: run_health"]
+
+
+def _wait_for_messages(receiver: JsonReceiver, count: int, timeout: float = 150) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(_run_health(receiver)) < count:
+        time.sleep(1)
+    return _run_health(receiver)
+
+
+def _start_worker(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], Any]:
+    log = log_path.open("w")
+    worker = subprocess.Popen(
+        [str(PREFECT_BIN), "worker", "start", "--pool", POOL],
+        env=env | {"PREFECT_WORKER_QUERY_SECONDS": "2"},
+        cwd="/",
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return worker, log
+
+
+def _stop_worker(worker: subprocess.Popen[bytes], log: Any) -> None:
+    worker.terminate()  # a worker exits on the second signal
+    time.sleep(1)
+    if worker.poll() is None:
+        worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+    log.close()
+
+
+def test_a_failed_nightly_and_a_crashed_crawl_each_alert_once(
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    worker_env: dict[str, str],
+    sandbox: SandboxProcess,
+    tmp_path: Path,
+) -> None:
+    receiver = JsonReceiver("127.0.0.6")
+    env = worker_env | {"REACH_NOTIFY_URLS": receiver.url}
+    worker, log = _start_worker(env, tmp_path / "worker.log")
+    try:
+        # Failed: the Mastodon instance answers 401 to every call, so every account fails.
+        sandbox.set_faults(requires_auth=True)
+        failed = create_run_as_the_ui_does(
+            server,
+            deployments["nightly-reach/nightly"]["id"],
+            {"platforms": ["mastodon"], "send_digest": False},
+        )
+        final = server.wait_for_state(failed["id"], {"COMPLETED", "FAILED", "CRASHED"}, timeout=180)
+        assert final["state_type"] == "FAILED", (tmp_path / "worker.log").read_text()[-3000:]
+        told = _wait_for_messages(receiver, 1)
+        assert len(told) == 1, (tmp_path / "worker.log").read_text()[-3000:]
+        message = told[0]
+        assert "mastodon" in message and "nightly-reach" in message and "Failed" in message
+
+        # Crashed: the crawl's flow process is killed; a killed process runs no hook of its own.
+        sandbox.set_faults(requires_auth=None, slow=2)
+        crashed = create_run_as_the_ui_does(
+            server, deployments["crawl/rerun"]["id"], {"platforms": ["mastodon"]}
+        )
+        deadline = time.monotonic() + 90
+        crawlers: list[psutil.Process] = []
+        while time.monotonic() < deadline and not crawlers:
+            time.sleep(0.5)
+            crawlers = _scrapy_descendants(worker.pid)
+        assert crawlers, (tmp_path / "worker.log").read_text()[-3000:]
+        flow_process = crawlers[0].parent()
+        assert flow_process is not None
+        flow_process.kill()  # SIGKILL
+        final = server.wait_for_state(
+            crashed["id"], {"CRASHED", "FAILED", "COMPLETED"}, timeout=120
+        )
+        assert final["state_type"] == "CRASHED"
+        told = _wait_for_messages(receiver, 2)
+        assert len(told) == 2, (tmp_path / "worker.log").read_text()[-3000:]
+        assert "crawl" in told[1] and "Crashed" in told[1]
+        time.sleep(10)  # nothing more comes: each event is told once
+        assert len(_run_health(receiver)) == 2
+    finally:
+        sandbox.set_faults(requires_auth=None, slow=None)
+        _stop_worker(worker, log)
+        receiver.stop()

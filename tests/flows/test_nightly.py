@@ -15,6 +15,7 @@ from reach.db import get_engine
 from reach.settings import get_settings
 from sandbox.testing import SandboxProcess
 from tests.flows.conftest import load_roster, write_roster
+from tests.receivers import JsonReceiver
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +115,40 @@ def test_gone_reply_threads_leave_the_nightly_completed_with_warnings_in_its_sum
         row["platform"]: row for row in (table if isinstance(table, list) else json.loads(table))
     }
     assert rows["mastodon"]["ok"] is True and "replies unavailable" in rows["mastodon"]["warnings"]
+
+
+def test_the_nightly_sends_the_daily_digest_and_a_refused_send_fails_nothing(
+    harness: None,
+    crawl_env: str,
+    sandbox: SandboxProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good, refusing = JsonReceiver("127.0.0.7"), JsonReceiver("127.0.0.8", status=500)
+    try:
+        monkeypatch.setenv("REACH_NOTIFY_URLS", f"{good.url} {refusing.url}")
+        get_settings.cache_clear()
+
+        state = nightly_reach(platforms=["mastodon"], crawl_retries=0, return_state=True)
+
+        assert state.is_completed(), state.message
+        digests = [m for m in good.received if not m["title"].startswith("reach alert")]
+        assert len(digests) == 1 and "Reach" in digests[0]["title"]
+        result = state.result()
+        assert [r["ok"] for r in result["digest"]] == [True, False]
+        assert list((tmp_path / "reports").glob("reach-report-*.html"))  # the report is kept
+        with get_client(sync_client=True) as client:
+            artifacts = {
+                a.key: a
+                for a in client.read_artifacts(
+                    artifact_filter=ArtifactFilter(
+                        flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+                    )
+                )
+            }
+        summary = str(artifacts["nightly-reach-summary"].data)
+        assert "Digest: sent to json://127.0.0.7" in summary
+        assert "**not sent** to json://127.0.0.8" in summary
+    finally:
+        good.stop()
+        refusing.stop()

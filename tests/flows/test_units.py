@@ -710,3 +710,32 @@ def test_import_linkedin_sorts_the_inbox_and_fails_naming_the_bad_file_after_the
     assert (inbox / "later.xlsx.crdownload").exists()  # left for the next run
     assert flow_run_name(state) == f"import-linkedin {inbox}"
     assert "1 imported, 1 failed" in str(artifacts_of(state)["linkedin-import"])
+
+
+# --- flows/digest.py --------------------------------------------------------------------------
+
+
+def test_digest_flow_sends_the_period_and_fails_naming_a_target_that_refused(
+    harness: None, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.digest import digest
+    from tests.receivers import JsonReceiver
+
+    with Session(get_engine(db_url)) as session:
+        f.seed_case(session)
+    good, refusing = JsonReceiver("127.0.0.7"), JsonReceiver("127.0.0.8", status=500)
+    try:
+        monkeypatch.setenv("REACH_NOTIFY_URLS", good.url)
+        get_settings.cache_clear()
+        sent = digest(since=f.SEED_SINCE, until=f.SEED_UNTIL, return_state=True)
+        assert sent.is_completed() and [r["ok"] for r in sent.result()] == [True]
+        assert "31,000" in good.received[0]["message"]
+
+        monkeypatch.setenv("REACH_NOTIFY_URLS", refusing.url)
+        get_settings.cache_clear()
+        refused = digest(since=f.SEED_SINCE, until=f.SEED_UNTIL, return_state=True)
+        assert refused.is_failed()
+        assert refused.message is not None and "**not sent** to json://127.0.0.8" in refused.message
+    finally:
+        good.stop()
+        refusing.stop()
