@@ -1,7 +1,7 @@
 """The `reach` command line."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -11,9 +11,32 @@ from cli.alerts import alerts
 from cli.console import console, err, fail, needs_database
 from cli.digest import digest
 from cli.users import users_app
+from models import CrawledPlatform
 from reach.settings import get_settings
 
+Grouping = Literal["ambassador", "platform", "country", "cohort", "team"]
+Format = Literal["table", "csv", "json", "xlsx", "html"]
 app = typer.Typer(help="Measure the public reach of an ambassador programme.", no_args_is_help=True)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        console.print(f"reach {version('ambassador-reach')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Measure the public reach of an ambassador programme."""
+
+
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 roster_app = typer.Typer(help="Ambassadors and their public accounts.", no_args_is_help=True)
@@ -211,7 +234,10 @@ def sandbox(
 @app.command("crawl")
 @needs_database
 def crawl(
-    platform: Annotated[str, typer.Option("--platform", help="mastodon, bluesky or feed.")],
+    platform: Annotated[
+        CrawledPlatform,
+        typer.Option("--platform", help="The platform to crawl (any case).", case_sensitive=False),
+    ],
     ambassador: Annotated[
         list[str] | None, typer.Option("--ambassador", help="Slug; repeatable. Default: all.")
     ] = None,
@@ -314,9 +340,13 @@ def report(
         typer.Option("--until", help="Last day, inclusive, YYYY-MM-DD (default: today)."),
     ] = None,
     by: Annotated[
-        str, typer.Option("--by", help="ambassador, platform, country, cohort or team.")
+        Grouping,
+        typer.Option("--by", help="One row per group of this kind.", case_sensitive=False),
     ] = "ambassador",
-    fmt: Annotated[str, typer.Option("--format", help="table, csv, json, xlsx or html.")] = "table",
+    fmt: Annotated[
+        Format,
+        typer.Option("--format", help="Output format.", case_sensitive=False),
+    ] = "table",
     output: Annotated[
         Path | None,
         typer.Option(

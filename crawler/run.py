@@ -6,6 +6,7 @@ runners hang or silently drop items under Prefect's event loop.
 
 import contextlib
 import ctypes
+import difflib
 import json
 import logging
 import os
@@ -57,12 +58,23 @@ class DatabaseUnavailable(RuntimeError):
     """The database stopped answering during the crawl (a retry once it answers may help)."""
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """ " (did you mean li-na?)" for the closest choice, or "" when none is close."""
+    close = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
+    if not close:
+        return ""
+    match = next(c for c in choices if c.lower() == close[0])
+    return f" (did you mean {match}?)"
+
+
 def check_selection(session: Session, platforms: Sequence[str], ambassadors: Sequence[str]) -> None:
     """Fail at once, naming them, on unknown platforms or ambassador slugs."""
     unknown = [p for p in platforms if p not in SPIDERS]
     if unknown:
         raise UnknownSelection(
-            f"unknown platform(s): {', '.join(unknown)} (crawlable: {', '.join(SPIDERS)})"
+            "unknown platform(s): "
+            + ", ".join(f"{p}{did_you_mean(p, SPIDERS)}" for p in unknown)
+            + f" (crawlable: {', '.join(SPIDERS)})"
         )
     if ambassadors:
         known = set(
@@ -72,7 +84,11 @@ def check_selection(session: Session, platforms: Sequence[str], ambassadors: Seq
         )
         missing = [slug for slug in ambassadors if slug not in known]
         if missing:
-            raise UnknownSelection(f"unknown ambassador(s): {', '.join(missing)}")
+            every = list(session.exec(select(Ambassador.slug)).all())
+            raise UnknownSelection(
+                "unknown ambassador(s): "
+                + ", ".join(f"{slug}{did_you_mean(slug, every)}" for slug in missing)
+            )
 
 
 def _die_with_parent() -> None:

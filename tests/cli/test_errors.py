@@ -4,6 +4,7 @@ and the command that fixes it, a non-zero exit, no traceback, and no file create
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -82,3 +83,35 @@ def test_a_database_url_that_is_no_url_is_one_line(
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: REACH_DATABASE_URL: not a database URL: 'var/reach.db'")
     assert files_under(tmp_path) == set()
+
+
+def test_version_is_the_packages() -> None:
+    import tomllib
+
+    from tests.conftest import TESTS_DIR
+
+    pyproject = tomllib.loads((TESTS_DIR.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"reach {pyproject['project']['version']}"
+
+
+def test_help_lists_the_choices() -> None:
+    report = runner.invoke(app, ["report", "--help"], env={"COLUMNS": "200"}).stdout
+    assert (
+        "table|csv|json|xlsx|html" in report and "ambassador|platform|country|cohort|team" in report
+    )
+    assert (
+        "mastodon|bluesky|feed"
+        in runner.invoke(app, ["crawl", "--help"], env={"COLUMNS": "200"}).stdout
+    )
+
+
+def test_platform_any_case_and_a_mistyped_slug_suggests_the_right_one(session: Session) -> None:
+    from tests.reach import factories as f
+
+    f.ambassador(session, "li-na", "Li Na")
+    session.commit()
+    result = runner.invoke(app, ["crawl", "--platform", "Mastodon", "--ambassador", "li-nq"])
+    assert result.exit_code != 0
+    assert "unknown ambassador(s): li-nq (did you mean li-na?)" in result.stderr
