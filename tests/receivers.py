@@ -9,7 +9,9 @@ from typing import Any
 class JsonReceiver:
     """Answers `status` to every POST and keeps each JSON body; stopped by `stop()`."""
 
-    def __init__(self, host: str = "127.0.0.6", status: int = 200) -> None:
+    def __init__(
+        self, host: str = "127.0.0.6", status: int = 200, credentials: str | None = None
+    ) -> None:
         received: list[dict[str, Any]] = []
         self.received = received
         self.status = status
@@ -26,7 +28,8 @@ class JsonReceiver:
                 pass
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"json://{host}:{self.server.server_port}/hook"
+        user = f"{credentials}@" if credentials else ""  # a URL holding a secret, to mask
+        self.url = f"json://{user}{host}:{self.server.server_port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -21,7 +21,7 @@ from reach.db import get_engine
 from reach.metrics import METRICS
 from reach.report import FORMATS, Report, default_report_path, write_report
 from reach.report.charts import line_figure, report_figures, sentiment_figure
-from reach.report.html import safe_url
+from reach.report.html import metric_cards, safe_url
 from reach.report.render import cell_text, fmt_float, fmt_int
 from reach.settings import get_settings
 from web import security
@@ -240,53 +240,20 @@ def ambassador(request: Request, slug: str) -> Response:
         report=report,
         view=view,
         row=view.row,
-        cards=headline_cards_for(view.row),
+        cards=metric_cards(
+            view.row,
+            (
+                "posts",
+                "engagements",
+                "new_followers",
+                "followers",
+                "likes",
+                "comments",
+                "reply_sentiment",
+            ),
+        ),
         figures=[followers],
     )
-
-
-def headline_cards_for(row: Any) -> list[dict[str, Any]]:
-    from reach.report.render import fmt_counted, fmt_sentiment
-
-    return [
-        {"key": "posts", "label": METRICS["posts"].label, "value": fmt_int(row.posts), "note": ""},
-        {
-            "key": "engagements",
-            "label": METRICS["engagements"].label,
-            "value": fmt_int(row.engagements),
-            "note": f"{row.engagements_n} of {row.posts} posts with counts",
-        },
-        {
-            "key": "new_followers",
-            "label": METRICS["new_followers"].label,
-            "value": fmt_int(row.new_followers),
-            "note": f"{row.new_followers_n} of {row.accounts} accounts with a figure",
-        },
-        {
-            "key": "followers",
-            "label": METRICS["followers"].label,
-            "value": fmt_int(row.followers),
-            "note": "at the end of the period",
-        },
-        {
-            "key": "likes",
-            "label": METRICS["likes"].label,
-            "value": fmt_counted(row.likes, row.likes_n, row.posts),
-            "note": "",
-        },
-        {
-            "key": "comments",
-            "label": METRICS["comments"].label,
-            "value": fmt_counted(row.comments, row.comments_n, row.posts),
-            "note": "",
-        },
-        {
-            "key": "reply_sentiment",
-            "label": METRICS["reply_sentiment"].label,
-            "value": fmt_sentiment(row.reply_sentiment, row.reply_sentiment_n),
-            "note": "mean polarity -1..1 of the replies scored",
-        },
-    ]
 
 
 @router.get("/posts/{post_id}", response_class=HTMLResponse)
@@ -384,13 +351,7 @@ def linkedin_upload(
 ) -> Response:
     page_user(request, "editor")
     if not security.csrf_ok(request, csrf_token):
-        return render(
-            request,
-            "error.html.j2",
-            403,
-            title="Form expired",
-            message="The form's CSRF token is missing or wrong: reload the page and upload again.",
-        )
+        return _form_expired(request)
     try:
         outcome = import_upload(file, ambassador or None)
     except UploadTooLarge as exc:
@@ -407,6 +368,16 @@ def linkedin_upload(
         200 if outcome.ok else 422,
         ambassadors=_ambassadors(),
         outcome={"ok": outcome.ok, "message": outcome.message},
+    )
+
+
+def _form_expired(request: Request) -> HTMLResponse:
+    return render(
+        request,
+        "error.html.j2",
+        403,
+        title="Form expired",
+        message="The form's CSRF token is missing or wrong: reload the page and upload again.",
     )
 
 
@@ -434,13 +405,7 @@ def roster_upload(
 ) -> Response:
     page_user(request, "editor")
     if not security.csrf_ok(request, csrf_token):
-        return render(
-            request,
-            "error.html.j2",
-            403,
-            title="Form expired",
-            message="The form's CSRF token is missing or wrong: reload the page and upload again.",
-        )
+        return _form_expired(request)
     try:
         ok, message = import_roster_upload(file)
     except UploadTooLarge as exc:

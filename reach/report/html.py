@@ -1,5 +1,6 @@
 """The self-contained HTML report: the dashboard's views with plotly.js and charts.js inlined."""
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -7,14 +8,22 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from reach.metrics import METRICS
+from reach.metrics import METRICS, EntityMetrics
 from reach.report.charts import charts_js, plotly_js, report_figures, script_json
 from reach.report.model import Report
-from reach.report.render import TABLE_HEADERS, fmt_counted, fmt_int, table_cells
+from reach.report.render import TABLE_HEADERS, cell_text, fmt_counted, fmt_int, table_cells
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-__all__ = ["TEMPLATES", "headline_cards", "render_html", "safe_url", "script_json", "view_filters"]
+__all__ = [
+    "TEMPLATES",
+    "headline_cards",
+    "metric_cards",
+    "render_html",
+    "safe_url",
+    "script_json",
+    "view_filters",
+]
 
 
 def safe_url(url: str | None) -> str | None:
@@ -27,34 +36,36 @@ def view_filters() -> dict[str, Any]:
     return {"int": fmt_int}
 
 
-def headline_cards(report: Report) -> list[dict[str, Any]]:
-    h = report.headline
+# What each card says under its figure: how many items the figure covers.
+_CARD_NOTES: dict[str, Any] = {
+    "posts": lambda r: "published in the period, reposts excluded",
+    "engagements": lambda r: f"{r.engagements_n} of {r.posts} posts with counts",
+    "new_followers": lambda r: f"{r.new_followers_n} of {r.accounts} accounts with a figure",
+    "potential_reach": lambda r: "followers of the accounts that posted (audiences overlap)",
+    "followers": lambda r: "at the end of the period",
+    "likes": lambda r: f"{r.likes_n} of {r.posts} posts with the count",
+    "comments": lambda r: f"{r.comments_n} of {r.posts} posts with the count",
+    "reply_sentiment": lambda r: "mean polarity -1..1 of the replies scored",
+}
+
+
+def metric_cards(row: EntityMetrics, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Headline cards of a group's registry metrics: label, formatted value, what it covers."""
     return [
         {
-            "key": "posts",
-            "label": METRICS["posts"].label,
-            "value": fmt_int(h.posts),
-            "note": "published in the period, reposts excluded",
-        },
-        {
-            "key": "engagements",
-            "label": METRICS["engagements"].label,
-            "value": fmt_int(h.engagements),
-            "note": f"{h.engagements_n} of {h.posts} posts with counts",
-        },
-        {
-            "key": "new_followers",
-            "label": METRICS["new_followers"].label,
-            "value": fmt_int(h.new_followers),
-            "note": f"{h.new_followers_n} of {h.accounts} accounts with a figure",
-        },
-        {
-            "key": "potential_reach",
-            "label": METRICS["potential_reach"].label,
-            "value": fmt_int(h.potential_reach),
-            "note": "followers of the accounts that posted (audiences overlap)",
-        },
+            "key": key,
+            "label": METRICS[key].label,
+            "value": cell_text(row, key)
+            if key.endswith("sentiment")
+            else fmt_int(getattr(row, key)),
+            "note": _CARD_NOTES[key](row),
+        }
+        for key in keys
     ]
+
+
+def headline_cards(report: Report) -> list[dict[str, Any]]:
+    return metric_cards(report.total, ("posts", "engagements", "new_followers", "potential_reach"))
 
 
 @lru_cache(maxsize=1)

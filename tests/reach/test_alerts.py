@@ -2,12 +2,10 @@
 hand-made histories with fixed dates (both backends)."""
 
 import datetime as dt
-import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -33,6 +31,7 @@ from reach.alerts import (
 from reach.db import get_engine
 from reach.settings import Settings, get_settings
 from tests.reach import factories as f
+from tests.receivers import JsonReceiver
 from tests.web.conftest import seed_dashboard, sign_in
 from web.app import create_app
 
@@ -395,37 +394,9 @@ def test_run_health_names_the_flow_run_and_its_crawl_runs(session: Session) -> N
 # --- delivery ---------------------------------------------------------------------------------
 
 
-class Receiver:
-    """A JSON webhook on loopback (127.0.0.4) that keeps what it is sent."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                received.append(json.loads(body or b"{}"))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.4", 0), Handler)
-        self.url = f"json://127.0.0.4:{self.server.server_port}/x"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[JsonReceiver]:
+    r = JsonReceiver("127.0.0.4")
     yield r
     r.stop()
 
@@ -437,7 +408,7 @@ def closed_port() -> int:
 
 
 def test_deliver_records_sent_at_against_a_real_receiver(
-    session: Session, db_url: str, receiver: Receiver
+    session: Session, db_url: str, receiver: JsonReceiver
 ) -> None:
     alert = raise_alert(session, "post-spike:post=7", "post_spike", "post 7 has 70 engagements")
     assert alert is not None
@@ -502,7 +473,7 @@ def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_reach_alerts_check_sends_the_new_ones_and_lists_them(
-    session: Session, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    session: Session, receiver: JsonReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     acc = f.account(
         session, f.ambassador(session, "amelie-laurent"), "mastodon", "@amelie@m.social"

@@ -4,13 +4,10 @@ the core and through `reach digest`."""
 
 import datetime as dt
 import email
-import json
 import socket
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -25,6 +22,7 @@ from models import Account, Ambassador
 from reach.digest import build_digest, digest_period, render_email, render_text, send_digest
 from reach.settings import get_settings
 from tests.reach import factories as f
+from tests.receivers import JsonReceiver
 
 PASSWORD = "S3cretPass"
 MARCH = ("2026-03-01", "2026-03-31")
@@ -93,34 +91,6 @@ class SmtpReceiver:
         self.controller.stop()
 
 
-class JsonReceiver:
-    """An HTTP endpoint on 127.0.0.3 answering `status` to every POST and keeping the bodies."""
-
-    def __init__(self, status: int = 200, host: str = "127.0.0.3") -> None:
-        self.received: list[dict[str, Any]] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                received.append(json.loads(body or b"{}"))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"json://user:{PASSWORD}@{host}:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpReceiver]:
     receiver = SmtpReceiver()
@@ -132,7 +102,7 @@ def smtp() -> Iterator[SmtpReceiver]:
 
 @pytest.fixture
 def hook() -> Iterator[JsonReceiver]:
-    receiver = JsonReceiver()
+    receiver = JsonReceiver("127.0.0.3", credentials=f"user:{PASSWORD}")
     try:
         yield receiver
     finally:
@@ -141,7 +111,7 @@ def hook() -> Iterator[JsonReceiver]:
 
 @pytest.fixture
 def refusing() -> Iterator[JsonReceiver]:
-    receiver = JsonReceiver(status=500)
+    receiver = JsonReceiver("127.0.0.3", status=500, credentials=f"user:{PASSWORD}")
     try:
         yield receiver
     finally:
