@@ -137,8 +137,14 @@ def test_reach_report_command_writes_each_format(seeded, tmp_path: Path) -> None
     [
         (["--since", "2026-03-31", "--until", "2026-03-01"], "is after --until"),
         (["--since", "01/03/2026", "--until", "2026-03-31"], "not a date in ISO format"),
-        (["--since", "2026-03-01", "--until", "2026-03-31", "--by", "planet"], "Invalid value for '--by'"),
-        (["--since", "2026-03-01", "--until", "2026-03-31", "--format", "pdf"], "Invalid value for '--format'"),
+        (
+            ["--since", "2026-03-01", "--until", "2026-03-31", "--by", "planet"],
+            "Invalid value for '--by'",
+        ),
+        (
+            ["--since", "2026-03-01", "--until", "2026-03-31", "--format", "pdf"],
+            "Invalid value for '--format'",
+        ),
     ],
 )
 def test_reach_report_rejects_bad_options_clearly(
