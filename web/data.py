@@ -66,13 +66,14 @@ class Reports:
         with self._lock:
             return next((k for k, r in self._reports.items() if r is report), None)
 
-    def derived(self, pair: Pair, name: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        """`compute()` once per pair of cached reports and `name` (its arguments)."""
-        key = self._key(pair.report)
+    def derived(self, of: Pair | Report, name: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """`compute()` once per cached report (or pair of them) and `name` (its arguments)."""
+        report = of.report if isinstance(of, Pair) else of
+        key = self._key(report)
         if key is None:
             return compute()
         store = self._derived.setdefault(key, {})
-        full = (id(pair.before), *name)
+        full = (id(of.before) if isinstance(of, Pair) else None, *name)
         if full not in store:
             store[full] = compute()
         result: T = store[full]

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session, col
 from starlette.exceptions import HTTPException
@@ -30,6 +31,22 @@ from web.rendering import page_user, render
 from web.uploads import UploadTooLarge, import_roster_upload, import_upload
 
 router = APIRouter()
+LEADERBOARD_COLUMNS = [
+    (key, METRICS[key].label)
+    for key in (
+        "posts",
+        "likes",
+        "comments",
+        "reposts",
+        "views",
+        "engagements",
+        "engagement_rate",
+        "followers",
+        "new_followers",
+        "potential_reach",
+        "reply_sentiment",
+    )
+]
 LEADERBOARD_PAGE = 100  # rows per page: a programme of 1,000 is ten pages, not one 1 MB table
 EXPORTS = {"csv": "text/csv", "xlsx": None, "json": "application/json", "html": "text/html"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -182,6 +199,22 @@ def ambassadors(request: Request) -> Response:
         direction = "asc" if sort == column and desc else "desc"
         return "?" + urlencode({**base, "sort": column, "dir": direction})
 
+    period_query = urlencode(choice.query())
+
+    def table() -> Markup:
+        templates: Any = request.app.state.templates
+        return Markup(
+            templates.env.get_template("_leaderboard_table.html.j2").render(
+                ranks=shown,
+                columns=LEADERBOARD_COLUMNS,
+                cell=cell_text,
+                sort=sort,
+                desc=desc,
+                sort_link=sort_link,
+                period_query=period_query,
+            )
+        )
+
     return _page(
         request,
         "leaderboard.html.j2",
@@ -197,21 +230,7 @@ def ambassadors(request: Request) -> Response:
         choices=reports.derived(pair, ("choices",), lambda: views.filter_choices(pair.report)),
         sort=sort,
         desc=desc,
-        sort_link=sort_link,
-        columns=[
-            ("posts", "Posts"),
-            ("likes", "Likes"),
-            ("comments", "Comments"),
-            ("reposts", "Reposts"),
-            ("views", "Views"),
-            ("engagements", METRICS["engagements"].label),
-            ("engagement_rate", METRICS["engagement_rate"].label),
-            ("followers", METRICS["followers"].label),
-            ("new_followers", METRICS["new_followers"].label),
-            ("potential_reach", METRICS["potential_reach"].label),
-            ("reply_sentiment", METRICS["reply_sentiment"].label),
-        ],
-        cell=cell_text,
+        table=reports.derived(pair, ("table", filters, sort, desc, page), table),
     )
 
 
@@ -222,9 +241,15 @@ def ambassador(request: Request, slug: str) -> Response:
         choice = choose(request)
     except BadPeriod as exc:
         return _bad_period(request, exc)
-    report = _reports(request).get(choice.period)
-    with Session(get_engine()) as session:
-        view = views.ambassador_view(session, report, slug, _sandbox_bluesky())
+    reports = _reports(request)
+    report = reports.get(choice.period)
+
+    def build() -> views.AmbassadorView | None:
+        with Session(get_engine()) as session:
+            return views.ambassador_view(session, report, slug, _sandbox_bluesky())
+
+    # Accounts, follower series and posts once per ambassador and data version.
+    view = reports.derived(report, ("ambassador", slug), build)
     if view is None:
         raise HTTPException(404, f"no ambassador {slug!r}")
     followers = line_figure(
