@@ -99,7 +99,9 @@ def test_the_seed_case_on_every_page_with_charts_drawn_and_no_script_run(
 
     page.goto(f"{web_server.url}/ambassadors/amelie-laurent?{QUERY}")
     page.click("#posts a[href^='/posts/']")
-    assert points(page, "chart-post-history") == 1  # its one snapshot
+    # Likes, comments, reposts and quotes: each a line with a point at its one snapshot.
+    assert points(page, "chart-post-history") == 4
+    assert page.locator("#chart-post-history .scatterlayer .trace").count() == 4
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.problems == []
     assert all(u.startswith(web_server.url) for u in requests)  # no CDN, nothing external
