@@ -355,6 +355,13 @@ def report(
             help="File to write (default: stdout for table/csv/json, REACH_REPORTS_DIR for xlsx/html).",
         ),
     ] = None,
+    bom: Annotated[
+        bool,
+        typer.Option(
+            "--bom/--no-bom",
+            help="Start the CSV with a byte-order mark (Excel reads its accents right).",
+        ),
+    ] = True,
 ) -> None:
     """Reach metrics of a period: one row per ambassador (or platform, country, cohort, team)."""
     import datetime as dt
@@ -399,12 +406,12 @@ def report(
     if output is None and fmt in ("xlsx", "html"):
         output = default_report_path(built, fmt)
     if output is not None:
-        path = write_report(built, fmt, output)
+        path = write_report(built, fmt, output, bom=bom)
         err.print(f"report written to {path}", highlight=False)
     elif fmt == "table":
         render_table(built, console)
     else:
-        typer.echo(render_csv(built) if fmt == "csv" else render_json(built), nl=False)
+        typer.echo(render_csv(built, bom=bom) if fmt == "csv" else render_json(built), nl=False)
 
 
 @app.command("web")

@@ -18,7 +18,7 @@ from reach.report.model import Report, TopPost, entity_dict, top_post_dict
 from reach.report.render import FORMATS, fmt_counted, fmt_int, render_csv, render_json, render_table
 
 
-def write_report(report: Report, fmt: str, path: str | Path) -> Path:
+def write_report(report: Report, fmt: str, path: str | Path, bom: bool = True) -> Path:
     """Write the report in one format (table, csv, json, xlsx, html) to a file; returns the path."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -30,7 +30,7 @@ def write_report(report: Report, fmt: str, path: str | Path) -> Path:
             encoding="utf-8",
         )
     elif fmt == "csv":
-        path.write_text(render_csv(report), encoding="utf-8")
+        path.write_text(render_csv(report, bom=bom), encoding="utf-8")
     elif fmt == "json":
         path.write_text(render_json(report), encoding="utf-8")
     elif fmt == "xlsx":

@@ -292,3 +292,13 @@ def test_empty_period_says_so_in_json_and_xlsx_and_keeps_every_csv_row(
 
 def test_period_with_posts_is_not_empty(accented) -> None:
     assert json.loads(render_json(accented))["empty"] is False
+
+
+def test_reach_report_no_bom_leaves_the_mark_out(session: Session, tmp_path: Path) -> None:
+    f.seed_case(session)
+    args = ["report", "--since", "2026-03-01", "--until", "2026-03-31", "--format", "csv"]
+    with_bom = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "a.csv")])
+    without = CliRunner().invoke(app, [*args, "--no-bom", "--output", str(tmp_path / "b.csv")])
+    assert with_bom.exit_code == 0 and without.exit_code == 0, without.output
+    assert (tmp_path / "a.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert (tmp_path / "b.csv").read_bytes().startswith(b"key,")
