@@ -149,6 +149,28 @@ def test_prefect_yaml_deploys_seven_flows_with_the_nightly_and_weekly_schedules(
     assert all(p.get("description") for p in form.values())
 
 
+def test_deploying_without_reach_home_records_the_checkout(
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    worker_env: dict[str, str],
+) -> None:
+    env = {k: v for k, v in worker_env.items() if k != "REACH_HOME"}
+    done = subprocess.run(
+        [str(PREFECT_BIN), "--no-prompt", "deploy", "--name", "rerun"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    deployment = server.request("GET", "/deployments/name/crawl/rerun")
+    assert deployment["pull_steps"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+    ]
+
+
 def test_ui_custom_run_of_crawl_is_run_by_a_worker_and_stores_posts(
     server: PrefectServer,
     deployments: dict[str, dict[str, Any]],
