@@ -355,6 +355,16 @@ def report(
             help="File to write (default: stdout for table/csv/json, REACH_REPORTS_DIR for xlsx/html).",
         ),
     ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Terminal table columns, comma-separated (default: those that fit): "
+            "posts, engagements, new_followers, top_post, likes, comments, reposts, followers, "
+            "potential_reach, views, engagement_rate, growth_rate, impressions, members_reached, "
+            "post_sentiment, reply_sentiment, sources.",
+        ),
+    ] = None,
     bom: Annotated[
         bool,
         typer.Option(
@@ -409,7 +419,11 @@ def report(
         path = write_report(built, fmt, output, bom=bom)
         err.print(f"report written to {path}", highlight=False)
     elif fmt == "table":
-        render_table(built, console)
+        chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+        try:
+            render_table(built, console, chosen)
+        except ValueError as exc:
+            fail(str(exc), 2)
     else:
         typer.echo(render_csv(built, bom=bom) if fmt == "csv" else render_json(built), nl=False)
 

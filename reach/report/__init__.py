@@ -156,7 +156,7 @@ def print_top_ambassadors(report: Report, n: int = 10, console: Console | None =
         caption=report.meaning,
         caption_justify="left",
     )
-    table.add_column("Top post", overflow="fold")
+    table.add_column("Top post", overflow="ellipsis", no_wrap=True, min_width=12)
     for i, row in enumerate(top_ambassadors(report, n), 1):
         top = (
             f"{fmt_int(row.top_post_engagements)} · {row.top_post_url}" if row.top_post_url else "—"

@@ -4,12 +4,13 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from reach.metrics import METRICS, EntityMetrics, metric_rows
 from reach.report.cells import csv_cell, xlsx_append
@@ -94,20 +95,97 @@ TABLE_HEADERS = [
 ]
 
 
-def render_table(report: Report, console: Console | None = None) -> str:
-    """Print the rich table (and return its plain text)."""
+# The terminal table's columns: the first ones always, the others as the width allows, in order.
+TERMINAL_DEFAULT = ("posts", "engagements", "new_followers", "top_post")
+TERMINAL_MORE = (
+    "likes",
+    "comments",
+    "reposts",
+    "followers",
+    "potential_reach",
+    "views",
+    "engagement_rate",
+    "growth_rate",
+    "impressions",
+    "members_reached",
+    "post_sentiment",
+    "reply_sentiment",
+    "sources",
+)
+TERMINAL_COLUMNS = TERMINAL_DEFAULT + TERMINAL_MORE
+_TERMINAL_LABELS = {"top_post": "Top post", "sources": "Source"}
+
+
+def _terminal_cell(row: EntityMetrics, key: str) -> str:
+    if key == "top_post":
+        return (
+            f"{fmt_int(row.top_post_engagements)} · {row.top_post_url}" if row.top_post_url else "—"
+        )
+    if key == "sources":
+        return row.sources
+    return cell_text(row, key)
+
+
+def _label(key: str) -> str:
+    return _TERMINAL_LABELS.get(key) or METRICS[key].label
+
+
+def _widths(report: Report, keys: Sequence[str]) -> dict[str, int]:
+    """Each column's width: its widest cell, at least its header's first word (headers wrap)."""
+    widths = {}
+    for key in keys:
+        if key == "top_post":
+            continue
+        cells = [len(_terminal_cell(r, key)) for r in report.rows]
+        header = max(len(word) for word in _label(key).split())
+        widths[key] = max([header, *cells])
+    return widths
+
+
+def terminal_columns(report: Report, width: int) -> list[str]:
+    """The default columns, then each further one while the table still fits `width` (the top
+    post keeps at least 20 characters)."""
+    name = max([len(r.name) for r in report.rows] + [len(_group_label(report))])
+    chosen = list(TERMINAL_DEFAULT)
+    for key in TERMINAL_MORE:
+        trial = [*chosen[:-1], key, chosen[-1]]
+        widths = _widths(report, trial)
+        if name + sum(widths.values()) + 20 + 3 * (len(trial) + 1) + 1 > width:
+            break
+        chosen = trial
+    return chosen
+
+
+def render_table(
+    report: Report, console: Console | None = None, columns: Sequence[str] | None = None
+) -> str:
+    """Print the rich table (and return its plain text): the columns that fit the console, or
+    those asked for. A number is never cut: each column is as wide as its widest cell (its
+    header wraps instead), and the top post's URL is shortened to what is left."""
     console = console or Console(width=220, record=True)
+    unknown = [c for c in columns or () if c not in TERMINAL_COLUMNS]
+    if unknown:
+        raise ValueError(
+            f"unknown column(s): {', '.join(unknown)} (use {', '.join(TERMINAL_COLUMNS)})"
+        )
+    keys = list(columns) if columns else terminal_columns(report, console.width)
+    widths = _widths(report, keys)
+    name = max([len(r.name) for r in report.rows] + [len(_group_label(report))])
+    left = console.width - name - sum(widths.values()) - 3 * (len(keys) + 1) - 1
     h = report.headline
     table = Table(
-        _group_label(report),
-        "Source",
-        *TABLE_HEADERS,
+        Column(_group_label(report), width=name, no_wrap=True),
         title=f"Reach by {report.by}, {report.period.since} to {report.period.until}",
         caption=report.meaning,
         caption_justify="left",
     )
+    for key in keys:
+        if key == "top_post":
+            table.add_column(_label(key), width=max(left, 12), overflow="ellipsis", no_wrap=True)
+        else:
+            table.add_column(_label(key), justify="right", width=widths[key])
     for row in report.rows:
-        table.add_row(row.name, row.sources, *table_cells(row))
+        table.add_row(row.name, *(_terminal_cell(row, k) for k in keys))
     console.print(
         f"[bold]Headline[/]: posts {fmt_int(h.posts)} · engagements "
         f"{fmt_counted(h.engagements, h.engagements_n, h.posts)} · new followers (net) "
@@ -115,6 +193,12 @@ def render_table(report: Report, console: Console | None = None) -> str:
         f"reach (estimate) {fmt_int(h.potential_reach)}",
         highlight=False,
     )
+    if is_empty(report):
+        console.print(
+            "[bold]This period holds no data:[/] no post was published in it and no follower "
+            "count was recorded.",
+            highlight=False,
+        )
     console.print(table)
     return console.export_text() if console.record else ""
 

@@ -153,3 +153,26 @@ def test_reach_report_rejects_bad_options_clearly(
     result = CliRunner().invoke(app, ["report", *args])
     assert result.exit_code != 0
     assert message in result.output
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_terminal_table_fits_its_width_and_cuts_no_number(seeded, width: int) -> None:
+    console = Console(width=width, record=True, file=io.StringIO())
+    text = render_table(seeded, console)
+    assert max(len(line) for line in text.splitlines()) <= width
+    table = text.split("Reach by ambassador")[1]
+    for number in ("33,900", "1,600", "Ngozi Eze", "Amélie Laurent"):
+        assert number in table
+    assert "…" not in "".join(line.split("·")[0] for line in table.splitlines() if "│" in line)
+    if width == 120:  # room for more than the default columns
+        assert "31,000" in table and "2,900" in table
+
+
+def test_the_terminal_table_takes_the_columns_asked_for(seeded) -> None:
+    text = render_table(
+        seeded, Console(width=200, record=True, file=io.StringIO()), ["likes", "views"]
+    )
+    header = next(line for line in text.splitlines() if "Likes" in line)
+    assert "Views" in header and "Engagements" not in header
+    with pytest.raises(ValueError, match="unknown column"):
+        render_table(seeded, Console(file=io.StringIO()), ["shoe_size"])
