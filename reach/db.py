@@ -1,5 +1,6 @@
 """Engines, sessions and migrations."""
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -107,7 +108,9 @@ def alembic_config(url: str | None = None) -> "Config":
     """Alembic configuration pointing at the project's migrations and the given database."""
     from alembic.config import Config
 
-    config = Config()
+    # Alembic's default stdout is whatever sys.stdout was when alembic.config was first imported
+    # (a test runner's capture, closed since): pass the current one.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option(
         "sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%")
