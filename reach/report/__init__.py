@@ -145,29 +145,40 @@ def summary_markdown(report: Report, link: str | None = None) -> str:
 
 
 def print_top_ambassadors(report: Report, n: int = 10, console: Console | None = None) -> None:
-    """The top-n ambassadors table printed by `make demo` (new followers, engagements, top post)."""
+    """The top-n ambassadors table printed by `make demo` (new followers, engagements, top post).
+
+    Each column is as wide as its widest cell (headers wrap) and the top post's URL is shortened
+    to what is left, so the table fits the console and no number is cut.
+    """
     console = console or Console()
-    table = Table(
-        "#",
-        "Ambassador",
-        "New followers (net)",
-        "Engagements",
-        title=f"Top {n} ambassadors, {report.period.since} to {report.period.until}",
-        caption=report.meaning,
-        caption_justify="left",
-    )
-    table.add_column("Top post", overflow="ellipsis", no_wrap=True, min_width=12)
-    for i, row in enumerate(top_ambassadors(report, n), 1):
-        top = (
-            f"{fmt_int(row.top_post_engagements)} · {row.top_post_url}" if row.top_post_url else "—"
-        )
-        table.add_row(
+    rows = [
+        (
             str(i),
             row.name,
             fmt_counted(row.new_followers, row.new_followers_n, row.accounts, "accounts"),
             fmt_counted(row.engagements, row.engagements_n, row.posts),
-            top,
+            f"{fmt_int(row.top_post_engagements)} · {row.top_post_url}"
+            if row.top_post_url
+            else "—",
         )
+        for i, row in enumerate(top_ambassadors(report, n), 1)
+    ]
+    headers = ("#", "Ambassador", "New followers (net)", "Engagements", "Top post")
+    widths = [
+        max([max(len(word) for word in header.split()), *(len(r[i]) for r in rows)])
+        for i, header in enumerate(headers[:-1])
+    ]
+    left = max(12, console.width - sum(widths) - 3 * len(headers) - 1)
+    table = Table(
+        title=f"Top {n} ambassadors, {report.period.since} to {report.period.until}",
+        caption=report.meaning,
+        caption_justify="left",
+    )
+    for header, width in zip(headers[:-1], widths, strict=True):
+        table.add_column(header, width=width, justify="left" if header == "Ambassador" else "right")
+    table.add_column(headers[-1], width=left, overflow="ellipsis", no_wrap=True)
+    for cells in rows:
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -176,3 +176,12 @@ def test_the_terminal_table_takes_the_columns_asked_for(seeded) -> None:
     assert "Views" in header and "Engagements" not in header
     with pytest.raises(ValueError, match="unknown column"):
         render_table(seeded, Console(file=io.StringIO()), ["shoe_size"])
+
+
+def test_the_demos_top_ambassadors_table_fits_80_columns(seeded) -> None:
+    console = Console(width=80, record=True, file=io.StringIO())
+    print_top_ambassadors(seeded, 10, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    first = next(line for line in text.splitlines() if "Ngozi Eze" in line)
+    assert "1,600" in first and "33,900" in first and "https://www.linkedi" in first
