@@ -310,16 +310,7 @@ def test_cancelling_a_crawl_run_leaves_no_scrapy_process(
         assert alive == [], f"scrapy still running: {[p.pid for p in alive]}"
         assert server.flow_run(run["id"])["state_type"] == "CANCELLED"
     finally:
-        worker.terminate()  # a worker exits on the second signal
-        time.sleep(1)
-        if worker.poll() is None:
-            worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.close()
+        _stop_worker(worker, log)
 
 
 def _run_health(receiver: JsonReceiver) -> list[str]:
