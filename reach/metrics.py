@@ -811,6 +811,43 @@ def reply_polarities(session: Session, period: Period) -> list[float]:
     return [p for (p,) in session.execute(stmt) if p is not None]
 
 
+def sentiment_languages(session: Session, period: Period) -> dict[str, dict[str, int]]:
+    """The period's posts and their replies by the language of their latest sentiment row:
+    {"scored": {"en": 812, "fr": 95}, "not_scored": {"es": 12, "": 3}} ("" is no language)."""
+    posts = select(col(Post.text_hash)).where(
+        col(Post.published_at) >= period.start,
+        col(Post.published_at) < period.end,
+        col(Post.kind) != "repost",
+        col(Post.text_hash).is_not(None),
+    )
+    replies = (
+        select(col(Reply.text_hash))
+        .join(Post, col(Post.id) == col(Reply.post_id))
+        .where(
+            col(Post.published_at) >= period.start,
+            col(Post.published_at) < period.end,
+            col(Post.kind) != "repost",
+            col(Reply.text_hash).is_not(None),
+        )
+    )
+    hashes = [h for (h,) in session.execute(posts)] + [h for (h,) in session.execute(replies)]
+    latest: dict[str, tuple[str, str]] = {}
+    rows = session.execute(
+        select(col(Sentiment.text_hash), col(Sentiment.state), col(Sentiment.language))
+        .where(col(Sentiment.text_hash).in_(posts.union(replies).subquery().select()))
+        .order_by(col(Sentiment.scored_at), col(Sentiment.id))
+    )
+    for text_hash, state, language in rows:
+        latest[text_hash] = (state, language or "")
+    counts: dict[str, dict[str, int]] = {"scored": {}, "not_scored": {}}
+    for text_hash in hashes:
+        if (found := latest.get(text_hash)) is not None:
+            state, language = found
+            by_language = counts["scored" if state == "scored" else "not_scored"]
+            by_language[language] = by_language.get(language, 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in counts.items()}
+
+
 @dataclass
 class EntityMetrics:
     """The metrics of one group (an ambassador, a platform, a country, a cohort or a team)."""

@@ -30,6 +30,7 @@ from reach.metrics import (
     reply_polarities,
     rollup,
     rollups,
+    sentiment_languages,
 )
 from reach.report.model import ChartData, Headline, Report, TopPost
 
@@ -91,6 +92,7 @@ def build_report(
             post_polarities=[p.sentiment for p in posts if p.sentiment is not None],
             reply_polarities=reply_polarities(session, period),
         )
+        languages = sentiment_languages(session, period)
     return Report(
         period=period,
         by=by,
@@ -105,6 +107,7 @@ def build_report(
         total=total,
         posts=posts,
         build_seconds=time.perf_counter() - began,
+        sentiment_languages=languages,
     )
 
 

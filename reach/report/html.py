@@ -11,7 +11,14 @@ from markupsafe import Markup
 from reach.metrics import METRICS, EntityMetrics
 from reach.report.charts import charts_js, plotly_js, report_figures, script_json
 from reach.report.model import Report
-from reach.report.render import TABLE_HEADERS, cell_text, fmt_counted, fmt_int, table_cells
+from reach.report.render import (
+    TABLE_HEADERS,
+    cell_text,
+    fmt_counted,
+    fmt_int,
+    sentiment_languages_text,
+    table_cells,
+)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -33,7 +40,7 @@ def safe_url(url: str | None) -> str | None:
 
 def view_filters() -> dict[str, Any]:
     """The Jinja filters the shared views use."""
-    return {"int": fmt_int}
+    return {"int": fmt_int, "sentiment_languages": sentiment_languages_text}
 
 
 # What each card says under its figure: how many items the figure covers.

@@ -75,6 +75,9 @@ class Report:
     total: EntityMetrics  # every account of the period as one group: the headline's registry row
     posts: list[PostFact] = field(default_factory=list, repr=False)  # the facts the rows came from
     build_seconds: float = 0.0
+    # Posts and replies of the period by the language they were scored in (or not): see
+    # reach.metrics.sentiment_languages.
+    sentiment_languages: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def row_dicts(self) -> list[dict[str, Any]]:
         """One dict per group, in the documented column order."""

@@ -51,6 +51,22 @@ def fmt_sentiment(value: float | None, n: int) -> str:
     return "n/a (n=0)" if value is None else f"{value:+.2f} (n={n})"
 
 
+def sentiment_languages_text(report: Report) -> str:
+    """Which languages the period's texts were scored in, with the n of each, and which were not."""
+    scored = report.sentiment_languages.get("scored", {})
+    other = report.sentiment_languages.get("not_scored", {})
+    if not scored and not other:
+        return "Sentiment: no post or reply of this period has been scored yet."
+
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{language or 'unknown'} n={n:,}" for language, n in counts.items())
+
+    text = f"Sentiment scored in (posts and replies): {listed(scored) or 'none'}"
+    if other:
+        text += f"; not scored (no scorer for the language, or no text): {listed(other)}"
+    return text + "."
+
+
 def _group_label(report: Report) -> str:
     return {"ambassador": "Ambassador"}.get(report.by, report.by.capitalize())
 
@@ -193,6 +209,7 @@ def render_table(
         f"reach (estimate) {fmt_int(h.potential_reach)}",
         highlight=False,
     )
+    console.print(sentiment_languages_text(report), highlight=False, markup=False)
     if is_empty(report):
         console.print(
             "[bold]This period holds no data:[/] no post was published in it and no follower "
@@ -243,6 +260,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "generated_at": report.generated_at.isoformat(),
         "empty": is_empty(report),
         "headline": report.headline.__dict__,
+        "sentiment_languages": report.sentiment_languages,
         "rows": report.row_dicts(),
         "top_posts": [top_post_dict(p) for p in report.top_posts],
         "metrics": metric_rows(),
@@ -419,6 +437,7 @@ def write_xlsx(report: Report, path: Path) -> None:
     as_of = _utc_naive(report.as_of) if report.as_of else "no crawl yet"
     xlsx_append(about, ["Counts as of (UTC)", as_of])
     xlsx_append(about, ["Percentages", percentages])
+    xlsx_append(about, ["Sentiment languages", sentiment_languages_text(report)])
     for cell in about[1]:
         cell.font = Font(bold=True)
     header_rows = {1}

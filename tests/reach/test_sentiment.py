@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 from importlib.metadata import version as package_version
+from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlmodel import Session, select
 from textblob import TextBlob
 from typer.testing import CliRunner
@@ -220,6 +222,39 @@ def test_scored_by_language_counts_distinct_texts_of_the_current_scorers(
     # Scores of an older German version are not counted for a newer one.
     current: list[Scorer] = [TextBlobScorer(), TextBlobFrScorer(), german]
     assert scored_by_language(session, current) == {"en": 2, "fr": 1}
+
+
+def test_report_says_which_languages_were_scored_with_the_n_of_each(
+    db_url: str, session: Session, factory: Factory, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    from reach.report import build_report, write_report
+    from reach.report.html import render_html
+    from reach.report.render import render_json, render_table
+
+    english = factory.post(POSITIVE)
+    factory.post(FRENCH)
+    factory.post(SPANISH)
+    factory.reply(english, NEGATIVE)
+    factory.reply(english, GERMAN_NEGATIVE)
+    factory.reply(english, FRENCH_NEGATIVE)
+    score_pending(db_url)
+    report = build_report(session, NOW.date(), NOW.date(), timezone="UTC")
+    assert report.sentiment_languages == {
+        "scored": {"de": 1, "en": 2, "fr": 2},
+        "not_scored": {"es": 1},
+    }
+    expected = "de n=1, en n=2, fr n=2"
+    assert expected in render_table(report, Console(width=120, record=True))
+    assert json.loads(render_json(report))["sentiment_languages"]["not_scored"] == {"es": 1}
+    assert expected in render_html(report) and "es n=1" in render_html(report)
+    sheet = load_workbook(write_report(report, "xlsx", tmp_path / "r.xlsx"))["about"]
+    about = {row[0]: row[1] for row in sheet.iter_rows(values_only=True)}
+    assert expected in about["Sentiment languages"]
+    # A period before any post: nothing scored, and it says so.
+    empty = build_report(session, dt.date(2025, 1, 1), dt.date(2025, 1, 2), timezone="UTC")
+    assert "no post or reply of this period has been scored" in render_html(empty)
 
 
 def test_html_and_emoji_are_handled(db_url: str, session: Session, factory: Factory) -> None:

@@ -45,6 +45,8 @@ def test_overview_shows_the_figures_and_their_change_against_the_previous_period
     assert "31,000" in html and "2,900" in html
     # The figures' meanings come from the registry.
     assert "New followers (net)" in html and "How each number is computed" in html
+    # Which languages were scored, with their n: the seeded case has scored nothing yet.
+    assert 'id="sentiment-languages"' in html and "has been scored yet" in html
 
 
 def test_a_period_without_data_says_so(seeded: Session, client: TestClient) -> None:
