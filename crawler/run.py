@@ -181,6 +181,7 @@ def run_crawl(
     on_progress: Callable[[int, int], None] | None = None,
     extra_settings: dict[str, str] | None = None,
     stop: "StopRequest | None" = None,
+    hosts: Sequence[str] = (),
 ) -> CrawlResult:
     """Open a crawl run, run `scrapy crawl <platform>` for it, and read back what it did.
 
@@ -213,6 +214,8 @@ def run_crawl(
             command += ["-a", f"accounts={','.join(accounts)}"]
         if lookback_days:
             command += ["-a", f"lookback_days={lookback_days}"]
+        if hosts:  # a nightly shard's hosts (reach.shards): their accounts only
+            command += ["-a", f"hosts={','.join(hosts)}"]
         for name, value in (extra_settings or {}).items():
             command += ["-s", f"{name}={value}"]
         env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"}

@@ -33,8 +33,12 @@ def run_crawls(
     lookback_days: int | None,
     timeout_minutes: float,
     retries: int = 0,
+    hosts: Sequence[str] = (),
 ) -> list[PlatformOutcome]:
-    """Crawl the platforms concurrently (one task each) and collect every outcome, failed or not."""
+    """Crawl the platforms concurrently (one task each) and collect every outcome, failed or not.
+
+    `hosts` narrows each crawl to the accounts on those hosts (a nightly shard's).
+    """
     timeout = timeout_minutes * 60
     # The timeout is enforced by run_crawl, which kills the crawl's process group and names the
     # platform. Prefect's task timeout cannot interrupt a thread blocked reading the child's log
@@ -42,7 +46,7 @@ def run_crawls(
     crawl = crawl_platform.with_options(retries=retries)
     # Threads are enough: each task waits on its own `scrapy crawl` process.
     futures = {
-        p: crawl.submit(p, list(ambassadors), lookback_days, timeout)
+        p: crawl.submit(p, list(ambassadors), lookback_days, timeout, list(hosts) or None)
         for p in dict.fromkeys(platforms)
     }
     outcomes = []

@@ -113,7 +113,11 @@ def _retry_when_transient(task: Task[..., Any], task_run: TaskRun, state: State[
     retry_condition_fn=_retry_when_transient,
 )
 def crawl_platform(
-    platform: str, ambassadors: list[str], lookback_days: int | None, timeout_seconds: float
+    platform: str,
+    ambassadors: list[str],
+    lookback_days: int | None,
+    timeout_seconds: float,
+    hosts: list[str] | None = None,
 ) -> PlatformOutcome:
     """Crawl one platform in its own `scrapy crawl` process; raise when the crawl is unhealthy."""
     from prefect.runtime import flow_run
@@ -137,6 +141,7 @@ def crawl_platform(
         flow_run_id=flow_run.id,
         timeout=timeout_seconds,
         on_progress=progress,
+        hosts=hosts or (),
     )
     problems = result.problems()
     outcome = outcome_from_result(result, problems)

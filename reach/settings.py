@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -81,6 +81,19 @@ class Settings(BaseSettings):
         description="Processes a blog-feed crawl is split over (its accounts shared out). A blog post costs a "
         "request of its own, so one process is CPU-bound; Mastodon and Bluesky crawls stay in one process, "
         "which owns the per-IP rate budget.",
+    )
+    crawl_shards: Literal["", "host"] = Field(
+        default="",
+        description="`host`: the nightly crawl fans out over Prefect workers, as child runs of the crawl-shard "
+        "deployment, each taking whole hosts (needs PostgreSQL). Empty: one machine crawls everything.",
+    )
+    crawl_shard_count: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Shards of a fanned-out nightly (at most; one host never spans two). About the number of "
+        "crawl-shard runs your workers run at once: the AppView and a large instance each fill one, "
+        "small hosts are grouped.",
     )
 
     web_secret: SecretStr = Field(

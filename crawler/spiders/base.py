@@ -24,6 +24,7 @@ from models import Account, Ambassador, Post, utcnow
 from reach.db import get_engine
 from reach.handles import HandleError, parse_account
 from reach.settings import get_settings
+from reach.shards import account_host
 
 
 class AccountNotFound(Exception):
@@ -139,6 +140,7 @@ class AccountSpider(scrapy.Spider):
         lookback_days: str | int | None = None,
         crawl_run_id: str | int | None = None,
         shard: str = "",
+        hosts: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -150,6 +152,8 @@ class AccountSpider(scrapy.Spider):
         self.window_start = utcnow() - dt.timedelta(days=days)
         self.crawl_run_id = int(crawl_run_id) if crawl_run_id else None
         self.shard, self.shards = parse_shard(shard)
+        # -a hosts=h1,h2: only the accounts whose requests go to these hosts (a nightly shard's).
+        self.hosts = {h.lower() for h in (hosts or "").split(",") if h}
         self.refs: dict[int, AccountRef] = {}
 
     # -- accounts -------------------------------------------------------------------------------
@@ -187,6 +191,13 @@ class AccountSpider(scrapy.Spider):
                 raise UnknownAccounts(
                     f"not in the roster for {self.platform}: {', '.join(missing)}"
                 )
+        if self.hosts:
+            appview = self.settings_.bluesky_appview_url
+            accounts = [
+                a
+                for a in accounts
+                if account_host(self.platform, a.base_url, appview) in self.hosts
+            ]
         refs = []
         for a in accounts:
             assert a.id is not None  # rows read from the database have their primary key
