@@ -1,7 +1,12 @@
 """Where the command line and the demo write: one console for results, one for errors."""
 
+import datetime as dt
 import functools
+import os
+import tempfile
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -12,11 +17,27 @@ console = Console()
 err = Console(stderr=True)
 
 
+def error_line(message: str) -> None:
+    """Print an error to stderr as one line however long; the message may echo user input, so
+    it is never read as markup."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print an error to stderr and exit non-zero."""
-    # One line however long; the message may echo user input, so it is never read as markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    error_line(message)
     raise typer.Exit(code)
+
+
+def write_traceback(exc: BaseException) -> Path:
+    """Write an unexpected error's traceback to a file of its own in the temporary directory
+    (never into the project's var/ folder: a read-only command creates nothing there)."""
+    folder = Path(tempfile.gettempdir()) / "reach-errors"
+    folder.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{stamp}-{os.getpid()}.txt"
+    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    return path
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])

@@ -7,8 +7,9 @@ import typer
 from rich.table import Table
 from sqlmodel import Session
 
+from cli import complete
 from cli.alerts import alerts
-from cli.console import console, err, fail, needs_database
+from cli.console import console, err, error_line, fail, needs_database, write_traceback
 from cli.digest import digest
 from cli.users import users_app
 from models import CrawledPlatform
@@ -27,14 +28,39 @@ def _version(show: bool) -> None:
         raise typer.Exit()
 
 
+# Set by --debug: an unexpected error prints its traceback instead of one line.
+_options = {"debug": False}
+
+
 @app.callback()
 def _main(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the full traceback of an unexpected error.")
+    ] = False,
 ) -> None:
     """Measure the public reach of an ambassador programme."""
+    _options["debug"] = debug
+
+
+def main() -> None:
+    """The `reach` command: an unexpected error is one line saying where its traceback was
+    written (`reach --debug ...` prints it), and exit code 1."""
+    try:
+        app()
+    except Exception as exc:  # the last resort of the command line
+        if _options["debug"]:
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        path = write_traceback(exc)
+        error_line(
+            f"unexpected {type(exc).__name__}{': ' + reason if reason else ''} (traceback in "
+            f"{path}; `reach --debug ...` prints it)"
+        )
+        raise SystemExit(1) from None
 
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -178,7 +204,11 @@ def import_linkedin(
     ],
     ambassador: Annotated[
         str | None,
-        typer.Option("--ambassador", help="Ambassador slug (default: the name in the file name)."),
+        typer.Option(
+            "--ambassador",
+            help="Ambassador slug (default: the name in the file name).",
+            autocompletion=complete.ambassador_slugs,
+        ),
     ] = None,
 ) -> None:
     """Import LinkedIn analytics exports; each file all or nothing, exit 1 if any failed."""
@@ -239,7 +269,12 @@ def crawl(
         typer.Option("--platform", help="The platform to crawl (any case).", case_sensitive=False),
     ],
     ambassador: Annotated[
-        list[str] | None, typer.Option("--ambassador", help="Slug; repeatable. Default: all.")
+        list[str] | None,
+        typer.Option(
+            "--ambassador",
+            help="Slug; repeatable. Default: all.",
+            autocompletion=complete.ambassador_slugs,
+        ),
     ] = None,
     lookback_days: Annotated[
         int | None, typer.Option("--lookback-days", min=1, help="Default REACH_LOOKBACK_DAYS.")
@@ -363,6 +398,7 @@ def report(
             "posts, engagements, new_followers, top_post, likes, comments, reposts, followers, "
             "potential_reach, views, engagement_rate, growth_rate, impressions, members_reached, "
             "post_sentiment, reply_sentiment, sources.",
+            autocompletion=complete.report_columns,
         ),
     ] = None,
     bom: Annotated[

@@ -115,3 +115,44 @@ def test_platform_any_case_and_a_mistyped_slug_suggests_the_right_one(session: S
     result = runner.invoke(app, ["crawl", "--platform", "Mastodon", "--ambassador", "li-nq"])
     assert result.exit_code != 0
     assert "unknown ambassador(s): li-nq (did you mean li-na?)" in result.stderr
+
+
+def _broken_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import tempfile
+
+    from reach.settings import Settings
+
+    def boom(self: Settings) -> dict[str, str]:
+        raise RuntimeError("the settings object broke\nsecond line of the message")
+
+    monkeypatch.setattr(Settings, "masked", boom)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+
+
+def test_an_unexpected_error_is_one_line_naming_where_its_traceback_went(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+
+    _broken_settings(monkeypatch, tmp_path)
+    monkeypatch.setattr("sys.argv", ["reach", "config", "show"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: unexpected RuntimeError: the settings object broke (traceback")
+    (written,) = (tmp_path / "tmp" / "reach-errors").iterdir()
+    assert str(written) in line and "`reach --debug ...` prints it" in line
+    text = written.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "second line of the message" in text
+
+
+def test_debug_lets_the_traceback_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli.main import main
+
+    _broken_settings(monkeypatch, tmp_path)
+    monkeypatch.setattr("sys.argv", ["reach", "--debug", "config", "show"])
+    with pytest.raises(RuntimeError, match="the settings object broke"):
+        main()
+    assert not (tmp_path / "tmp" / "reach-errors").exists()
