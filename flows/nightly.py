@@ -1,6 +1,9 @@
 """Flow `nightly-reach`: crawl every platform, score sentiment, build the reach report, check the
 alerts and send the daily digest.
 
+With REACH_CRAWL_SHARDS=host the crawl fans out over Prefect workers (flows.shard): one child run
+of the crawl-shard deployment per shard of hosts; a failed or crashed shard fails its accounts only.
+
 One platform failing stops no other step; the run ends Failed, naming each failed platform and
 why, once everything that could run has run. Importing this module has no side effects.
 """
@@ -18,6 +21,7 @@ from flows.crawl import failure_message, lookback_label, run_crawls
 from flows.digest import digest_note, send_digest_task
 from flows.report import publish_report_artifacts, report_period
 from flows.sentiment import publish_sentiment_artifact
+from flows.shard import FanOutRefused, fan_out
 from flows.tasks import PLATFORMS, build_reach_report, score_sentiment
 from models import CrawledPlatform as Platform
 
@@ -71,10 +75,23 @@ def nightly_reach(
     ),
 ) -> dict[str, Any]:
     """Crawl each platform concurrently, then score sentiment, then build the reach report."""
+    from reach.settings import get_settings
+
     logger = get_run_logger()
-    outcomes = run_crawls(platforms, [], lookback_days, crawl_timeout_minutes, crawl_retries)
-    failures = [m for m in [failure_message(outcomes)] if m]
     notes = []
+    if get_settings().crawl_shards == "host":
+        try:
+            fanned = fan_out(platforms, lookback_days, crawl_timeout_minutes, crawl_retries)
+        except FanOutRefused as exc:  # before anything is crawled: one line saying why
+            raise NightlyFailed(str(exc)) from None
+        outcomes, failures = fanned.outcomes, list(fanned.failures)
+        notes.append(
+            f"Fanned out over {len(fanned.shards)} shard(s): "
+            + "; ".join(f"{s['shard']} {s['state']} ({s['flow_run']})" for s in fanned.shards)
+        )
+    else:
+        outcomes = run_crawls(platforms, [], lookback_days, crawl_timeout_minutes, crawl_retries)
+        failures = [m for m in [failure_message(outcomes)] if m]
 
     # Scoring and the report still run after a failed crawl: the other platforms' data is fresh.
     scored = score_sentiment(False, return_state=True)

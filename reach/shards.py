@@ -26,19 +26,19 @@ def account_host(platform: str, base_url: str | None, appview_url: str) -> str:
 
 def accounts_per_host(
     session: Session, platforms: Sequence[str], appview_url: str
-) -> dict[str, int]:
-    """How many active accounts of active ambassadors each host serves, for these platforms."""
+) -> dict[str, dict[str, int]]:
+    """Per host, how many active accounts of active ambassadors it serves on each of these platforms."""
     rows = session.exec(
         select(Account.platform, Account.base_url, func.count(col(Account.id)))
         .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
         .where(col(Account.platform).in_(list(platforms)), col(Ambassador.active).is_(True))
         .group_by(col(Account.platform), col(Account.base_url))
     ).all()
-    counts: dict[str, int] = {}
+    found: dict[str, dict[str, int]] = {}
     for platform, base_url, n in rows:
-        host = account_host(platform, base_url, appview_url)
-        counts[host] = counts.get(host, 0) + n
-    return counts
+        per_platform = found.setdefault(account_host(platform, base_url, appview_url), {})
+        per_platform[platform] = per_platform.get(platform, 0) + n
+    return found
 
 
 def plan_shards(counts: dict[str, int], shards: int) -> list[list[str]]:

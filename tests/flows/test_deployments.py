@@ -103,7 +103,7 @@ def run_worker_once(env: dict[str, str], timeout: float = 180) -> subprocess.Com
     )
 
 
-def test_prefect_yaml_deploys_seven_flows_with_the_nightly_and_weekly_schedules(
+def test_prefect_yaml_deploys_eight_flows_with_the_nightly_and_weekly_schedules(
     server: PrefectServer,
     deployments: dict[str, dict[str, Any]],
 ) -> None:
@@ -115,6 +115,7 @@ def test_prefect_yaml_deploys_seven_flows_with_the_nightly_and_weekly_schedules(
         "import-linkedin/inbox",
         "digest/weekly-digest",
         "run-health/on-failure",
+        "crawl-shard/shard",
     }
     weekly = deployments["digest/weekly-digest"]["schedules"][0]
     assert (weekly["schedule"]["cron"], weekly["schedule"]["timezone"]) == (
