@@ -1,11 +1,15 @@
-"""`python -m sandbox --port 8787 [--date YYYY-MM-DD] --day 0 [--fault NAME[=ARG] ...]`: run the platform sandbox."""
+"""`python -m sandbox --port 8787 [--date YYYY-MM-DD] --day 0 [--fault NAME[=ARG] ...]`: run the platform sandbox.
+
+`--hosts 127.0.0.2,127.0.0.3` (or a range `127.1.0.1-127.1.0.200`) serves each loopback address at
+the same port as its own platform host; `--time-scale K` divides every rate-limit window by K.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from sandbox import truth
-from sandbox.server import FAULT_NAMES, serve
+from sandbox.server import FAULT_NAMES, parse_hosts, serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +49,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rate-window", type=float, default=None, help="rate-limit window in seconds (default 300)"
     )
+    parser.add_argument(
+        "--hosts",
+        default=None,
+        metavar="ADDR[,ADDR|FIRST-LAST...]",
+        help="loopback addresses to serve at the same port, one platform host each "
+        "(default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="divide every rate-limit window by K (answers carry X-Sandbox-Time-Scale: K)",
+    )
     args = parser.parse_args(argv)
+    try:
+        hosts = parse_hosts(args.hosts) if args.hosts else None
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: --hosts: {exc}\n")
+    if args.time_scale <= 0:
+        parser.exit(2, f"{parser.prog}: error: --time-scale must be positive\n")
     day = truth.day_from_env() if args.day is None else args.day
     try:
         today = (
@@ -63,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         rate_limits=not args.no_rate_limit,
         rate_window=args.rate_window,
         today=today,
+        hosts=hosts,
+        time_scale=args.time_scale,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import resource
 import sys
 import time
 from collections import Counter, OrderedDict
@@ -28,6 +30,14 @@ from sandbox.common import Answer, Ctx, matches
 # Bluesky AppView 3000 / 5 min per IP (atproto "Rate Limits" page).
 DEFAULT_BUDGETS = {"mastodon": 300, "bluesky": 3000}
 DEFAULT_WINDOW = 300.0
+# Mastodon's rack-attack `throttle_unauthenticated_paging`: requests with `max_id`, `min_id`,
+# `since_id` or `page` also count against 300 / 15 min per IP.
+PAGING_BUDGET = 300
+PAGING_WINDOW = 900.0
+_PAGING_ARGS = (b"max_id", b"min_id", b"since_id", b"page")
+# Open files a sandbox keeps free beyond one listening socket per host: connections in flight
+# and the ones a crawler keeps alive between requests.
+FD_HEADROOM = 512
 ACCOUNT_FAULTS = (
     "malformed_json",
     "truncated",
@@ -50,6 +60,7 @@ FAULT_NAMES = (
     + (
         "rate_limit",
         "rate_window",
+        "paging_limit",
         "slow",
         "timeout",
         "robots_disallow",
@@ -144,6 +155,25 @@ _UNAVAILABLE = {
 
 
 @dataclass
+class HostStats:
+    """One platform host's own counts. A host is a listening address:port, as a crawler's netloc is."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    sent_429: int = 0
+    concurrent_now: int = 0  # requests arrived and not yet finished (a slow answer counts)
+    max_concurrent: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The host's entry in /_sandbox/stats."""
+        return {
+            "requests": dict(self.requests),
+            "sent_429": self.sent_429,
+            "max_concurrent": self.max_concurrent,
+            "concurrent_now": self.concurrent_now,
+        }
+
+
+@dataclass
 class State:
     """Mutable sandbox state: clock, scale, faults, rate-limit windows and stats."""
 
@@ -155,9 +185,10 @@ class State:
     scale: float = truth.DEFAULT_POSTS_PER_DAY
     faults: dict[str, Any] = field(default_factory=dict)
     initial_faults: dict[str, Any] = field(default_factory=dict)
-    windows: dict[str, tuple[float, int]] = field(
-        default_factory=dict
-    )  # platform -> (window start, used)
+    # (host, budget name) -> (window start, used): the budgets are per IP address and per host.
+    windows: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    hosts: dict[str, HostStats] = field(default_factory=dict)  # "127.0.0.2:PORT" -> its counts
+    time_scale: float = 1.0  # every budget window is divided by it
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     sent_429: int = 0
@@ -191,7 +222,7 @@ class State:
             value = str(value).lower() not in ("false", "0", "off", "no")
         elif name in ("slow", "rate_window", "huge_body_mb"):
             value = float(value)
-        elif name == "rate_limit":
+        elif name in ("rate_limit", "paging_limit"):
             value = "off" if str(value).lower() in ("off", "none", "0") else int(value)
         self.faults[name] = value
 
@@ -205,6 +236,17 @@ class State:
         self.requests.clear()
         self.statuses.clear()
         self.sent_429 = 0
+        for host in self.hosts.values():  # requests still in flight stay counted
+            host.requests.clear()
+            host.sent_429 = 0
+            host.max_concurrent = host.concurrent_now
+
+    def host(self, key: str) -> HostStats:
+        """The counts of one host (created on first use)."""
+        found = self.hosts.get(key)
+        if found is None:
+            found = self.hosts[key] = HostStats()
+        return found
 
 
 # Typed views of the Twisted objects the sandbox calls. twisted.web's Request is unannotated, and
@@ -270,10 +312,13 @@ class SandboxResource(Resource):
         """Dispatch one request."""
         path = request.path.decode("utf-8", "replace")
         method = request.method.decode()
+        request.setHeader("X-Sandbox-Time-Scale", f"{self.state.time_scale:g}")
         if path.startswith("/_sandbox/"):
             return self._control(request, method, path)
+        host = self._arrive(request)
         if path == "/robots.txt":
             self.state.requests["/robots.txt"] += 1
+            host.requests["/robots.txt"] += 1
             return self._send(
                 request, Answer(200, self._robots(), content_type="text/plain; charset=utf-8")
             )
@@ -283,6 +328,7 @@ class SandboxResource(Resource):
                 break
         else:
             self.state.requests["(unrouted)"] += 1
+            host.requests["(unrouted)"] += 1
             if path.startswith("/xrpc/"):
                 return self._send(
                     request,
@@ -292,6 +338,7 @@ class SandboxResource(Resource):
                 )
             return self._send(request, Answer(404, {"error": "Record not found"}))
         self.state.requests[pattern] += 1
+        host.requests[pattern] += 1
         early = self._gate(request, platform)
         if early is None and platform == "mastodon" and self.state.faults.get("requires_auth"):
             # DISALLOW_UNAUTHENTICATED_API_ACCESS or limited federation mode (Mastodon's docs).
@@ -322,6 +369,18 @@ class SandboxResource(Resource):
             request.notifyFinish().addErrback(lambda _: None)
             return NOT_DONE_YET  # never answered: the client's timeout has to fire
         return self._send(request, answer)
+
+    def _arrive(self, request: _Request) -> HostStats:
+        """Count a request in flight on its host from now until it is finished or dropped."""
+        host = self.state.host(_host_key(request))
+        host.concurrent_now += 1
+        host.max_concurrent = max(host.max_concurrent, host.concurrent_now)
+
+        def done(_: object) -> None:
+            host.concurrent_now -= 1
+
+        request.notifyFinish().addBoth(done)
+        return host
 
     def _gone(self, pattern: str, answer: Answer) -> Answer:
         """The per-account faults that replace a thread or an item page after it was built."""
@@ -357,6 +416,7 @@ class SandboxResource(Resource):
         if st.faults.get("storm_429", 0) > 0:
             st.faults["storm_429"] -= 1
             st.sent_429 += 1
+            st.host(_host_key(request)).sent_429 += 1
             return Answer(
                 429,
                 _TOO_MANY.get(platform, "Too Many Requests"),
@@ -371,18 +431,37 @@ class SandboxResource(Resource):
                 {"Retry-After": "1"},
                 content_type=_ctype(platform),
             )
+        host = _host_key(request)
+        budgets = self._budgets(request, platform)
+        for name, budget, window in budgets:
+            start, used = self._window(host, name, window)
+            if used >= budget:
+                st.sent_429 += 1
+                st.host(host).sent_429 += 1
+                self._rate_headers(request, platform)
+                reset_in = max(1, int(start + window - time.time() + 0.999))
+                headers = {"Retry-After": str(reset_in)} if platform == "bluesky" else {}
+                return Answer(429, _TOO_MANY[platform], headers)
+        for name, _budget, window in budgets:
+            start, used = self._window(host, name, window)
+            st.windows[(host, name)] = (start, used + 1)
+        return None
+
+    def _budgets(self, request: _Request, platform: str) -> list[tuple[str, int, float]]:
+        """The budgets a request counts against: (name, requests allowed, window seconds)."""
         budget = self._budget(platform)
         if budget is None:
-            return None
-        start, used = self._window(platform)
-        if used >= budget:
-            st.sent_429 += 1
-            self._rate_headers(request, platform)
-            reset_in = max(1, int(start + self._window_seconds() - time.time() + 0.999))
-            headers = {"Retry-After": str(reset_in)} if platform == "bluesky" else {}
-            return Answer(429, _TOO_MANY[platform], headers)
-        st.windows[platform] = (start, used + 1)
-        return None
+            return []
+        out = [(platform, budget, self._window_seconds())]
+        if platform == "mastodon" and any(request.args.get(a) for a in _PAGING_ARGS):
+            paging = self.state.faults.get("paging_limit")
+            # A `rate_limit` fault (tests of pacing) sets one budget, as before: the paging
+            # budget then applies only when `paging_limit` names its own.
+            if paging is None and "rate_limit" not in self.state.faults:
+                paging = PAGING_BUDGET
+            if paging is not None and paging != "off":
+                out.append(("mastodon-paging", int(paging), self._paging_window_seconds()))
+        return out
 
     def _budget(self, platform: str) -> int | None:
         """Requests allowed per window for a platform, or None when unlimited."""
@@ -394,26 +473,40 @@ class SandboxResource(Resource):
         return int(limit) if limit else DEFAULT_BUDGETS[platform]
 
     def _window_seconds(self) -> float:
-        """Length of a rate-limit window."""
-        return float(self.state.faults.get("rate_window") or DEFAULT_WINDOW)
+        """Length of a rate-limit window, compressed by the time scale."""
+        return float(self.state.faults.get("rate_window") or DEFAULT_WINDOW) / self.state.time_scale
 
-    def _window(self, platform: str) -> tuple[float, int]:
-        """Current fixed window (start, used), opening a new one when the old has passed."""
-        start, used = self.state.windows.get(platform, (0.0, 0))
+    def _paging_window_seconds(self) -> float:
+        """Mastodon's paging window: three times the main one (15 min against 5), compressed."""
+        window = self.state.faults.get("rate_window")
+        return (3 * float(window) if window else PAGING_WINDOW) / self.state.time_scale
+
+    def _window(self, host: str, name: str, window: float) -> tuple[float, int]:
+        """A host's current fixed window (start, used), opening a new one when the old has passed.
+
+        Windows are aligned on the epoch, as rack-attack's are (period boundaries at now // period).
+        """
+        start, used = self.state.windows.get((host, name), (0.0, 0))
         now = time.time()
-        if now - start >= self._window_seconds():
-            start, used = now - (now % self._window_seconds()), 0
-            self.state.windows[platform] = (start, used)
+        if now - start >= window:
+            start, used = now - (now % window), 0
+            self.state.windows[(host, name)] = (start, used)
         return start, used
 
     def _rate_headers(self, request: _Request, platform: str) -> None:
-        """Rate-limit headers in each platform's own dialect, on every API answer."""
-        budget = self._budget(platform)
-        if budget is None:
+        """Rate-limit headers in each platform's own dialect, on every API answer.
+
+        They describe the budget with the fewest requests left (for a Mastodon paging request,
+        often the 15-minute one), in compressed time when a time scale is set.
+        """
+        host = _host_key(request)
+        windows = []
+        for name, budget, window in self._budgets(request, platform):
+            start, used = self._window(host, name, window)
+            windows.append((max(0, budget - used), budget, start + window, window))
+        if not windows:
             return
-        start, used = self._window(platform)
-        remaining = max(0, budget - used)
-        reset = start + self._window_seconds()
+        remaining, budget, reset, window = min(windows)
         if platform == "mastodon":
             request.setHeader("X-RateLimit-Limit", str(budget))
             request.setHeader("X-RateLimit-Remaining", str(remaining))
@@ -425,7 +518,7 @@ class SandboxResource(Resource):
             request.setHeader("RateLimit-Limit", str(budget))
             request.setHeader("RateLimit-Remaining", str(remaining))
             request.setHeader("RateLimit-Reset", str(int(reset)))
-            request.setHeader("RateLimit-Policy", f"{budget};w={int(self._window_seconds())}")
+            request.setHeader("RateLimit-Policy", f"{budget};w={window:g}")
 
     # --- answering ----------------------------------------------------------------------------
 
@@ -548,6 +641,8 @@ class SandboxResource(Resource):
                 "statuses": dict(st.statuses),
                 "sent_429": st.sent_429,
                 "total": sum(st.requests.values()),
+                "time_scale": st.time_scale,
+                "hosts": {key: host.as_json() for key, host in st.hosts.items()},
             }
         elif path == "/_sandbox/faults" and method == "POST":
             try:
@@ -616,6 +711,44 @@ class _Padded:
         self.data = b""
 
 
+def _host_key(request: _Request) -> str:
+    """The host a request arrived on: the listening address and port (one platform host each)."""
+    addr = request.getHost()
+    return f"{addr.host}:{addr.port}"
+
+
+def parse_hosts(spec: str) -> list[str]:
+    """`127.0.0.2,127.0.0.3` or ranges `127.1.0.1-127.1.7.208` into loopback addresses, in order."""
+    hosts: list[str] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        first, _, last = part.partition("-")
+        start = ipaddress.IPv4Address(first.strip())
+        end = ipaddress.IPv4Address(last.strip()) if last else start
+        if end < start:
+            raise ValueError(f"host range {part!r} ends before it starts")
+        for number in range(int(start), int(end) + 1):
+            address = ipaddress.IPv4Address(number)
+            if not address.is_loopback:
+                raise ValueError(f"{address} is not a loopback address (127.0.0.0/8)")
+            hosts.append(str(address))
+    if len(set(hosts)) != len(hosts):
+        raise ValueError("a host is listed twice")
+    return hosts
+
+
+def _open_file_room(hosts: int) -> None:
+    """Raise the soft open-file limit to the hard one; refuse when the hosts still need more."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and hosts + FD_HEADROOM > soft:
+        raise SystemExit(
+            f"sandbox: error: {hosts} hosts need {hosts + FD_HEADROOM} open files; "
+            f"the limit is {soft} (ulimit -n)"
+        )
+
+
 def _encode(body: Any) -> bytes:
     """Body bytes: JSON compact as the platforms send it, text as UTF-8."""
     if isinstance(body, bytes):
@@ -644,10 +777,13 @@ def build_state(
     rate_limits: bool = True,
     rate_window: float | None = None,
     today: date | None = None,
+    time_scale: float = 1.0,
 ) -> State:
     """State for a new sandbox from command-line style options; `today` defaults to $REACH_SANDBOX_DATE."""
     today = today or truth.sandbox_today()
-    st = State(day=day, scale=scale, today=today, initial_today=today)
+    if time_scale <= 0:
+        raise ValueError(f"time scale must be positive, got {time_scale}")
+    st = State(day=day, scale=scale, today=today, initial_today=today, time_scale=time_scale)
     for spec in faults or []:
         name, value = parse_fault(spec)
         if name == "robots_disallow":
@@ -672,10 +808,14 @@ def serve(
     rate_limits: bool = True,
     rate_window: float | None = None,
     today: date | None = None,
+    hosts: list[str] | None = None,
+    time_scale: float = 1.0,
 ) -> None:
     """Serve the sandbox on 127.0.0.1:port until interrupted (blocks; port 0 picks a free one).
 
     `today` is the calendar date day 0 stands for: default $REACH_SANDBOX_DATE, else the real UTC date.
+    `hosts` are loopback addresses served at the same port, each its own platform host with its
+    own budgets and counts (default 127.0.0.1 alone). `time_scale` K divides every budget window.
     """
     try:
         today = today or truth.sandbox_today()
@@ -686,13 +826,24 @@ def serve(
     from twisted.internet import reactor as installed
 
     reactor = cast(_Reactor, installed)
-    state = build_state(day, faults, scale, rate_limits, rate_window, today)
+    hosts = hosts or ["127.0.0.1"]
+    try:
+        state = build_state(day, faults, scale, rate_limits, rate_window, today, time_scale)
+    except ValueError as exc:
+        raise SystemExit(f"sandbox: error: {exc}") from None
+    # One listening socket per host, so a few thousand blogs (one host each) cost that many open
+    # files: 127.0.0.0/8 holds 16 million addresses, and *.localhost names do not resolve here.
+    _open_file_room(len(hosts))
     site = QuietSite(SandboxResource(state))  # type: ignore[no-untyped-call]  # Site.__init__ is unannotated
-    listener = reactor.listenTCP(port, site, interface="127.0.0.1")
-    actual = listener.getHost().port
+    actual = reactor.listenTCP(port, site, backlog=128, interface=hosts[0]).getHost().port
+    for address in hosts[1:]:  # the same port on every address: the first one chose it
+        reactor.listenTCP(actual, site, interface=address)
+    for address in hosts:
+        state.host(f"{address}:{actual}")
     # SandboxProcess waits for this exact line to learn the port.
     print(
-        f"sandbox listening on http://127.0.0.1:{actual} date={state.today} day={day} now={state.now.isoformat()}",
+        f"sandbox listening on http://{hosts[0]}:{actual} hosts={len(hosts)} "
+        f"time_scale={time_scale:g} date={state.today} day={day} now={state.now.isoformat()}",
         flush=True,
     )
     sys.stdout.flush()

@@ -1,7 +1,9 @@
 """Start the sandbox as a subprocess for tests: `with SandboxProcess(day=1) as sb: get(sb.base_url + ...)`.
 
 `SandboxProcess(today=date(2025, 3, 4))` fixes its calendar date; otherwise the process takes
-$REACH_SANDBOX_DATE, else the real UTC date.
+$REACH_SANDBOX_DATE, else the real UTC date. `SandboxProcess(hosts=["127.0.0.2", "127.0.0.3"])`
+serves each address at one port as its own platform host (`sb.url(i)`); `time_scale=K` divides
+every rate-limit window by K.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-_READY = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)")
+_READY = re.compile(r"sandbox listening on http://[\d.]+:(\d+)")
 
 
 class SandboxProcess:
@@ -35,7 +37,11 @@ class SandboxProcess:
         startup_timeout: float = 20.0,
         port: int = 0,
         today: date | None = None,
+        hosts: list[str] | None = None,
+        time_scale: float | None = None,
     ) -> None:
+        self.hosts = list(hosts) if hosts else ["127.0.0.1"]
+        self.time_scale = time_scale
         self.requested_port = port
         self.day = day
         self.today = today
@@ -49,8 +55,17 @@ class SandboxProcess:
 
     @property
     def base_url(self) -> str:
-        """http://127.0.0.1:PORT."""
-        return f"http://127.0.0.1:{self.port}"
+        """http://127.0.0.1:PORT (the first host's address when `hosts` were given)."""
+        return self.url(0)
+
+    def url(self, index: int) -> str:
+        """Base URL of the index-th host: http://ADDR:PORT."""
+        return f"http://{self.hosts[index]}:{self.port}"
+
+    @property
+    def urls(self) -> list[str]:
+        """Base URLs of every host, in the order given."""
+        return [self.url(i) for i in range(len(self.hosts))]
 
     @property
     def pid(self) -> int:
@@ -78,6 +93,10 @@ class SandboxProcess:
             cmd.append("--no-rate-limit")
         if self.rate_window:
             cmd += ["--rate-window", str(self.rate_window)]
+        if self.hosts != ["127.0.0.1"]:
+            cmd += ["--hosts", ",".join(self.hosts)]
+        if self.time_scale is not None:
+            cmd += ["--time-scale", str(self.time_scale)]
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen(
@@ -139,8 +158,12 @@ class SandboxProcess:
         return self.control("POST", "/_sandbox/faults", faults)
 
     def stats(self) -> Any:
-        """Request counts per path pattern, statuses sent and 429s."""
+        """Request counts per path pattern, statuses sent and 429s; per host under "hosts"."""
         return self.control("GET", "/_sandbox/stats")
+
+    def host_stats(self, index: int) -> Any:
+        """One host's requests per pattern, 429s sent and requests in flight at most and now."""
+        return self.stats()["hosts"][f"{self.hosts[index]}:{self.port}"]
 
     def set_date(self, today: date | None) -> date:
         """Move the calendar date day 0 stands for (None: back to the one given at start); returns it."""
