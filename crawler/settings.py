@@ -80,7 +80,8 @@ TELNETCONSOLE_ENABLED = False
 COOKIES_ENABLED = False
 REFERRER_POLICY = "no-referrer"  # nothing to gain from telling a platform our previous request
 HTTPCACHE_ENABLED = False
-LOGSTATS_INTERVAL = 5.0
+# The stats line the crawl's progress is read from (REACH_PROGRESS_SECONDS asks for it oftener).
+LOGSTATS_INTERVAL = min(5.0, get_settings().progress_seconds)
 # Scrapy starts CONCURRENT_ITEMS asyncio tasks for every callback's output, however few items it
 # holds; our pipelines are synchronous, so one at a time loses nothing and saves much CPU.
 CONCURRENT_ITEMS = 1

@@ -15,12 +15,11 @@ from prefect.client.schemas.objects import State, TaskRun
 
 from models import CRAWLED_PLATFORMS
 from models import CrawledPlatform as Platform
+from reach.settings import get_settings
 
 PLATFORMS: list[Platform] = list(CRAWLED_PLATFORMS)
 ReportGrouping = Literal["ambassador", "platform", "country", "cohort", "team"]
 ReportFormat = Literal["html", "csv", "json", "xlsx", "table"]
-
-PROGRESS_EVERY = 30.0  # seconds between progress lines in the run log
 
 
 class CrawlTaskFailed(RuntimeError):
@@ -127,8 +126,11 @@ def crawl_platform(
     logger = get_run_logger()
     last = [time.monotonic()]
 
+    every = get_settings().progress_seconds
+
     def progress(pages: int, items: int) -> None:
-        if time.monotonic() - last[0] >= PROGRESS_EVERY:
+        # The first stats line comes as the spider opens, before any page: nothing to tell yet.
+        if pages and time.monotonic() - last[0] >= every:
             last[0] = time.monotonic()
             logger.info("%s: %d pages, %d items so far", platform, pages, items)
 

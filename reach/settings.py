@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         default=SecretStr("change-me"),
         description="Salt for hashing repliers' ids (identities are never stored in clear).",
     )
+    progress_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between a crawl's progress lines in its run log (pages and items so far).",
+    )
     write_batch_size: int = Field(default=500, ge=1, description="Rows per database flush.")
     write_attempts: int = Field(
         default=5,
