@@ -418,6 +418,7 @@ def report(
         FORMATS,
         build_report,
         default_report_path,
+        is_empty,
         render_csv,
         render_json,
         render_table,
@@ -462,6 +463,12 @@ def report(
             fail(str(exc), 2)
     else:
         typer.echo(render_csv(built, bom=bom) if fmt == "csv" else render_json(built), nl=False)
+    if fmt != "table" and is_empty(built):  # the file cannot say it without breaking its format
+        err.print(
+            f"note: {first} to {last} holds no data (no post, no follower figure, no imported "
+            "analytics): every figure is empty",
+            highlight=False,
+        )
 
 
 @app.command("web")

@@ -15,7 +15,15 @@ from rich.table import Table
 from reach.report.build import build_report
 from reach.report.highlights import FollowerGain, RunHighlights, run_highlights
 from reach.report.model import Report, TopPost, entity_dict, top_post_dict
-from reach.report.render import FORMATS, fmt_counted, fmt_int, render_csv, render_json, render_table
+from reach.report.render import (
+    FORMATS,
+    fmt_counted,
+    fmt_int,
+    is_empty,
+    render_csv,
+    render_json,
+    render_table,
+)
 
 
 def write_report(report: Report, fmt: str, path: str | Path, bom: bool = True) -> Path:
@@ -191,6 +199,7 @@ __all__ = [
     "artifact_tables",
     "build_report",
     "default_report_path",
+    "is_empty",
     "print_top_ambassadors",
     "render_csv",
     "render_json",

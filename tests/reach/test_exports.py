@@ -302,3 +302,23 @@ def test_reach_report_no_bom_leaves_the_mark_out(session: Session, tmp_path: Pat
     assert with_bom.exit_code == 0 and without.exit_code == 0, without.output
     assert (tmp_path / "a.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert (tmp_path / "b.csv").read_bytes().startswith(b"key,")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_reach_report_says_on_stderr_when_a_file_holds_an_empty_period(
+    empty_period, tmp_path: Path, fmt: str
+) -> None:
+    args = ["report", "--since", "2026-03-01", "--until", "2026-03-31", "--format", fmt]
+    result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / f"r.{fmt}")])
+    assert result.exit_code == 0, result.output
+    assert "note: 2026-03-01 to 2026-03-31 holds no data" in result.stderr
+    assert (tmp_path / f"r.{fmt}").exists()
+
+
+def test_reach_report_adds_no_note_when_the_period_has_data(
+    session: Session, tmp_path: Path
+) -> None:
+    f.seed_case(session)
+    args = ["report", "--since", "2026-03-01", "--until", "2026-03-31", "--format", "csv"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "holds no data" not in result.stderr
