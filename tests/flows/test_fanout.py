@@ -1,0 +1,441 @@
+"""The nightly fanned out over Prefect workers (REACH_CRAWL_SHARDS=host): a real Prefect server, two
+process workers in processes of their own, PostgreSQL, and the sandbox on several loopback hosts."""
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from sqlalchemy import create_engine, func, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, select
+
+from flows.nightly import NightlyFailed, nightly_reach
+from models import Account, AccountSnapshot, CrawlOutcome, CrawlRun, Post, PostSnapshot
+from reach.db import get_engine, upgrade
+from reach.settings import get_settings
+from reach.shards import account_host, plan_shards
+from sandbox import truth
+from sandbox.bluesky import post_ref
+from sandbox.mastodon import status_id
+from sandbox.testing import SandboxProcess
+from tests.conftest import POSTGRES_SERVER_URL
+from tests.flows.conftest import (
+    AMBASSADORS,
+    DEMO_ROSTER,
+    PREFECT_BIN,
+    ROOT,
+    PrefectServer,
+    create_run_as_the_ui_does,
+    load_roster,
+)
+
+POOL = "reach"
+# Mastodon instances, blogs and the AppView, each on a loopback address of its own.
+MASTODON_HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+BLOG_HOSTS = ["127.0.0.5", "127.0.0.6", "127.0.0.7"]
+APPVIEW_HOST = "127.0.0.8"
+SHARDS = 3  # the AppView's three accounts, and two shards of three one-account hosts
+# Per-host concurrency of each spider (its custom_settings): one crawl alone never exceeds it.
+PER_HOST = {"mastodon": 4, "bluesky": 8, "feed": 4}
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+# -- units: the plan and the refusal -------------------------------------------------------------
+def test_shards_hold_whole_hosts_and_spread_the_accounts() -> None:
+    plan = plan_shards({"big.example": 30, "app.view": 10, "a": 5, "b": 5, "c": 1, "d": 1}, 3)
+    assert plan == [["big.example"], ["app.view", "c"], ["a", "b", "d"]]
+    assert plan_shards({"one": 9}, 4) == [["one"]]  # no empty shard
+    assert sorted(h for s in plan for h in s) == sorted(
+        ["big.example", "app.view", "a", "b", "c", "d"]
+    )
+
+
+def test_account_host_is_the_instance_the_appview_or_the_feed_host() -> None:
+    appview = "https://public.api.bsky.app"
+    assert account_host("mastodon", "https://Mastodon.Social", appview) == "mastodon.social"
+    assert account_host("bluesky", None, appview) == "public.api.bsky.app"
+    assert account_host("feed", "http://127.0.0.5:8000/blogs/x/feed/", appview) == "127.0.0.5:8000"
+
+
+def test_a_fanned_out_nightly_on_sqlite_refuses_before_crawling(
+    harness: None, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "reach.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    db_url = f"sqlite:///{db}"
+    monkeypatch.setenv("REACH_DATABASE_URL", db_url)
+    monkeypatch.setenv("REACH_CRAWL_SHARDS", "host")
+    get_settings.cache_clear()
+    with pytest.raises(NightlyFailed) as failed:
+        nightly_reach(platforms=["feed"], send_digest=False)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "REACH_CRAWL_SHARDS=host needs PostgreSQL" in message and "SQLite" in message
+    with Session(get_engine(db_url)) as session:
+        assert session.exec(select(CrawlRun)).all() == []  # nothing was crawled
+
+
+# -- the fan-out on a real server ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def hosts_sandbox() -> Iterator[SandboxProcess]:
+    """The sandbox on seven loopback hosts, without rate limits (pacing is tested elsewhere)."""
+    with SandboxProcess(
+        day=0, rate_limits=False, hosts=[*MASTODON_HOSTS, *BLOG_HOSTS, APPVIEW_HOST]
+    ) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A database of this module's own on the PostgreSQL server, migrated; dropped at the end."""
+    name = f"reach_fanout_{os.getpid()}"
+    admin = create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - the message says what to do
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_SERVER_URL}: {exc}")
+    url = make_url(POSTGRES_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def write_hosts_roster(path: Path, sb: SandboxProcess) -> Path:
+    """AMBASSADORS' demo rows: ambassador i's instance on MASTODON_HOSTS[i], blog on BLOG_HOSTS[i]."""
+    lines = DEMO_ROSTER.read_text(encoding="utf-8").splitlines()
+    rows = [lines[0]]
+    for line in lines[1:]:
+        name, *_, platform, _account = line.split(",")
+        if name not in AMBASSADORS:
+            continue
+        i = AMBASSADORS.index(name)
+        host = {"mastodon": MASTODON_HOSTS, "feed": BLOG_HOSTS}.get(platform)
+        rows.append(line.replace("127.0.0.1:8787", f"{host[i]}:{sb.port}") if host else line)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-home"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def fan_env(
+    server: PrefectServer,
+    pg_url: str,
+    hosts_sandbox: SandboxProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    """What every worker gets: the same checkout and settings (on a second machine too)."""
+    folder = tmp_path_factory.mktemp("reach-var")
+    load_roster(pg_url, write_hosts_roster(folder / "roster.csv", hosts_sandbox))
+    return server.env(
+        REACH_HOME=str(ROOT),
+        REACH_TIMEZONE="UTC",
+        REACH_DATABASE_URL=pg_url,
+        REACH_VAR_DIR=str(folder),
+        REACH_REPORTS_DIR=str(folder / "reports"),
+        REACH_ALLOW_PRIVATE_HOSTS="true",
+        REACH_BLUESKY_APPVIEW_URL=f"http://{APPVIEW_HOST}:{hosts_sandbox.port}",
+        REACH_CRAWL_SHARDS="host",
+        REACH_CRAWL_SHARD_COUNT=str(SHARDS),
+        PREFECT_WORKER_QUERY_SECONDS="2",
+    )
+
+
+@pytest.fixture(scope="module")
+def deployments(server: PrefectServer, fan_env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """`prefect deploy --all` from prefect.yaml, as `make serve` does."""
+    subprocess.run(
+        [str(PREFECT_BIN), "work-pool", "create", POOL, "--type", "process"],
+        env=fan_env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [str(PREFECT_BIN), "--no-prompt", "deploy", "--all"],
+        env=fan_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    flows = {f["id"]: f["name"] for f in server.request("POST", "/flows/filter", {})}
+    found = server.request("POST", "/deployments/filter", {})
+    return {f"{flows[d['flow_id']]}/{d['name']}": d for d in found}
+
+
+class Worker:
+    """`prefect worker start --pool reach --type process` in a session of its own, and the pids of
+    every process it has started (sampled while it runs: a flow run's process is gone afterwards)."""
+
+    def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
+        self.name = name
+        self.log_path = log
+        self._log = log.open("w")
+        # --limit 2: each worker takes part of the shards (with no limit, the first to poll takes all).
+        self.proc = subprocess.Popen(
+            [str(PREFECT_BIN), "worker", "start", "--pool", POOL, "--type", "process"]
+            + ["--limit", "2", "--name", name],
+            env=env,
+            cwd="/",
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, to be killed as a machine dies
+        )
+        self.seen: set[int] = set()
+
+    def sample(self) -> list[psutil.Process]:
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        self.seen.update(c.pid for c in children)
+        return children
+
+    def kill_like_a_dead_machine(self) -> None:
+        """SIGKILL the worker's process group and every process group under it."""
+        groups = {self.proc.pid}
+        for child in self.sample():
+            with contextlib.suppress(ProcessLookupError):
+                groups.add(os.getpgid(child.pid))
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop the worker we started, by its pid (a worker exits on the second SIGTERM)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            time.sleep(1)
+            if self.proc.poll() is None:
+                self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text()[-3000:]
+
+
+@pytest.fixture
+def workers(
+    fan_env: dict[str, str], deployments: dict[str, dict[str, Any]], tmp_path: Path
+) -> Iterator[list[Worker]]:
+    """Two process workers, separate processes, and a thread noting which processes each started."""
+    started = [Worker(fan_env, tmp_path / f"worker-{i}.log", f"fanout-{i}") for i in (1, 2)]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for worker in started:
+                worker.sample()
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield started
+    finally:
+        done.set()
+        watcher.join(5)
+        for worker in started:
+            worker.stop()
+
+
+def shard_runs(server: PrefectServer, parent_id: str) -> list[dict[str, Any]]:
+    """The crawl-shard child runs of a nightly run."""
+    runs = server.request(
+        "POST",
+        "/flow_runs/filter",
+        {"flow_runs": {"parent_flow_run_id": {"any_": [parent_id]}}},
+    )
+    return sorted(runs, key=lambda r: r["name"])
+
+
+def worker_of(workers: list[Worker], pid: int) -> str:
+    names = [w.name for w in workers if pid in w.seen]
+    assert len(names) == 1, (pid, names)
+    return names[0]
+
+
+def check_truth(
+    session: Session, nightly_runs: list[CrawlRun], lookback: int, now: dt.datetime
+) -> int:
+    """Each account's profile and every post's counts, as crawled by its shard, are the truth's."""
+    checked = 0
+    by_id = {r.id: r for r in nightly_runs}
+    outcomes = session.exec(
+        select(CrawlOutcome).where(col(CrawlOutcome.crawl_run_id).in_(list(by_id)))
+    ).all()
+    for outcome in outcomes:
+        assert outcome.ok, (outcome.account_id, outcome.reason)
+        account = session.get(Account, outcome.account_id)
+        assert account is not None
+        run = by_id[outcome.crawl_run_id]
+        since = run.started_at - dt.timedelta(days=lookback) + dt.timedelta(minutes=1)
+        stored = {
+            post.platform_post_id: (post, snap)
+            for post, snap in session.exec(
+                select(Post, PostSnapshot)
+                .join(PostSnapshot, col(PostSnapshot.post_id) == Post.id)
+                .where(
+                    Post.account_id == account.id,
+                    PostSnapshot.crawl_run_id == run.id,
+                    Post.published_at >= since,
+                )
+            ).all()
+        }
+        if account.platform == "feed":
+            blog = account.key.rstrip("/").split("/")[-2]
+            want = [
+                p for p in truth.expected("blog", blog, now=now).blog_posts if p.published >= since
+            ]
+            paths = {
+                post.url.split("://", 1)[1].split("/", 1)[1]: snap for post, snap in stored.values()
+            }
+            assert {p.path.lstrip("/") for p in want} == set(paths), blog
+            for p in want:
+                assert paths[p.path.lstrip("/")].comments == p.comments
+                checked += 1
+            continue
+        name = (
+            account.handle.lstrip("@").split("@")[0]
+            if account.platform == "mastodon"
+            else account.handle
+        )
+        want_account = truth.expected(account.platform, name, now=now)
+        snapshot = session.exec(
+            select(AccountSnapshot).where(
+                AccountSnapshot.account_id == account.id, AccountSnapshot.crawl_run_id == run.id
+            )
+        ).one()
+        assert (snapshot.followers, snapshot.following, snapshot.posts_count) == (
+            want_account.profile.followers,
+            want_account.profile.following,
+            want_account.profile.posts_count,
+        ), account.handle
+        host = account_host("mastodon", account.base_url, "")
+        for p in want_account.posts:
+            if p.published < since or p.kind == "boost":
+                continue
+            key = (
+                f"{host}:{status_id(p)}" if account.platform == "mastodon" else post_ref(None, p)[0]
+            )
+            _post, snap = stored[key]
+            assert (snap.likes, snap.comments, snap.reposts) == (p.likes, p.replies, p.reposts), key
+            checked += 1
+    return checked
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_nightly_fans_out_over_two_workers_one_crawl_per_host_with_the_sandboxs_figures(
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    workers: list[Worker],
+    hosts_sandbox: SandboxProcess,
+    pg_url: str,
+) -> None:
+    assert "crawl-shard/shard" in deployments
+    hosts_sandbox.reset()
+    nightly = create_run_as_the_ui_does(
+        server,
+        deployments["nightly-reach/nightly"]["id"],
+        {"platforms": ["mastodon", "bluesky", "feed"], "send_digest": False},
+    )
+    final = server.wait_for_state(nightly["id"], FINAL, timeout=400)
+    logs = "\n".join(w.log_tail() for w in workers)
+    assert final["state_type"] == "COMPLETED", (final["state"]["message"], logs)
+
+    shards = shard_runs(server, nightly["id"])
+    assert len(shards) == SHARDS, logs
+    assert all(s["state_type"] == "COMPLETED" for s in shards)
+    assert all(s["name"].startswith("crawl-shard ") for s in shards)
+    appview = f"{APPVIEW_HOST}:{hosts_sandbox.port}"
+    with Session(get_engine(pg_url)) as session:
+        runs = session.exec(
+            select(CrawlRun).where(col(CrawlRun.prefect_flow_run_id).in_([s["id"] for s in shards]))
+        ).all()
+        assert all(r.status == "succeeded" for r in runs), [(r.id, r.message) for r in runs]
+        # Each shard ran on a worker; between them, both workers crawled.
+        shard_worker = {r.prefect_flow_run_id: worker_of(workers, r.pid) for r in runs}
+        assert len(shard_worker) == SHARDS
+        assert set(shard_worker.values()) == {"fanout-1", "fanout-2"}, shard_worker
+
+        # Every account of a host was crawled by one shard: one host's budget, one crawl at a time.
+        shard_of_host: dict[str, set[str]] = {}
+        for outcome, account in session.exec(
+            select(CrawlOutcome, Account)
+            .join(Account, col(Account.id) == CrawlOutcome.account_id)
+            .where(col(CrawlOutcome.crawl_run_id).in_([r.id for r in runs]))
+        ).all():
+            run = next(r for r in runs if r.id == outcome.crawl_run_id)
+            host = account_host(account.platform, account.base_url, f"http://{appview}")
+            shard_of_host.setdefault(host, set()).add(str(run.prefect_flow_run_id))
+        assert len(shard_of_host) == 7 and all(len(s) == 1 for s in shard_of_host.values())
+        assert session.exec(select(func.count(col(CrawlOutcome.id)))).one() == 9
+
+        checked = check_truth(
+            session,
+            list(runs),
+            get_settings().lookback_days,
+            truth.sandbox_now(0, hosts_sandbox.calendar_date()),
+        )
+        assert checked > 40
+
+        keys = session.exec(select(Post.platform, Post.platform_post_id)).all()
+        assert len(keys) == len(set(keys))  # no post twice
+        per_post = session.exec(
+            select(PostSnapshot.post_id, func.count(col(PostSnapshot.id)))
+            .where(col(PostSnapshot.crawl_run_id).in_([r.id for r in runs]))
+            .group_by(col(PostSnapshot.post_id))
+        ).all()
+        assert per_post and all(n == 1 for _, n in per_post)  # one snapshot per post and night
+
+    # The sandbox saw each host's requests in flight at most as one spider sends them.
+    stats = hosts_sandbox.stats()["hosts"]
+    platform_of = {f"{h}:{hosts_sandbox.port}": "mastodon" for h in MASTODON_HOSTS}
+    platform_of |= {f"{h}:{hosts_sandbox.port}": "feed" for h in BLOG_HOSTS} | {appview: "bluesky"}
+    assert set(stats) == set(platform_of)
+    for host, entry in stats.items():
+        assert sum(entry["requests"].values()) > 0
+        assert 1 <= entry["max_concurrent"] <= PER_HOST[platform_of[host]], (host, entry)
+
+    # Each host's limit exists with one slot, free again.
+    limits = {
+        limit["name"]: limit
+        for limit in server.request("POST", "/v2/concurrency_limits/filter", {})
+    }
+    for host in platform_of:
+        assert limits[f"host:{host}"]["limit"] == 1
+        assert limits[f"host:{host}"]["active_slots"] == 0
