@@ -1,10 +1,12 @@
-"""Bluesky AppView fake under /xrpc/: resolveHandle, getProfile, getAuthorFeed, getPostThread.
+"""Bluesky AppView fake under /xrpc/: resolveHandle, getProfile(s), getAuthorFeed, getPosts, getPostThread.
 
 Shapes follow the atproto lexicons (app.bsky.feed.defs: postView, feedViewPost, replyRef,
 reasonRepost, reasonPin, threadViewPost, notFoundPost, blockedPost; app.bsky.embed.record#view
 with viewRecord / viewNotFound; app.bsky.actor.defs#profileViewDetailed). Errors are XRPC
 `{"error": Name, "message": ...}` with status 400; a taken-down account answers
 `AccountTakedown` / "Account has been suspended" as the public AppView does for getProfile.
+The batch queries (getProfiles `actors`, getPosts `uris`: array parameters of at most 25 items,
+lexicons/app/bsky/actor/getProfiles.json and feed/getPosts.json) leave out what they cannot show.
 """
 
 from __future__ import annotations
@@ -390,6 +392,79 @@ def get_profile(ctx: Ctx) -> Answer:
         for name in ("followersCount", "followsCount", "postsCount"):
             body.pop(name)
     return Answer(200, body, account=handle)
+
+
+MAX_BATCH = 25  # `maxLength` of getProfiles' actors and getPosts' uris
+
+
+def _batch(ctx: Ctx, name: str) -> tuple[list[str], Answer | None]:
+    """An XRPC array parameter (the name repeated), or the error for a missing or too long one."""
+    values = [v.strip() for v in ctx.multi.get(name, []) if v.strip()]
+    if not values:
+        return [], _error("InvalidRequest", f'Error: Params must have the property "{name}"')
+    if len(values) > MAX_BATCH:
+        return [], _error(
+            "InvalidRequest", f"Error: {name} must not have more than {MAX_BATCH} elements"
+        )
+    return values, None
+
+
+def get_profiles(ctx: Ctx) -> Answer:
+    """GET app.bsky.actor.getProfiles?actors=..: profileViewDetailed of each actor that can be shown.
+
+    Unknown and taken-down actors are left out, in the order asked.
+    """
+    actors, error = _batch(ctx, "actors")
+    if error:
+        return error
+    profiles = []
+    for actor in actors:
+        one = get_profile(
+            Ctx(
+                ctx.base,
+                ctx.now,
+                ctx.scale,
+                {"actor": actor},
+                ctx.missing_fields,
+                ctx.repeat_cursor,
+                ctx.not_found,
+                ctx.suspended,
+            )
+        )
+        if one.status == 200:
+            profiles.append(one.body)
+    return Answer(200, {"profiles": profiles})
+
+
+def get_posts(ctx: Ctx) -> Answer:
+    """GET app.bsky.feed.getPosts?uris=..: postView of each post that still exists (hydration).
+
+    A deleted post, or one of an account not found or taken down, is left out.
+    """
+    uris, error = _batch(ctx, "uris")
+    if error:
+        return error
+    wanted: dict[str, list[str]] = {}
+    for uri in uris:
+        parts = uri.removeprefix("at://").split("/")
+        if len(parts) != 3 or not uri.startswith("at://"):
+            return _error("InvalidRequest", f"Error: uris/{uris.index(uri)} must be a valid at-uri")
+        if parts[1] == "app.bsky.feed.post":
+            wanted.setdefault(parts[0].lower(), []).append(parts[2])
+    found: dict[str, dict[str, Any]] = {}
+    account = None
+    for actor, rkeys in wanted.items():
+        handle = _handle_by_did.get(actor) if actor.startswith("did:") else actor
+        if not handle or matches(handle, ctx.not_found) or matches(handle, ctx.suspended):
+            continue
+        account = account or handle
+        keys = set(rkeys)
+        for post in truth.posts("bluesky", handle, ctx.now, ctx.scale):
+            if post.kind != "boost" and tid(post.published, post.key) in keys:
+                view = post_view(ctx, post)
+                found[view["uri"]] = view
+    # One account per batch is the crawler's case: its faults (missing fields...) then apply.
+    return Answer(200, {"posts": [found[u] for u in uris if u in found]}, account=account)
 
 
 def _encode_cursor(post: Post) -> str:

@@ -35,6 +35,10 @@ class Ctx:
     repeat_cursor: set[str]  # accounts whose cursor never advances
     not_found: set[str]
     suspended: set[str]
+    # Every value of each query parameter (XRPC arrays repeat the name: actors=a&actors=b).
+    multi: dict[str, list[str]] = field(default_factory=dict)
+    # Request headers a handler answers by (If-None-Match, If-Modified-Since), lower-case names.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """A query parameter."""

@@ -30,6 +30,9 @@ from sandbox.common import Answer, Ctx, matches
 # Bluesky AppView 3000 / 5 min per IP (atproto "Rate Limits" page).
 DEFAULT_BUDGETS = {"mastodon": 300, "bluesky": 3000}
 DEFAULT_WINDOW = 300.0
+# Conditional request headers (RFC 9110 section 13) a handler may answer 304 to: in its context
+# and in the cache key, so a cached 200 is never sent for a request that matches.
+CONDITIONAL_HEADERS = ("if-none-match", "if-modified-since")
 # Mastodon's rack-attack `throttle_unauthenticated_paging`: requests with `max_id`, `min_id`,
 # `since_id` or `page` also count against 300 / 15 min per IP.
 PAGING_BUDGET = 300
@@ -120,6 +123,18 @@ ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = [
         "/xrpc/app.bsky.actor.getProfile",
         re.compile(r"/xrpc/app\.bsky\.actor\.getProfile"),
         bluesky.get_profile,
+    ),
+    (
+        "bluesky",
+        "/xrpc/app.bsky.actor.getProfiles",
+        re.compile(r"/xrpc/app\.bsky\.actor\.getProfiles"),
+        bluesky.get_profiles,
+    ),
+    (
+        "bluesky",
+        "/xrpc/app.bsky.feed.getPosts",
+        re.compile(r"/xrpc/app\.bsky\.feed\.getPosts"),
+        bluesky.get_posts,
     ),
     (
         "bluesky",
@@ -346,7 +361,12 @@ class SandboxResource(Resource):
         if early is not None:
             return self._send(request, early)
         # Identical requests under identical faults get identical bodies: serve them from memory.
-        key = (request.uri, request.getHeader("host"), self.state.version)
+        key = (
+            request.uri,
+            request.getHeader("host"),
+            *(request.getHeader(name) for name in CONDITIONAL_HEADERS),
+            self.state.version,
+        )
         answer = self.cache.get(key)
         if answer is None:
             answer = handler(self._ctx(request), *m.groups())
@@ -540,6 +560,15 @@ class SandboxResource(Resource):
             repeat_cursor=st.accounts("repeat_cursor"),
             not_found=st.accounts("not_found"),
             suspended=st.accounts("suspended"),
+            multi={
+                k.decode("utf-8", "replace"): [x.decode("utf-8", "replace") for x in v]
+                for k, v in request.args.items()
+            },
+            headers={
+                name: value
+                for name in CONDITIONAL_HEADERS
+                if (value := request.getHeader(name)) is not None
+            },
         )
 
     def _send(self, request: _Request, answer: Answer) -> bytes | int:

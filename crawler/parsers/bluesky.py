@@ -46,6 +46,41 @@ def parse_profile(payload: Any, account_id: int) -> ProfileItem:
     )
 
 
+def parse_profiles(payload: Any) -> list[dict[str, Any]]:
+    """app.bsky.actor.getProfiles -> its profileViewDetailed objects, each with a did.
+
+    The AppView leaves out actors it cannot show (unknown, taken down, deactivated): the caller
+    tells those apart by asking for each one alone.
+    """
+    profiles = payload.get("profiles") if isinstance(payload, dict) else None
+    if not isinstance(profiles, list):
+        raise ParseError("getProfiles answer has no profiles list")
+    for profile in profiles:
+        if not isinstance(profile, dict) or not isinstance(profile.get("did"), str):
+            raise ParseError("getProfiles answer has a profile without a did")
+    return profiles
+
+
+def parse_posts(payload: Any, account_id: int, actor_did: str) -> list[PostItem]:
+    """app.bsky.feed.getPosts -> items for the actor's own posts (postViews, as in a feed without reason).
+
+    Posts that no longer exist are simply absent from the answer.
+    """
+    posts = payload.get("posts") if isinstance(payload, dict) else None
+    if not isinstance(posts, list):
+        raise ParseError("getPosts answer has no posts list")
+    items = []
+    for post in posts:
+        if not isinstance(post, dict):
+            raise ParseError("getPosts answer has a post that is not an object")
+        if (post.get("author") or {}).get("did") != actor_did:
+            continue  # not the ambassador's: never asked for, never stored under them
+        item = parse_feed_item({"post": post}, account_id, actor_did)
+        if item is not None:
+            items.append(item)
+    return items
+
+
 def _quoted_url(embed: dict[str, Any] | None) -> tuple[bool, str | None]:
     """(is a quote, URL of the quoted post if it still exists)."""
     if not isinstance(embed, dict) or embed.get("$type") not in _QUOTE_VIEWS:

@@ -148,3 +148,46 @@ def test_rate_limit_headers(sb) -> None:
         res.headers["RateLimit-Limit"] == "3000" and res.headers["RateLimit-Policy"] == "3000;w=300"
     )
     assert int(res.headers["RateLimit-Reset"]) > 1_700_000_000
+
+
+def test_get_profiles_answers_many_actors_by_handle_or_did_and_leaves_out_the_unknown(sb) -> None:
+    others = ["bob.bsky.social", "carol.bsky.social"]
+    did = fetch(f"{sb.base_url}{XRPC}com.atproto.identity.resolveHandle?handle={HANDLE}").json()[
+        "did"
+    ]
+    query = "&".join(f"actors={a}" for a in [did, *others, "nobody-here.bsky.social"])
+    sb.set_faults(not_found="nobody-here")
+    res = fetch(f"{sb.base_url}{XRPC}app.bsky.actor.getProfiles?{query}")
+    assert res.status == 200
+    profiles = res.json()["profiles"]
+    assert [p["handle"] for p in profiles] == [HANDLE, *others]
+    for p in profiles:
+        want = truth.profile("bluesky", p["handle"], truth.sandbox_now(0))
+        assert (p["followersCount"], p["followsCount"], p["postsCount"]) == (
+            want.followers,
+            want.following,
+            want.posts_count,
+        )
+    too_many = "&".join(f"actors=a{i}.bsky.social" for i in range(26))
+    res = fetch(f"{sb.base_url}{XRPC}app.bsky.actor.getProfiles?{too_many}")
+    assert res.status == 400 and res.json()["error"] == "InvalidRequest"
+    assert fetch(f"{sb.base_url}{XRPC}app.bsky.actor.getProfiles").status == 400
+
+
+def test_get_posts_hydrates_own_posts_as_the_feed_shows_them_and_leaves_out_deleted_ones(
+    sb,
+) -> None:
+    items, _ = _feed(sb)
+    views = {i["post"]["uri"]: i["post"] for i in items if "reason" not in i}
+    uris = list(views)[:3]
+    did = uris[0].removeprefix("at://").split("/")[0]
+    gone = f"at://{did}/app.bsky.feed.post/2222222222222"  # a record key no post has
+    query = "&".join(f"uris={u}" for u in [uris[0], gone, *uris[1:]])
+    res = fetch(f"{sb.base_url}{XRPC}app.bsky.feed.getPosts?{query}")
+    assert res.status == 200
+    posts = res.json()["posts"]
+    assert [p["uri"] for p in posts] == uris  # in the order asked, the missing one left out
+    for post in posts:
+        assert post == views[post["uri"]]
+    too_many = "&".join(f"uris={uris[0]}" for _ in range(26))
+    assert fetch(f"{sb.base_url}{XRPC}app.bsky.feed.getPosts?{too_many}").status == 400
