@@ -8,7 +8,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -91,6 +91,20 @@ class RobotsTxtEveryRequestMiddleware(RobotsTxtMiddleware):
         waiter: Deferred[RobotParser | None] = Deferred()
         pending.addBoth(_pass_on, waiter)
         return await maybe_deferred_to_future(waiter)
+
+
+def host_of(url: str) -> str:
+    """The host (with port) a request goes to: budgets are kept per host."""
+    return urlsplit(url).netloc.lower()
+
+
+# Mastodon's rack-attack `throttle_unauthenticated_paging` counts requests with any of these.
+PAGING_PARAMETERS = frozenset({"max_id", "min_id", "since_id", "page"})
+
+
+def is_paging(url: str) -> bool:
+    """A request that pages through a list, which Mastodon also counts against its paging budget."""
+    return not PAGING_PARAMETERS.isdisjoint(parse_qs(urlsplit(url).query, keep_blank_values=True))
 
 
 def _reset_time(value: str, now: float) -> float | None:
@@ -200,7 +214,10 @@ class RateLimitMiddleware:
 
     Reads Mastodon's `X-RateLimit-*` and Bluesky's `RateLimit-*` headers; without headers it
     keeps to the platform's documented budget. On a 429 it waits for `Retry-After` (or the
-    reset time) and sends the same request again.
+    reset time) and sends the same request again. Paging requests (`is_paging`) of a platform
+    with a paging budget (REACH_PAGING_BUDGETS: Mastodon's 300 / 15 min) pass a second gate of
+    their host as well, which only they count and whose headers only their answers update
+    (Mastodon's answer to a paging request describes whichever budget has fewer left).
     """
 
     max_429_retries = 8
@@ -213,40 +230,91 @@ class RateLimitMiddleware:
             platform: (int(limit), float(window))
             for platform, (limit, window) in settings.getdict("REACH_RATE_BUDGETS").items()
         }
+        self.paging_budgets: dict[str, tuple[int, float]] = {
+            platform: (int(limit), float(window))
+            for platform, (limit, window) in settings.getdict("REACH_PAGING_BUDGETS").items()
+        }
         self.gates: dict[str, HostGate] = {}
+        self.paging_gates: dict[str, HostGate] = {}
+        self.clock = time.time  # a test's fake clock replaces it
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    def _platform(self) -> str:
+        return getattr(self.crawler.spider, "platform", "")
+
     def _gate(self, request: Request) -> HostGate:
-        host = urlsplit(request.url).netloc
+        host = host_of(request.url)
         gate = self.gates.get(host)
         if gate is None:
-            platform = getattr(self.crawler.spider, "platform", "")
-            gate = self.gates[host] = HostGate(self.budgets.get(platform))
+            gate = self.gates[host] = HostGate(self.budgets.get(self._platform()))
         return gate
+
+    def _paging_gate(self, request: Request) -> HostGate | None:
+        """The host's paging gate, for a paging request of a platform that has a paging budget."""
+        budget = self.paging_budgets.get(self._platform())
+        if budget is None or not is_paging(request.url):
+            return None
+        host = host_of(request.url)
+        gate = self.paging_gates.get(host)
+        if gate is None:
+            gate = self.paging_gates[host] = HostGate(budget)
+        return gate
+
+    def _gates(self, request: Request) -> list[HostGate]:
+        paging = self._paging_gate(request)
+        return [self._gate(request)] + ([paging] if paging is not None else [])
+
+    def budget_of(self, host: str, platform: str) -> tuple[int, float] | None:
+        """(requests, window seconds) of `host`'s main budget: as its headers last said, else
+        the platform's documented budget; None when neither is known."""
+        documented = self.budgets.get(platform)
+        gate = self.gates.get(host)
+        limit = gate.limit if gate is not None and gate.limit else None
+        window = (gate.window if gate is not None else None) or (
+            documented[1] if documented else None
+        )
+        if limit is not None and window:
+            return limit, window
+        return documented
+
+    def wait_time(self, request: Request, now: float) -> float:
+        """Seconds before `request` may go out, by every budget it counts against."""
+        return max(gate.wait_time(now) for gate in self._gates(request))
+
+    def record(self, request: Request, now: float) -> None:
+        """Count `request` going out against each of its budgets."""
+        gates = self._gates(request)
+        request.meta["ratelimit_seq"] = gates[0].record(now)
+        if len(gates) > 1:
+            request.meta["ratelimit_paging_seq"] = gates[1].record(now)
 
     async def process_request(self, request: Request) -> None:
         if not self.enabled or request.url.endswith("/robots.txt"):
             return
-        gate = self._gate(request)
-        while (wait := gate.wait_time(time.time())) > 0:
+        while (wait := self.wait_time(request, self.clock())) > 0:
             self.crawler.stats.inc_value("ratelimit/waits")
             # Scrapy annotates `count` as int, but the sum it keeps works for seconds as floats.
             self.crawler.stats.inc_value("ratelimit/wait_seconds", round(wait, 3))  # type: ignore[arg-type]
             await asyncio.sleep(min(wait, 60))
-        request.meta["ratelimit_seq"] = gate.record(time.time())
+        self.record(request, self.clock())
         return
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         if not self.enabled:
             return response
-        gate = self._gate(request)
-        now = time.time()
+        paging = self._paging_gate(request)
+        gate, seq_key = (
+            (paging, "ratelimit_paging_seq")
+            if paging is not None and "ratelimit_paging_seq" in request.meta
+            else (self._gate(request), "ratelimit_seq")
+        )
+        now = self.clock()
         headers = response.headers
         remaining = _int_header(response, b"X-RateLimit-Remaining", b"RateLimit-Remaining")
-        if remaining is not None and "ratelimit_seq" in request.meta:
+        if remaining is not None and seq_key in request.meta:
             reset = headers.get(b"X-RateLimit-Reset") or headers.get(b"RateLimit-Reset")
             policy = re.search(
                 r"w=(\d+)", (headers.get(b"RateLimit-Policy") or b"").decode("latin-1")
@@ -256,7 +324,7 @@ class RateLimitMiddleware:
                 remaining,
                 _reset_time(reset.decode("latin-1"), now) if reset else None,
                 float(policy.group(1)) if policy else None,
-                request.meta["ratelimit_seq"],
+                request.meta[seq_key],
             )
         if response.status != 429:
             return response

@@ -95,6 +95,10 @@ FEED_EXPORT_ENCODING = "utf-8"
 # Mastodon: 300 requests / 5 min per IP without a token (docs: "Rate limits").
 # Bluesky AppView: 3,000 requests / 5 min per IP.
 REACH_RATE_BUDGETS = {"mastodon": (300, 300), "bluesky": (3000, 300)}
+# Paging requests (a `max_id`, `min_id`, `since_id` or `page` parameter) count against this budget
+# as well. Mastodon: 300 / 15 min per IP, its rack-attack `throttle_unauthenticated_paging`
+# (config/initializers/rack_attack.rb; docs: "Rate limits").
+REACH_PAGING_BUDGETS = {"mastodon": (300, 900)}
 REACH_RATE_LIMITS_ENABLED = True
 # Page size for the paged APIs; None means each platform's documented maximum (tests lower it).
 REACH_PAGE_SIZE = None

@@ -82,7 +82,7 @@ def outcome_from_result(result: Any, problems: list[str]) -> PlatformOutcome:
         responses=result.responses,
         seconds=result.seconds,
         errors="; ".join(errors),
-        warnings=_warnings(result.accounts),
+        warnings="; ".join(filter(None, [*result.notices(), _warnings(result.accounts)])),
     )
 
 
@@ -148,6 +148,8 @@ def crawl_platform(
     problems = result.problems()
     outcome = outcome_from_result(result, problems)
     logger.info("crawl run %s: %s", result.crawl_run_id, result.summary())
+    for notice in result.notices():
+        logger.warning("%s: %s", platform, notice)
     if problems:
         kind = CrawlUnreachable if result.responses == 0 or not result.stats else CrawlUnhealthy
         exc = kind(f"{platform}: " + "; ".join(problems))

@@ -327,12 +327,20 @@ class CrawlResult:
                 found.append(self.message or "the crawl run failed")
         return found
 
+    def notices(self) -> list[str]:
+        """Warning lines that leave the crawl healthy: work put off to the next night."""
+        found = []
+        if deferred := int(self.stats.get("reach/threads_deferred", 0) or 0):
+            found.append(f"{deferred} reply threads deferred to the next night: host budget share")
+        return found
+
     def summary(self) -> str:
         warnings = f", {self.warnings} warning(s)" if self.warnings else ""
+        notices = "".join(f"; {notice}" for notice in self.notices())
         return (
             f"{self.platform}: {self.status}, accounts ok {self.accounts_ok} / failed "
             f"{self.accounts_failed}{warnings}, posts new {self.posts_new} / updated {self.posts_updated}, "
-            f"snapshots {self.snapshots}, {self.responses} responses in {self.seconds:.1f}s"
+            f"snapshots {self.snapshots}, {self.responses} responses in {self.seconds:.1f}s{notices}"
         )
 
 

@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     replies_per_post: int = Field(
         default=50, ge=0, description="Replies fetched per post, at most."
     )
+    reply_requests_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Largest share of a host's night budget (see night_hours) spent on reply threads; "
+        "threads beyond it, smallest comment growth first, wait for the next night.",
+    )
+    night_hours: float = Field(
+        default=2,
+        gt=0,
+        le=24,
+        description="Length of a night's crawl for budgeting: a host's night budget is its requests per "
+        "rate-limit window times the windows in these hours (Mastodon 300 / 5 min over 2 h: 7,200).",
+    )
     reply_author_salt: SecretStr = Field(
         default=SecretStr("change-me"),
         description="Salt for hashing repliers' ids (identities are never stored in clear).",

@@ -26,7 +26,8 @@ def status_id_of(key: str) -> str:
 
 
 def parse_profile(payload: Any, account_id: int, instance: str) -> ProfileItem:
-    """An Account entity (from /api/v1/accounts/lookup) to a profile with follower counts."""
+    """An Account entity (from accounts/lookup, accounts/:id, the batch accounts answer or a
+    status's `account`) to a profile with follower counts."""
     if not isinstance(payload, dict) or not payload.get("id"):
         raise ParseError("account payload has no id")
     return ProfileItem(
@@ -37,6 +38,45 @@ def parse_profile(payload: Any, account_id: int, instance: str) -> ProfileItem:
         following=count(payload, "following_count"),
         posts_count=count(payload, "statuses_count"),
     )
+
+
+def account_id_of(platform_id: str | None, instance: str) -> str | None:
+    """The instance's account id back from a stored `platform_id` (`<instance>:<id>`), or None
+    when there is none or it belongs to another instance (the account moved)."""
+    if not platform_id:
+        return None
+    scope, _, account_id = platform_id.rpartition(":")
+    return account_id if scope == instance and account_id else None
+
+
+def own_account(payload: Any, own_id: str) -> dict[str, Any] | None:
+    """The full Account that a statuses page's own status carries (`Status.account`), or None.
+
+    Only the outer status's account is the crawled one: a boost's `reblog.account` is the
+    boosted person's.
+    """
+    if not isinstance(payload, list):
+        raise ParseError(f"statuses page is not a list but {type(payload).__name__}")
+    for status in payload:
+        account = status.get("account") if isinstance(status, dict) else None
+        if isinstance(account, dict) and str(account.get("id")) == own_id:
+            return account
+    return None
+
+
+def accounts_by_id(payload: Any) -> dict[str, dict[str, Any]]:
+    """A GET /api/v1/accounts?id[]=... answer (Mastodon 4.3+): its Accounts by id.
+
+    Ids the instance does not know are left out of the answer, not answered with an error.
+    """
+    if not isinstance(payload, list):
+        raise ParseError(f"accounts answer is not a list but {type(payload).__name__}")
+    found: dict[str, dict[str, Any]] = {}
+    for account in payload:
+        if not isinstance(account, dict) or not account.get("id"):
+            raise ParseError("account in the accounts answer has no id")
+        found[str(account["id"])] = account
+    return found
 
 
 def is_suspended(payload: dict[str, Any]) -> bool:

@@ -5,6 +5,8 @@ account's outstanding requests and emits one `AccountDone` per account, ok or wi
 """
 
 import datetime as dt
+import heapq
+import itertools
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -19,6 +21,7 @@ from sqlmodel import Session, col, select
 from twisted.python.failure import Failure
 
 from crawler.items import AccountDone, PageItems, PostItem, ReplyItem, ThreadItem
+from crawler.middlewares import RateLimitMiddleware, host_of
 from crawler.parsers.common import ParseError
 from models import Account, Ambassador, Post, utcnow
 from reach.db import get_engine
@@ -79,6 +82,17 @@ def failed_request(failure: Failure) -> scrapy.Request:
     """The request an errback's failure is about: Scrapy sets it on the Failure."""
     request: scrapy.Request = failure.request  # type: ignore[attr-defined]  # Twisted's Failure does not declare it
     return request
+
+
+@dataclass(order=True)
+class ThreadCandidate:
+    """A post whose reply thread could be read tonight, ordered largest comment growth first."""
+
+    priority: tuple[int, int]  # (-growth, arrival): a min-heap then pops the largest growth first
+    account_id: int = field(compare=False)
+    url: str = field(compare=False)
+    handler: str = field(compare=False)
+    meta: dict[str, Any] = field(compare=False)
 
 
 def _gone(failure: Failure) -> bool:
@@ -155,6 +169,13 @@ class AccountSpider(scrapy.Spider):
         # -a hosts=h1,h2: only the accounts whose requests go to these hosts (a nightly shard's).
         self.hosts = {h.lower() for h in (hosts or "").split(",") if h}
         self.refs: dict[int, AccountRef] = {}
+        # Requests in flight per host, thread requests left out: a host's thread candidates are
+        # released, largest growth first, once its own pages are all read.
+        self.busy: Counter[str] = Counter()
+        self.candidates: dict[str, list[ThreadCandidate]] = {}
+        self.threads_sent: Counter[str] = Counter()
+        self._arrival = itertools.count()
+        self.started_all = False  # every start request has been yielded
 
     # -- accounts -------------------------------------------------------------------------------
     def load_accounts(self, session: Session) -> list[AccountRef]:
@@ -248,6 +269,10 @@ class AccountSpider(scrapy.Spider):
                 continue
             for request in requests:
                 yield request
+        self.started_all = True
+        # Hosts whose every answer came back while start requests were still being handed out.
+        for output in self.settle(set(self.busy) | set(self.candidates)):
+            yield output
 
     def start_account(self, ref: AccountRef) -> Iterable[scrapy.Request]:
         """The first request(s) for one account."""
@@ -267,13 +292,30 @@ class AccountSpider(scrapy.Spider):
         A `secondary` request ("replies", "item page") is not what the account exists for: when it
         fails, the account records a warning under that name and stays ok.
         """
-        ref.pending += 1
+        return self.group_request([ref], url, handler, secondary, **kwargs)
+
+    def group_request(
+        self,
+        refs: list[AccountRef],
+        url: str,
+        handler: Callable[..., Iterator[Any]],
+        secondary: str | None = None,
+        **kwargs: Any,
+    ) -> scrapy.Request:
+        """One request on behalf of several accounts (a batch of profiles): its handler runs once
+        per account, and a failure is each account's own."""
+        for ref in refs:
+            ref.pending += 1
         meta = {
-            "account_id": ref.id,
+            "account_id": refs[0].id,
+            "account_ids": [ref.id for ref in refs],
             "handler": handler.__name__,
             "secondary": secondary,
             **kwargs.pop("meta", {}),
         }
+        if secondary != "replies":
+            meta["busy_host"] = host_of(url)
+            self.busy[meta["busy_host"]] += 1
         return scrapy.Request(
             url,
             callback=self._dispatch,
@@ -284,8 +326,17 @@ class AccountSpider(scrapy.Spider):
         )
 
     def _dispatch(self, response: Response) -> Iterator[Any]:
-        ref = self.refs[response.meta["account_id"]]
+        for account_id in response.meta["account_ids"]:
+            yield from self._handle(response, self.refs[account_id])
+        # Counted done only after every account's handler ran: their follow-up requests count first.
+        if (host := response.meta.get("busy_host")) is not None:
+            self.busy[host] -= 1
+        yield from self.settle({host_of(response.url)})
+
+    def _handle(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         ref.pending -= 1
+        if ref.failed:
+            return  # an account of a batch that failed meanwhile
         handler = getattr(self, response.meta["handler"])
         records: list[PostItem | ReplyItem | ThreadItem] = []
         requests: list[Any] = []
@@ -325,9 +376,26 @@ class AccountSpider(scrapy.Spider):
 
     def _failed(self, failure: Failure) -> Iterator[Any]:
         request = failed_request(failure)
-        ref = self.refs[request.meta["account_id"]]
+        for account_id in request.meta["account_ids"]:
+            yield from self._handle_failure(failure, request, self.refs[account_id])
+        if (host := request.meta.get("busy_host")) is not None:
+            self.busy[host] -= 1
+        yield from self.settle({host_of(request.url)})
+
+    def recover(self, failure: Failure, ref: AccountRef) -> list[scrapy.Request] | None:
+        """Requests that take the place of a failed one (another way to the same data), or None."""
+        return None
+
+    def _handle_failure(
+        self, failure: Failure, request: scrapy.Request, ref: AccountRef
+    ) -> Iterator[Any]:
         ref.pending -= 1
         if ref.failed:
+            return
+        if (instead := self.recover(failure, ref)) is not None:
+            yield from instead
+            if ref.pending == 0:
+                yield self.finish(ref, ok=True)
             return
         if request.meta["secondary"]:
             records = self._secondary_failed(
@@ -360,36 +428,110 @@ class AccountSpider(scrapy.Spider):
         return records
 
     # -- reply threads --------------------------------------------------------------------------
-    def thread_wanted(self, ref: AccountRef, item: PostItem) -> bool:
-        """Read a post's replies when it has comments and their count changed since its thread was
-        last read whole; a gone thread (404/410) waits until its count grows."""
+    # A thread is read only when its comment count grew since it was last read whole, at most
+    # REACH_REPLIES_PER_POST replies, and a host's thread requests never pass
+    # REACH_REPLY_REQUESTS_SHARE of its night budget (`thread_cap`). Each host's candidates wait
+    # in a heap until its own pages are all read, then go out largest growth first; the rest
+    # are deferred: their thread mark is not written, so they are candidates again next night.
+    def thread_growth(self, ref: AccountRef, item: PostItem) -> int | None:
+        """How many comments a post gained since its thread was last read whole (all of them if
+        never read); None when its thread is not to be read (no comments, or none gained: a gone
+        thread, 404/410, also waits until its count grows)."""
         if self.settings_.replies_per_post <= 0 or item.kind == "repost" or not item.comments:
-            return False
-        last = ref.threads.get(item.platform_post_id)
-        if last is None:
-            return True
-        comments, gone = last
+            return None
+        comments, _gone = ref.threads.get(item.platform_post_id, (None, False))
         if comments is None:
-            return True
-        if item.comments == comments or (gone and item.comments < comments):
+            return item.comments
+        if item.comments <= comments:
             self.crawler.stats.inc_value("reach/threads_unchanged")
-            return False
-        return True
+            return None
+        return item.comments - comments
 
     def thread_request(
         self, ref: AccountRef, item: PostItem, url: str, handler: Callable[..., Iterator[Any]]
     ) -> Iterator[scrapy.Request]:
-        """The request for a post's reply thread, when `thread_wanted`."""
-        if self.thread_wanted(ref, item):
+        """Queue a post's reply thread as a candidate of its host; nothing is sent yet.
+
+        The account stays unfinished (`pending`) until the candidate is sent or deferred.
+        """
+        growth = self.thread_growth(ref, item)
+        if growth is None:
+            return iter(())
+        ref.pending += 1
+        candidate = ThreadCandidate(
+            (-growth, next(self._arrival)),
+            ref.id,
+            url,
+            handler.__name__,
+            {"post_key": item.platform_post_id, "thread": (item.platform_post_id, item.comments)},
+        )
+        heapq.heappush(self.candidates.setdefault(host_of(url), []), candidate)
+        return iter(())
+
+    def thread_cap(self, host: str) -> int | None:
+        """Most thread requests `host` gets tonight: REACH_REPLY_REQUESTS_SHARE of its night budget.
+
+        The night budget is the host's requests per window (its rate-limit headers when seen, else
+        the documented REACH_RATE_BUDGETS) times the windows in REACH_NIGHT_HOURS: 300 / 5 min
+        over 2 h is 7,200 requests, 3,600 of them threads at the default share of 0.5. A host
+        with no known budget (a blog) is not capped.
+        """
+        middleware = self.rate_limits()
+        budget = middleware.budget_of(host, self.platform) if middleware is not None else None
+        if budget is None:
+            return None
+        per_window, window = budget
+        night = per_window * self.settings_.night_hours * 3600 / window
+        return int(self.settings_.reply_requests_share * night)
+
+    def rate_limits(self) -> RateLimitMiddleware | None:
+        """The crawl's pacing middleware (what it learnt of each host's budget), if it runs."""
+        if self.crawler.engine is None:  # a spider driven by hand, as unit tests do
+            return None
+        return self.crawler.get_downloader_middleware(RateLimitMiddleware)
+
+    def host_quiet(self, host: str) -> Iterable[Any]:
+        """Requests (or outcomes) a spider held back until `host` has nothing in flight, such as a
+        partial batch; thread candidates go out only once this yields no request."""
+        return ()
+
+    def settle(self, hosts: set[str]) -> Iterator[Any]:
+        """For each quiet host (nothing of its own in flight, every start request out): what was
+        held back for it, then its thread candidates."""
+        if not self.started_all:
+            return
+        hosts = hosts | {host for host in self.candidates if self.busy[host] <= 0}
+        for host in sorted(hosts):
+            if self.busy[host] > 0:
+                continue
+            yield from self.host_quiet(host)
+            if self.busy[host] <= 0 and host in self.candidates:
+                yield from self._release_threads(host)
+
+    def _release_threads(self, host: str) -> Iterator[Any]:
+        heap = self.candidates.pop(host)
+        cap = self.thread_cap(host)
+        if cap is not None:
+            self.crawler.stats.set_value(f"reach/thread_cap/{host}", cap)
+        while heap:
+            candidate = heapq.heappop(heap)
+            ref = self.refs[candidate.account_id]
+            ref.pending -= 1
+            if ref.failed:
+                continue
+            if cap is not None and self.threads_sent[host] >= cap:
+                self.crawler.stats.inc_value("reach/threads_deferred")
+                if ref.pending == 0:
+                    yield self.finish(ref, ok=True)
+                continue
+            self.threads_sent[host] += 1
+            self.crawler.stats.inc_value("reach/thread_requests")
             yield self.request(
                 ref,
-                url,
-                handler,
+                candidate.url,
+                getattr(self, candidate.handler),
                 secondary="replies",
-                meta={
-                    "post_key": item.platform_post_id,
-                    "thread": (item.platform_post_id, item.comments),
-                },
+                meta=candidate.meta,
             )
 
     def thread_read(self, response: Response, ref: AccountRef) -> ThreadItem:
