@@ -1,4 +1,5 @@
-"""Mastodon REST API v1 fake: accounts/lookup, accounts/:id(/statuses), statuses/:id(/context).
+"""Mastodon REST API v1 fake: accounts/lookup, accounts(?id[]=), accounts/:id(/statuses),
+statuses/:id(/context).
 
 Shapes follow docs.joinmastodon.org (entities/Status, entities/Account, entities/Quote,
 methods/accounts). Suspended accounts: since Mastodon 3.3.0 lookup answers 200 with
@@ -413,6 +414,27 @@ def account(ctx: Ctx, aid: str) -> Answer:
     if name is None or matches(name, ctx.not_found):
         return Answer(404, NOT_FOUND, account=name)
     return Answer(200, account_entity(ctx, name), account=name)
+
+
+ACCOUNTS_LIMIT = 40  # DEFAULT_ACCOUNTS_LIMIT of Api::V1::AccountsController
+
+
+def accounts(ctx: Ctx) -> Answer:
+    """GET /api/v1/accounts?id[]=...&id[]=... (Mastodon 4.3+): several Accounts in one answer.
+
+    As Api::V1::AccountsController#index: ids are de-duplicated, more than 40 is a 422
+    (Mastodon::ValidationError), and ids it does not know are left out rather than refused;
+    suspended accounts are in the answer with `suspended: true`.
+    """
+    ids = list(dict.fromkeys(ctx.multi.get("id[]", [])))
+    if len(ids) > ACCOUNTS_LIMIT:
+        return Answer(422, {"error": "Mastodon::ValidationError"})
+    body = []
+    for aid in ids:
+        name = _account_by_id.get(aid)
+        if name is not None and not matches(name, ctx.not_found):
+            body.append(_account_memo(ctx, name))
+    return Answer(200, body)
 
 
 def _int(value: str | None) -> int | None:

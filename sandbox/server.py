@@ -88,6 +88,7 @@ ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = [
         re.compile(r"/api/v1/accounts/lookup/?"),
         mastodon.lookup,
     ),
+    ("mastodon", "/api/v1/accounts", re.compile(r"/api/v1/accounts/?"), mastodon.accounts),
     (
         "mastodon",
         "/api/v1/accounts/:id/statuses",
