@@ -303,7 +303,7 @@ def run_crawl(
     waited_until = time.monotonic() + DATABASE_WAIT_SECONDS
     while True:
         try:
-            _close(run_id, platform, stats, parts, processes, tail, shards, interrupted)
+            _close(run_id, platform, stats, parts, processes, tail, shards, interrupted, hosts)
             result = load_result(run_id, exit_code, time.monotonic() - started, stats)
             break
         except Exception as exc:
@@ -356,6 +356,7 @@ def _close(
     tail: list[str],
     shards: int,
     interrupted: str | None,
+    hosts: Sequence[str] = (),
 ) -> None:
     """Close the run if its processes could not: split crawls, killed processes, lost writes."""
     if shards > 1 and stats:
@@ -377,7 +378,9 @@ def _close(
     killed = [signal.Signals(-p.exit_code).name for p in processes if p.exit_code < 0]
     if killed and run_status(run_id) == RunStatus.RUNNING:
         record_unfinished(
-            run_id, f"the crawl process was killed ({killed[0]}) before this account finished"
+            run_id,
+            f"the crawl process was killed ({killed[0]}) before this account finished",
+            hosts,
         )
     if stats.get("reach/write_failed"):
         fail_run(run_id, f"rows were lost: {stats['reach/write_failed']}", only_running=False)

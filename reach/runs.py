@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ from sqlmodel import select as select_rows
 
 from models import Account, Ambassador, CrawlOutcome, CrawlRun, RunStatus, Source, utcnow
 from reach.db import get_engine
+from reach.settings import get_settings
+from reach.shards import account_host
 
 HOST = socket.gethostname()[:255]
 # A run owned by another host is stale when it has not been heard of for this long: its
@@ -344,26 +347,33 @@ class CrawlResult:
         )
 
 
-def record_unfinished(run_id: int, reason: str) -> None:
-    """An outcome for each account of a killed crawl that has none: what was ok stays ok."""
+def record_unfinished(run_id: int, reason: str, hosts: Sequence[str] = ()) -> None:
+    """An outcome for each account of a killed crawl that has none: what was ok stays ok.
+
+    `hosts`: the crawl took only the accounts on these hosts (a nightly shard's); the others are
+    another shard's, not this crawl's to fail.
+    """
     with get_engine().begin() as connection:
         run = connection.execute(
             select(col(CrawlRun.platform)).where(col(CrawlRun.id) == run_id)
         ).scalar_one()
         done = select(col(CrawlOutcome.account_id)).where(col(CrawlOutcome.crawl_run_id) == run_id)
-        missing = (
-            connection.execute(
-                select(col(Account.id))
-                .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
-                .where(
-                    col(Account.platform) == run,
-                    col(Ambassador.active).is_(True),
-                    col(Account.id).not_in(done),
-                )
+        rows = connection.execute(
+            select(col(Account.id), col(Account.base_url))
+            .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
+            .where(
+                col(Account.platform) == run,
+                col(Ambassador.active).is_(True),
+                col(Account.id).not_in(done),
             )
-            .scalars()
-            .all()
-        )
+        ).all()
+        wanted = {h.lower() for h in hosts}
+        appview = get_settings().bluesky_appview_url
+        missing = [
+            account_id
+            for account_id, base_url in rows
+            if not wanted or account_host(run, base_url, appview) in wanted
+        ]
         if missing:
             connection.execute(
                 insert(CrawlOutcome),

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from flows.nightly import NightlyFailed, nightly_reach
 from models import Account, AccountSnapshot, CrawlOutcome, CrawlRun, Post, PostSnapshot
 from reach.db import get_engine, upgrade
+from reach.runs import record_unfinished
 from reach.settings import get_settings
 from reach.shards import account_host, plan_shards
 from sandbox import truth
@@ -37,6 +38,7 @@ from tests.flows.conftest import (
     create_run_as_the_ui_does,
     load_roster,
 )
+from tests.reach import factories
 
 POOL = "reach"
 # Mastodon instances, blogs and the AppView, each on a loopback address of its own.
@@ -82,6 +84,21 @@ def test_a_fanned_out_nightly_on_sqlite_refuses_before_crawling(
     assert "REACH_CRAWL_SHARDS=host needs PostgreSQL" in message and "SQLite" in message
     with Session(get_engine(db_url)) as session:
         assert session.exec(select(CrawlRun)).all() == []  # nothing was crawled
+
+
+def test_a_killed_shards_crawl_fails_only_the_accounts_on_its_hosts(session: Session) -> None:
+    amara = factories.ambassador(session, "amara-okafor")
+    mine = factories.account(session, amara, handle="@a@one.example")
+    other = factories.account(session, amara, handle="@a@two.example")
+    mine.base_url, other.base_url = "https://one.example", "https://two.example"
+    crawl = factories.run(session, dt.datetime.now(dt.UTC))
+    crawl.status = "running"
+    session.commit()
+    record_unfinished(crawl.id, "the crawl process was killed (SIGKILL)", ["one.example"])
+    failed = session.exec(
+        select(CrawlOutcome.account_id).where(CrawlOutcome.crawl_run_id == crawl.id)
+    ).all()
+    assert failed == [mine.id]  # two.example is another shard's
 
 
 # -- the fan-out on a real server ----------------------------------------------------------------
@@ -439,3 +456,109 @@ def test_a_nightly_fans_out_over_two_workers_one_crawl_per_host_with_the_sandbox
     for host in platform_of:
         assert limits[f"host:{host}"]["limit"] == 1
         assert limits[f"host:{host}"]["active_slots"] == 0
+
+
+def _pid(flow_run: dict[str, Any]) -> int | None:
+    """The process a worker started for a flow run (Prefect records it as infrastructure_pid)."""
+    value = flow_run.get("infrastructure_pid")
+    return int(str(value).rsplit(":", 1)[-1]) if value else None
+
+
+def _crawling(worker: Worker) -> bool:
+    """A `scrapy crawl` is running under the worker."""
+    for child in worker.sample():
+        try:
+            if "scrapy" in child.cmdline() and "crawl" in child.cmdline():
+                return True
+        except psutil.NoSuchProcess:
+            pass
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(600)  # a dead worker's runs are crashed after 90 s without a heartbeat
+def test_a_worker_killed_mid_run_fails_only_its_shards_named_in_the_nightly(
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    workers: list[Worker],
+    hosts_sandbox: SandboxProcess,
+    pg_url: str,
+) -> None:
+    hosts_sandbox.reset()
+    hosts_sandbox.set_faults(slow=2)  # every answer takes 2 s: the shards are mid-crawl when killed
+    try:
+        nightly = create_run_as_the_ui_does(
+            server,
+            deployments["nightly-reach/nightly"]["id"],
+            {"platforms": ["mastodon", "bluesky", "feed"], "send_digest": False},
+        )
+        deadline = time.monotonic() + 180
+        shards: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            shards = shard_runs(server, nightly["id"])
+            if len(shards) == SHARDS and all(_pid(s) for s in shards):
+                break
+            time.sleep(0.5)
+        logs = "\n".join(w.log_tail() for w in workers)
+        assert len(shards) == SHARDS and all(_pid(s) for s in shards), logs
+        parent_pid = _pid(server.flow_run(nightly["id"]))
+        assert parent_pid is not None
+        # The worker that does not run the nightly itself, with its shards.
+        (victim,) = [w for w in workers if parent_pid not in w.seen]
+        killed = {s["id"] for s in shards if _pid(s) in victim.seen}
+        assert killed, logs
+        while time.monotonic() < deadline and not _crawling(victim):
+            time.sleep(0.2)
+        assert _crawling(victim), victim.log_tail()
+        victim.kill_like_a_dead_machine()
+    finally:
+        hosts_sandbox.set_faults(slow=None)
+
+    # Its runs fall silent; the server crashes them; the nightly fails those shards only, naming them.
+    try:
+        final = server.wait_for_state(nightly["id"], FINAL, timeout=400)
+    except AssertionError:
+        heartbeats = server.request(
+            "POST",
+            "/events/filter",
+            {"filter": {"event": {"prefix": ["prefect.flow-run"]}}, "limit": 200},
+        )
+        raise AssertionError(
+            (
+                [(s["name"], s["state_type"]) for s in shard_runs(server, nightly["id"])],
+                [
+                    (e["event"], e["resource"]["prefect.resource.name"], e["occurred"])
+                    for e in heartbeats["events"]
+                ],
+                server.request("POST", "/automations/filter", {}),
+            )
+        ) from None
+    assert final["state_type"] == "FAILED", final["state"]["message"]
+    message = final["state"]["message"]
+    states = {s["id"]: s for s in shard_runs(server, nightly["id"])}
+    for shard_id in killed:
+        assert states[shard_id]["state_type"] == "CRASHED"
+        assert states[shard_id]["name"] in message, message
+    survivors = [s for s in states.values() if s["id"] not in killed]
+    assert survivors and all(s["state_type"] == "COMPLETED" for s in survivors)
+    assert all(s["name"] not in message for s in survivors)
+    # The rest of the nightly ran on what was crawled.
+    tasks = server.request(
+        "POST", "/task_runs/filter", {"task_runs": {"flow_run_id": {"any_": [nightly["id"]]}}}
+    )
+    done = {t["name"].split("-")[0] for t in tasks if t["state_type"] == "COMPLETED"}
+    assert {"score_sentiment", "build_reach_report"} <= done, sorted(done)
+
+    with Session(get_engine(pg_url)) as session:
+        runs = session.exec(
+            select(CrawlRun).where(col(CrawlRun.prefect_flow_run_id).in_(list(states)))
+        ).all()
+    for run in runs:
+        if run.prefect_flow_run_id in killed:  # closed, not left running: "interrupted"
+            assert run.status == "failed" and (run.message or "").startswith("interrupted"), (
+                run.id,
+                run.message,
+            )
+        else:
+            assert run.status == "succeeded", (run.id, run.message)
