@@ -216,8 +216,9 @@ class RateLimitMiddleware:
     keeps to the platform's documented budget. On a 429 it waits for `Retry-After` (or the
     reset time) and sends the same request again. Paging requests (`is_paging`) of a platform
     with a paging budget (REACH_PAGING_BUDGETS: Mastodon's 300 / 15 min) pass a second gate of
-    their host as well, which only they count and whose headers only their answers update
-    (Mastodon's answer to a paging request describes whichever budget has fewer left).
+    their host as well, which only they count, by the documented budget alone: Mastodon's
+    headers describe whichever budget has fewer left, and cannot say which, so they keep
+    updating the main gate (at worst it waits for the paging window: slower, never a 429).
     """
 
     max_429_retries = 8
@@ -288,8 +289,8 @@ class RateLimitMiddleware:
         """Count `request` going out against each of its budgets."""
         gates = self._gates(request)
         request.meta["ratelimit_seq"] = gates[0].record(now)
-        if len(gates) > 1:
-            request.meta["ratelimit_paging_seq"] = gates[1].record(now)
+        for gate in gates[1:]:
+            gate.record(now)
 
     async def process_request(self, request: Request) -> None:
         if not self.enabled or request.url.endswith("/robots.txt"):
@@ -305,16 +306,11 @@ class RateLimitMiddleware:
     def process_response(self, request: Request, response: Response) -> Request | Response:
         if not self.enabled:
             return response
-        paging = self._paging_gate(request)
-        gate, seq_key = (
-            (paging, "ratelimit_paging_seq")
-            if paging is not None and "ratelimit_paging_seq" in request.meta
-            else (self._gate(request), "ratelimit_seq")
-        )
+        gate = self._gate(request)
         now = self.clock()
         headers = response.headers
         remaining = _int_header(response, b"X-RateLimit-Remaining", b"RateLimit-Remaining")
-        if remaining is not None and seq_key in request.meta:
+        if remaining is not None and "ratelimit_seq" in request.meta:
             reset = headers.get(b"X-RateLimit-Reset") or headers.get(b"RateLimit-Reset")
             policy = re.search(
                 r"w=(\d+)", (headers.get(b"RateLimit-Policy") or b"").decode("latin-1")
@@ -324,7 +320,7 @@ class RateLimitMiddleware:
                 remaining,
                 _reset_time(reset.decode("latin-1"), now) if reset else None,
                 float(policy.group(1)) if policy else None,
-                request.meta[seq_key],
+                request.meta["ratelimit_seq"],
             )
         if response.status != 429:
             return response
