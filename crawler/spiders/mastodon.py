@@ -87,6 +87,19 @@ class MastodonSpider(AccountSpider):
         if response.meta.get("then_statuses", True):
             yield self.statuses_request(ref)
 
+    def same_handle(self, account: dict[str, Any], ref: AccountRef) -> bool:
+        """Whether the Account behind a stored id still has the roster's username."""
+        return str(account.get("username", "")).lower() == ref.key.split("@", 1)[0].lower()
+
+    def look_up_again(
+        self, ref: AccountRef, then_statuses: bool = True
+    ) -> Iterator[scrapy.Request]:
+        """The stored id no longer answers for the roster's handle (gone, or the handle changed):
+        resolve the handle again and carry on from there, as a first crawl does."""
+        self.crawler.stats.inc_value("reach/mastodon/lookups_again")
+        ref.state["pages"].clear()
+        yield self.lookup_request(ref, then_statuses=then_statuses)
+
     def profile(self, account: dict[str, Any], ref: AccountRef) -> Iterator[Any]:
         """The account's profile from its Account entity; a suspended one fails the account."""
         if parse.is_suspended(account):
@@ -138,13 +151,18 @@ class MastodonSpider(AccountSpider):
         account = response.meta["accounts"].get(str(ref.state["account_id"]))
         if account is None:
             # Left out: the id is no longer the instance's (deleted, or a stale id).
-            self.crawler.stats.inc_value("reach/mastodon/lookups_again")
-            yield self.lookup_request(ref, then_statuses=False)
-            return
-        yield from self.profile(account, ref)
+            yield from self.look_up_again(ref)
+        elif not self.same_handle(account, ref):
+            yield from self.look_up_again(ref)
+        else:
+            yield from self.profile(account, ref)
 
     def on_account(self, response: Response, ref: AccountRef) -> Iterator[Any]:
-        yield from self.profile(json.loads(response.body), ref)
+        account = json.loads(response.body)
+        if isinstance(account, dict) and not self.same_handle(account, ref):
+            yield from self.look_up_again(ref)
+        else:
+            yield from self.profile(account, ref)
 
     def recover(self, failure: Failure, ref: AccountRef) -> list[scrapy.Request] | None:
         if not isinstance(failure.value, HttpError):
@@ -161,11 +179,8 @@ class MastodonSpider(AccountSpider):
             handler == "on_statuses" and request.meta.get("stored_id")
         )
         if stale and status in (404, 410):
-            # The stored id is gone (the account was deleted and made again, or moved): look the
-            # handle up again and carry on from there, as a first crawl does.
-            self.crawler.stats.inc_value("reach/mastodon/lookups_again")
-            ref.state["pages"].clear()
-            return [self.lookup_request(ref, then_statuses=handler == "on_statuses")]
+            # The stored id is gone (the account was deleted and made again, or moved).
+            return list(self.look_up_again(ref))
         return None
 
     def on_statuses(self, response: Response, ref: AccountRef) -> Iterator[Any]:
@@ -173,6 +188,9 @@ class MastodonSpider(AccountSpider):
         if response.meta.get("first_page") and not ref.state["profile"]:
             # Every Status.account is the full Account: its followers save a profile request.
             account = parse.own_account(payload, str(ref.state["account_id"]))
+            if account is not None and not self.same_handle(account, ref):
+                yield from self.look_up_again(ref)
+                return  # this page is another account's: nothing of it is stored
             if account is not None:
                 yield from self.profile(account, ref)
             else:

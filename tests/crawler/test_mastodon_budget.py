@@ -79,17 +79,13 @@ def test_stored_platform_id_gives_back_the_instance_account_id() -> None:
 # -- the spider on fake responses ---------------------------------------------------------------
 
 
-def _spider(accounts: int) -> MastodonSpider:
+def _spider(accounts: int, username: str = "ambassador{i:02d}") -> MastodonSpider:
+    """A spider with `accounts` accounts whose ids 1, 2, ... were resolved by an earlier crawl."""
     spider = MastodonSpider.from_crawler(get_crawler(MastodonSpider, {}))
     for i in range(1, accounts + 1):
-        ref = AccountRef(
-            i,
-            f"ambassador{i:02d}@{INSTANCE}",
-            f"@ambassador{i:02d}@{INSTANCE}",
-            BASE,
-            f"{INSTANCE}:{i}",
-        )
-        spider.refs[i] = ref
+        name = username.format(i=i)
+        key = f"{name}@{INSTANCE}"
+        spider.refs[i] = AccountRef(i, key, f"@{key}", BASE, f"{INSTANCE}:{i}")
     return spider
 
 
@@ -118,7 +114,7 @@ def _split(outputs: list[Any]) -> tuple[list[Request], list[Any], list[AccountDo
 
 
 def test_a_known_account_id_goes_straight_to_its_statuses_and_takes_followers_from_them() -> None:
-    spider = _spider(1)
+    spider = _spider(1, "gargron")  # the documentation's account 1
     (request,) = _start(spider)
     assert urlsplit(request.url).path == "/api/v1/accounts/1/statuses"  # no lookup
     page = load("statuses_page.json")
@@ -137,6 +133,16 @@ def test_a_stale_account_id_is_looked_up_again() -> None:
     ]
     assert urlsplit(lookup.url).path == "/api/v1/accounts/lookup"
     assert spider.refs[1].pending == 1 and not spider.refs[1].failed
+
+
+def test_a_stored_id_whose_account_has_another_username_is_looked_up_again() -> None:
+    spider = _spider(1, "someone_else")
+    (request,) = _start(spider)
+    requests, records, done = _split(
+        list(spider._dispatch(_answer(request, load("statuses_page.json"))))
+    )
+    assert [urlsplit(r.url).path for r in requests] == ["/api/v1/accounts/lookup"]
+    assert not records and not done  # Gargron's statuses are not someone_else's
 
 
 def test_accounts_without_a_status_get_one_batch_and_a_422_falls_back_to_one_request_each() -> None:
@@ -171,7 +177,10 @@ def test_a_batch_answer_profiles_each_account_and_a_suspended_one_ends_suspended
     spider = _spider(2)
     batches = [b for r in _start(spider) for b in _split(list(spider._dispatch(_answer(r, []))))[0]]
     (batch,) = batches
-    answer = [load("accounts_batch.json")[0], {**load("account_suspended.json"), "id": "2"}]
+    answer = [
+        load("accounts_batch.json")[0],
+        {**load("account_suspended.json"), "id": "2", "username": "ambassador02"},
+    ]
     _, records, done = _split(list(spider._dispatch(_answer(batch, answer))))
     assert [(r.account_id, r.followers) for r in records] == [(1, answer[0]["followers_count"])]
     assert sorted((d.account_id, d.ok, d.status) for d in done) == [
