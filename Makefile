@@ -18,8 +18,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# BENCH="budget" (or "crawl report") runs only those; `python -m bench.budget --accounts 300` is
+# a quick budget run.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 # A local Prefect server on 127.0.0.1:4200, the deployments of prefect.yaml and a worker
 # (PREFECT_API_URL set: use that server or Prefect Cloud instead). Ctrl-C twice stops all.

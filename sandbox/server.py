@@ -176,6 +176,7 @@ class HostStats:
 
     requests: Counter[str] = field(default_factory=Counter)
     sent_429: int = 0
+    paging: int = 0  # requests let through that counted against Mastodon's paging budget too
     concurrent_now: int = 0  # requests arrived and not yet finished (a slow answer counts)
     max_concurrent: int = 0
 
@@ -184,6 +185,7 @@ class HostStats:
         return {
             "requests": dict(self.requests),
             "sent_429": self.sent_429,
+            "paging": self.paging,
             "max_concurrent": self.max_concurrent,
             "concurrent_now": self.concurrent_now,
         }
@@ -255,6 +257,7 @@ class State:
         for host in self.hosts.values():  # requests still in flight stay counted
             host.requests.clear()
             host.sent_429 = 0
+            host.paging = 0
             host.max_concurrent = host.concurrent_now
 
     def host(self, key: str) -> HostStats:
@@ -466,6 +469,8 @@ class SandboxResource(Resource):
         for name, _budget, window in budgets:
             start, used = self._window(host, name, window)
             st.windows[(host, name)] = (start, used + 1)
+            if name == "mastodon-paging":
+                st.host(host).paging += 1
         return None
 
     def _budgets(self, request: _Request, platform: str) -> list[tuple[str, int, float]]:

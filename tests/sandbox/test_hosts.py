@@ -95,6 +95,7 @@ def test_mastodon_paging_requests_have_their_own_budget(hosts: SandboxProcess) -
     assert fetch(hosts.url(0) + paging).status == 429
     assert fetch(hosts.url(0) + LOOKUP).status == 200  # no paging argument: main budget only
     assert fetch(hosts.url(1) + paging).status == 200  # the other host's paging budget is untouched
+    assert [hosts.host_stats(i)["paging"] for i in (0, 1)] == [1, 1]  # let through, per host
 
 
 def test_parse_hosts_takes_lists_and_ranges_of_loopback_addresses() -> None:
