@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["crawl", "sentiment", "report", "flow", "web"]
+BENCHMARKS = ["crawl", "sentiment", "report", "flow", "web", "budget"]
 
 
 def main(names: list[str]) -> None:
