@@ -360,6 +360,13 @@ def budget_floor(platform: str, per_host: list[tuple[int, int]]) -> float:
     return floor
 
 
+def night_real(night: Night, scale_k: float) -> float:
+    """A night's real wall time: the budget-paced crawls' time x K; blogs have no budget to
+    compress, so their measured time counts as it is."""
+    paced = max(night.results[p].seconds for p in ("mastodon", "bluesky")) * scale_k
+    return max(paced, float(night.results["feed"].seconds))
+
+
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
 
@@ -413,15 +420,15 @@ def report(night: Night, prog: Programme, scale_k: float) -> list[str]:
             f"crawl {result.status}, {result.accounts_ok} accounts ok, {result.accounts_failed} failed"
             + (f"; {deferred}" if deferred else "")
         )
-        print(
-            f"    wall time: {seconds:.1f} s measured x {scale_k:g} = {_hours(seconds * scale_k)} real"
-            + (
-                f" (the busiest host's requests need {_hours(floor)} at its budget)"
-                if floor
-                else " (blogs publish no budget: this part is not compressed, x K overstates it)"
-            ),
-            flush=True,
-        )
+        if platform == "feed":  # blogs publish no budget: nothing of theirs is compressed
+            print(f"    wall time: {seconds:.1f} s, real as measured (no budget to compress)")
+        else:
+            print(
+                f"    wall time: {seconds:.1f} s measured x {scale_k:g} = "
+                f"{_hours(seconds * scale_k)} real (the busiest host's requests need "
+                f"{_hours(floor)} at its budget)",
+                flush=True,
+            )
         if made < least:
             # Fewer requests than the data needs: something was not read (an item page skipped
             # after a feed's 304 leaves that post's likes and shares as they were last night).
@@ -447,9 +454,9 @@ def report(night: Night, prog: Programme, scale_k: float) -> list[str]:
             )
         if result.accounts_failed:
             missed.append(f"{night.label}, {platform}: {result.accounts_failed} accounts failed")
-    wall = max(night.results[p].seconds for p in PLATFORMS)
     print(
-        f"  the night (platforms at once): {wall:.1f} s measured x {scale_k:g} = {_hours(wall * scale_k)} real"
+        f"  the night (platforms at once): {_hours(night_real(night, scale_k))} real (the paced "
+        f"crawls' measured time x {scale_k:g}, or the blogs' own time if longer)"
     )
     return missed
 
@@ -515,7 +522,7 @@ def main(argv: list[str] | None = None) -> None:
         sb.control("POST", "/_sandbox/day", {"day": 1})
         second = crawl_night("night 2 (one sandbox day later)", sb, prog, first.now, scale)
         missed += report(second, prog, k)
-    night2 = max(second.results[p].seconds for p in PLATFORMS) * k
+    night2 = night_real(second, k)
     if night2 > TARGET_SECOND_NIGHT_HOURS * 3600:
         missed.append(
             f"night 2 took {_hours(night2)} real (target <= {TARGET_SECOND_NIGHT_HOURS:g} h)"
