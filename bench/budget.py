@@ -28,12 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session
 
 from reach.db import get_engine, upgrade
 from reach.roster import import_roster, parse_roster
+from reach.runs import CrawlResult
 from reach.settings import get_settings
 from sandbox import truth
 from sandbox.testing import SandboxProcess
@@ -305,7 +305,7 @@ class Night:
 
     label: str
     now: datetime
-    results: dict[str, Any]
+    results: dict[str, CrawlResult]
     requests: dict[str, Counter[str]]  # platform -> pattern -> requests the sandbox received
     sent_429: dict[str, int]
     host_requests: dict[str, list[tuple[int, int]]]  # platform -> (requests, paging) per host
@@ -364,7 +364,7 @@ def night_real(night: Night, scale_k: float) -> float:
     """A night's real wall time: the budget-paced crawls' time x K; blogs have no budget to
     compress, so their measured time counts as it is."""
     paced = max(night.results[p].seconds for p in ("mastodon", "bluesky")) * scale_k
-    return max(paced, float(night.results["feed"].seconds))
+    return max(paced, night.results["feed"].seconds)
 
 
 def _hours(seconds: float) -> str:
