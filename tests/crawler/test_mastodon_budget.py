@@ -367,3 +367,15 @@ def test_reply_threads_never_pass_the_hosts_share_and_the_rest_wait_for_the_next
     assert second.status == "succeeded", second.summary()
     assert _requests(sandboxed).get("/api/v1/statuses/:id/context", 0) == deferred
     assert second.stats.get("reach/threads_deferred", 0) == 0 and not second.notices()
+
+
+def test_deferred_threads_reach_the_crawl_summary_and_the_nightly_outcome() -> None:
+    from flows.tasks import outcome_from_result
+    from reach.runs import CrawlResult
+
+    result = CrawlResult("mastodon", 1, "succeeded", 0, 2.0, {"reach/threads_deferred": 12})
+    line = "12 reply threads deferred to the next night: host budget share"
+    assert result.notices() == [line] and result.summary().endswith(line)
+    assert not result.problems()  # a deferral leaves the crawl healthy
+    assert outcome_from_result(result, []).warnings == line
+    assert CrawlResult("mastodon", 1, "succeeded", 0, 2.0, {}).notices() == []
