@@ -179,6 +179,8 @@ class HostStats:
     paging: int = 0  # requests let through that counted against Mastodon's paging budget too
     concurrent_now: int = 0  # requests arrived and not yet finished (a slow answer counts)
     max_concurrent: int = 0
+    first_at: float | None = None  # epoch seconds of the first arrival and the last finish
+    last_at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The host's entry in /_sandbox/stats."""
@@ -188,6 +190,8 @@ class HostStats:
             "paging": self.paging,
             "max_concurrent": self.max_concurrent,
             "concurrent_now": self.concurrent_now,
+            "first_at": self.first_at,
+            "last_at": self.last_at,
         }
 
 
@@ -259,6 +263,7 @@ class State:
             host.sent_429 = 0
             host.paging = 0
             host.max_concurrent = host.concurrent_now
+            host.first_at = host.last_at = None
 
     def host(self, key: str) -> HostStats:
         """The counts of one host (created on first use)."""
@@ -399,9 +404,12 @@ class SandboxResource(Resource):
         host = self.state.host(_host_key(request))
         host.concurrent_now += 1
         host.max_concurrent = max(host.max_concurrent, host.concurrent_now)
+        if host.first_at is None:
+            host.first_at = time.time()
 
         def done(_: object) -> None:
             host.concurrent_now -= 1
+            host.last_at = time.time()
 
         request.notifyFinish().addBoth(done)
         return host
@@ -575,6 +583,7 @@ class SandboxResource(Resource):
                 for name in CONDITIONAL_HEADERS
                 if (value := request.getHeader(name)) is not None
             },
+            altered=st.accounts("malformed_json") | st.accounts("truncated"),
         )
 
     def _send(self, request: _Request, answer: Answer) -> bytes | int:

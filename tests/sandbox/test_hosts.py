@@ -66,6 +66,8 @@ def test_max_concurrent_counts_slow_answers_in_flight(hosts: SandboxProcess) -> 
     a, b = hosts.host_stats(0), hosts.host_stats(1)
     assert a["max_concurrent"] == 3 and a["concurrent_now"] == 0
     assert b["max_concurrent"] == 0  # nothing was sent to the other host
+    # From the first arrival to the last finish: the three slow answers overlapped.
+    assert 1.5 <= a["last_at"] - a["first_at"] < 3 * 1.5 and b["first_at"] is None
 
 
 def test_time_scale_shortens_the_window_and_says_so(hosts: SandboxProcess) -> None:
