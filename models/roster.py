@@ -47,6 +47,9 @@ class Account(SQLModel, table=True):
     status: str = Field(default="active", max_length=20)
     status_reason: str | None = Field(default=None, max_length=1000)
     last_crawled_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A feed's validators from its last whole read (RFC 9110 8.8), for If-None-Match / If-Modified-Since.
+    feed_etag: str | None = Field(default=None, max_length=500)
+    feed_last_modified: str | None = Field(default=None, max_length=100)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

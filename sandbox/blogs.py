@@ -3,17 +3,20 @@
 RSS follows WordPress's feed-rss2.php: `<comments>`, `wfw:commentRss` and `slash:comments` are only
 written when the post has comments or they are open, so a closed post without comments has no
 count at all. Atom follows feed-atom.php with RFC 4685 `thr:total` and `link rel="replies"`.
-`?paged=N` past the last page is a 404, as WordPress answers. Item pages carry schema.org
+`?paged=N` past the last page is a 404, as WordPress answers. Feeds carry an `ETag` and a
+`Last-Modified` and answer a matching conditional GET with 304 (RFC 9110 section 13), as WordPress's
+`WP::send_headers` does for feeds. Item pages carry schema.org
 JSON-LD (`BlogPosting` or `SocialMediaPosting` with `interactionStatistic` InteractionCounters)
 or, on "text" blogs, only rounded visible counts ("31K likes", "2,900 comments").
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
-from datetime import datetime
-from email.utils import format_datetime
+from datetime import datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from sandbox import truth
@@ -150,7 +153,8 @@ def rss(ctx: Ctx, name: str) -> Answer:
 \t</channel>
 </rss>
 """
-    return Answer(200, body, content_type=RSS, account=name)
+    url = f"{site}/feed/" + (f"?paged={ctx.arg('paged')}" if ctx.arg("paged") else "")
+    return conditional(ctx, url, Answer(200, body, content_type=RSS, account=name))
 
 
 def atom(ctx: Ctx, name: str) -> Answer:
@@ -203,7 +207,63 @@ def atom(ctx: Ctx, name: str) -> Answer:
 \t<generator uri="https://wordpress.org/" version="{GENERATOR}">WordPress</generator>{"".join(entries)}
 </feed>
 """
-    return Answer(200, body, content_type=ATOM, account=name)
+    url = f"{site}/feed/atom/" + (f"?paged={ctx.arg('paged')}" if ctx.arg("paged") else "")
+    return conditional(ctx, url, Answer(200, body, content_type=ATOM, account=name))
+
+
+# Feed URL -> [(ETag, Last-Modified)] in the order served: a body keeps the Last-Modified it was
+# first served with, and a changed body gets a later one even when the sandbox's clock was set
+# back, so If-Modified-Since never takes a changed feed for an unchanged one.
+_served: dict[str, list[tuple[str, datetime]]] = {}
+
+
+def _last_modified(url: str, etag: str, now: datetime) -> datetime:
+    history = _served.setdefault(url, [])
+    for known, when in history:
+        if known == etag:
+            return when
+    when = now.replace(microsecond=0)
+    if history and when <= history[-1][1]:
+        when = history[-1][1] + timedelta(seconds=1)
+    history.append((etag, when))
+    return when
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110 13.1.2): `*`, or any listed tag, W/ or not."""
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+def conditional(ctx: Ctx, url: str, answer: Answer) -> Answer:
+    """A feed's 200 with its validators, or 304 Not Modified when the request's conditions match.
+
+    RFC 9110 13.2.2: If-None-Match is evaluated first and, when present, If-Modified-Since is
+    ignored; an unreadable If-Modified-Since date is ignored too.
+    """
+    body = answer.body.encode() if isinstance(answer.body, str) else bytes(answer.body)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    modified = _last_modified(url, etag, ctx.now)
+    validators = {"ETag": etag, "Last-Modified": format_datetime(modified, usegmt=True)}
+    not_modified = False
+    if answer.account is not None and matches(answer.account, ctx.altered):
+        return answer  # the fault sends another body than this one: nothing matches it
+    if_none_match = ctx.headers.get("if-none-match")
+    if if_none_match is not None:
+        not_modified = _etag_matches(if_none_match, etag)
+    elif (since := ctx.headers.get("if-modified-since")) is not None:
+        try:
+            not_modified = modified <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            not_modified = False
+    if not_modified:
+        # A 304 has no body and repeats the ETag a 200 would have sent (RFC 9110 15.4.5).
+        return Answer(
+            304, b"", {"ETag": etag}, content_type=answer.content_type, account=answer.account
+        )
+    answer.headers.update(validators)
+    return answer
 
 
 def _atom_time(dt: datetime) -> str:

@@ -39,6 +39,9 @@ class Ctx:
     multi: dict[str, list[str]] = field(default_factory=dict)
     # Request headers a handler answers by (If-None-Match, If-Modified-Since), lower-case names.
     headers: dict[str, str] = field(default_factory=dict)
+    # Accounts whose bodies a fault breaks after they are built (malformed_json, truncated): a
+    # changed body, so their conditional requests never match.
+    altered: set[str] = field(default_factory=set)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """A query parameter."""

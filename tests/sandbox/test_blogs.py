@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
+import urllib.error
+import urllib.request
 
 import feedparser
 import pytest
@@ -120,3 +123,41 @@ def test_text_only_page_shows_rounded_counts(sb) -> None:
 
 def test_unknown_item_is_404(sb) -> None:
     assert fetch(f"{sb.base_url}/blogs/blog1/2001/01/nothing-here/").status == 404
+
+
+def _conditional(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET with request headers, whatever the status (urllib raises on a 304)."""
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_feed_answers_304_to_its_own_validators_and_200_when_it_changed(sb, fmt: str) -> None:
+    name = _blog(fmt)
+    url = f"{sb.base_url}/blogs/{name}/feed/" + ("atom/" if fmt == "atom" else "")
+    status, headers, body = _conditional(url)
+    assert status == 200 and body
+    etag, modified = headers["ETag"], headers["Last-Modified"]
+    assert etag.startswith('"') and etag.endswith('"')
+    assert email.utils.parsedate_to_datetime(modified).tzinfo is not None
+    # A match: no body, the ETag repeated (RFC 9110 15.4.5); a weak or listed tag matches too.
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        status, headers, body = _conditional(url, **{"If-None-Match": header})
+        assert (status, body, headers.get("ETag")) == (304, b"", etag), header
+    assert _conditional(url, **{"If-Modified-Since": modified})[0] == 304
+    # If-None-Match decides when present: a stale tag gets the feed whatever the date says.
+    stale = {"If-None-Match": '"stale"', "If-Modified-Since": modified}
+    assert _conditional(url, **stale)[0] == 200
+    assert _conditional(url, **{"If-Modified-Since": "not a date"})[0] == 200
+    # The next day the counts (and the posts) changed: the old validators get the new feed.
+    sb.control("POST", "/_sandbox/day", {"day": 1})
+    status, headers, body = _conditional(url, **{"If-None-Match": etag})
+    assert status == 200 and body and headers["ETag"] != etag
+    assert email.utils.parsedate_to_datetime(
+        headers["Last-Modified"]
+    ) > email.utils.parsedate_to_datetime(modified)
+    assert _conditional(url, **{"If-Modified-Since": modified})[0] == 200
