@@ -24,6 +24,7 @@ from models import AccountSnapshot, Post, PostSnapshot
 from reach.db import get_engine
 from sandbox.testing import SandboxProcess
 from tests.conftest import get_testdata
+from tests.crawler import test_crawl_e2e as e2e
 from tests.crawler.conftest import BLUESKY, crawl
 
 APPVIEW = "https://public.api.bsky.app"
@@ -273,3 +274,23 @@ def test_second_crawl_of_unchanged_accounts_resolves_nothing_reads_no_thread_and
     with Session(get_engine(db_url)) as session:
         assert not session.exec(select(Post).where(col(Post.deleted_at).is_not(None))).all()
     assert len(BLUESKY) == 3
+
+
+@pytest.mark.slow
+def test_crawls_that_stop_at_known_posts_store_the_truth_and_mark_exactly_the_deleted_posts(
+    db_url: str, roster: object, sandboxed: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end-to-end checks of test_crawl_e2e, day after day, with pages of 10: every later crawl
+    stops at known posts, takes the rest from getPosts, and what getPosts leaves out is deleted."""
+
+    def paged(platform: str, **kwargs: Any) -> Any:
+        return crawl(platform, extra_settings={"REACH_PAGE_SIZE": "10"}, **kwargs)
+
+    monkeypatch.setattr(e2e, "crawl", paged)
+    days = e2e.crawl_days_and_check(db_url, sandboxed, ("bluesky",))
+    assert len(days) >= 2
+    with Session(get_engine(db_url)) as session:
+        deleted = session.exec(select(Post).where(col(Post.deleted_at).is_not(None))).all()
+    assert deleted  # the sandbox deletes a post of every account by the last day crawled
+    stats = requests_by_method(sandboxed)
+    assert stats.get("app.bsky.feed.getPosts", 0) > 0
