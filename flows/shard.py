@@ -34,6 +34,8 @@ POLL_SECONDS = 3.0
 # for this long had its worker or machine die and is marked Crashed by the server.
 CRASH_AFTER_SILENT = dt.timedelta(seconds=90)
 ZOMBIE_AUTOMATION = "reach: crash crawl-shard runs without heartbeat"
+GONE = "its worker or machine is gone"
+HEARTBEAT_CHECK_SECONDS = 15.0  # how often the nightly looks for a running shard's last heartbeat
 # Beyond its crawls' own timeouts, how long the nightly waits for a shard still not finished
 # (waiting for a host held by a dead worker's lease, or for a worker at all) before giving up on it.
 WAIT_MARGIN_MINUTES = 30.0
@@ -192,8 +194,7 @@ def prepare_limits(client: "SyncPrefectClient", hosts: Sequence[str]) -> None:
             actions=[
                 ChangeFlowRunState(
                     state=StateType.CRASHED,
-                    message=f"no heartbeat for {CRASH_AFTER_SILENT.seconds} s: its worker or machine "
-                    "is gone",
+                    message=f"no heartbeat for {CRASH_AFTER_SILENT.seconds} s: {GONE}",
                 )
             ],
         )
@@ -229,7 +230,7 @@ def fan_out(
         return FanOut()
     with get_client(sync_client=True) as client:
         try:
-            client.read_deployment_by_name(SHARD_DEPLOYMENT)
+            deployment = client.read_deployment_by_name(SHARD_DEPLOYMENT)
         except ObjectNotFound as exc:
             raise FanOutRefused(
                 f"REACH_CRAWL_SHARDS=host needs the {SHARD_DEPLOYMENT} deployment: run "
@@ -253,7 +254,13 @@ def fan_out(
             )
             logger.info("%s: %d account(s), flow run %s", plan.label, plan.accounts, child.id)
             children.append((plan, child))
-        finals = _wait(client, children, timeout_minutes * (retries + 1) + WAIT_MARGIN_MINUTES)
+        env = (deployment.job_variables or {}).get("env") or {}
+        finals = _wait(
+            client,
+            children,
+            timeout_minutes * (retries + 1) + WAIT_MARGIN_MINUTES,
+            heartbeats="PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in env,
+        )
     result = FanOut()
     for plan, run in finals:
         _collect(plan, run, result)
@@ -264,19 +271,41 @@ def _wait(
     client: "SyncPrefectClient",
     children: list[tuple[ShardPlan, "FlowRun"]],
     minutes: float,
+    heartbeats: bool,
 ) -> list[tuple[ShardPlan, "FlowRun"]]:
-    """Poll the child runs until each is final; one still going after `minutes` is crashed here."""
+    """Poll the child runs until each is final.
+
+    A running child silent for CRASH_AFTER_SILENT (its heartbeats stopped: its worker died) is
+    crashed here too, should the server's automation not have done it yet; one still not final
+    after `minutes` is given up on.
+    """
+    from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
     deadline = time.monotonic() + minutes * 60
     runs = dict(enumerate(run for _, run in children))
     pending = set(runs)
+    checked: dict[int, float] = {}
     while pending:
         for i in sorted(pending):
             runs[i] = client.read_flow_run(runs[i].id)
             state = runs[i].state
             if state is not None and state.is_final():
                 pending.discard(i)
+            elif (
+                heartbeats
+                and state is not None
+                and state.type == StateType.RUNNING
+                and time.monotonic() - checked.get(i, 0.0) > HEARTBEAT_CHECK_SECONDS
+            ):
+                checked[i] = time.monotonic()
+                silent = _silent_seconds(client, runs[i])
+                if silent > CRASH_AFTER_SILENT.total_seconds():
+                    client.set_flow_run_state(
+                        runs[i].id,
+                        Crashed(message=f"no heartbeat for {silent:.0f} s: {GONE}"),
+                        force=True,
+                    )
         if pending and time.monotonic() > deadline:
             for i in pending:
                 client.set_flow_run_state(
@@ -292,6 +321,29 @@ def _wait(
         if pending:
             time.sleep(POLL_SECONDS)
     return [(plan, runs[i]) for i, (plan, _) in enumerate(children)]
+
+
+def _silent_seconds(client: "SyncPrefectClient", run: "FlowRun") -> float:
+    """Seconds since the run's last heartbeat event (or since it started, before its first)."""
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOrder,
+        EventResourceFilter,
+    )
+
+    page = client.read_events(
+        EventFilter(
+            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"]),
+            order=EventOrder.DESC,
+        ),
+        limit=1,
+    )
+    last = page.events[0].occurred if page.events else run.start_time
+    if last is None:
+        return 0.0
+    return (dt.datetime.now(dt.UTC) - last).total_seconds()
 
 
 def _collect(plan: ShardPlan, run: "FlowRun", into: FanOut) -> None:

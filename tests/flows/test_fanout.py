@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -458,6 +459,52 @@ def test_a_nightly_fans_out_over_two_workers_one_crawl_per_host_with_the_sandbox
         assert limits[f"host:{host}"]["active_slots"] == 0
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_shard_waits_while_another_crawl_holds_its_hosts_limit(
+    server: PrefectServer,
+    deployments: dict[str, dict[str, Any]],
+    workers: list[Worker],
+    hosts_sandbox: SandboxProcess,
+    pg_url: str,
+) -> None:
+    host = f"{BLOG_HOSTS[0]}:{hosts_sandbox.port}"
+    limit = f"host:{host}"
+    with contextlib.suppress(urllib.error.HTTPError):  # 409: the nightly made it already
+        server.request("POST", "/v2/concurrency_limits/", {"name": limit, "limit": 1})
+    # Another crawl of this host (a worker elsewhere) holds its one slot.
+    held = server.request(
+        "POST",
+        "/v2/concurrency_limits/increment-with-lease",
+        {"slots": 1, "names": [limit], "mode": "concurrency", "lease_duration": 120},
+    )
+    try:
+        run = create_run_as_the_ui_does(
+            server,
+            deployments["crawl-shard/shard"]["id"],
+            {"hosts": [host], "platforms": ["feed"], "shard": "1/1", "retries": 0},
+        )
+        server.wait_for_state(run["id"], {"RUNNING"}, timeout=90)
+        time.sleep(8)  # started on a worker, it waits for the slot: it crawls nothing meanwhile
+        with Session(get_engine(pg_url)) as session:
+            assert not session.exec(
+                select(CrawlRun).where(CrawlRun.prefect_flow_run_id == run["id"])
+            ).all()
+        assert server.flow_run(run["id"])["state_type"] == "RUNNING"
+        released = dt.datetime.now(dt.UTC)
+    finally:
+        server.request(
+            "POST", "/v2/concurrency_limits/decrement-with-lease", {"lease_id": held["lease_id"]}
+        )
+    final = server.wait_for_state(run["id"], FINAL, timeout=120)
+    assert final["state_type"] == "COMPLETED", final["state"]["message"]
+    with Session(get_engine(pg_url)) as session:
+        (crawl,) = session.exec(
+            select(CrawlRun).where(CrawlRun.prefect_flow_run_id == run["id"])
+        ).all()
+    assert crawl.status == "succeeded" and crawl.started_at >= released
+
+
 def _pid(flow_run: dict[str, Any]) -> int | None:
     """The process a worker started for a flow run (Prefect records it as infrastructure_pid)."""
     value = flow_run.get("infrastructure_pid")
@@ -522,7 +569,7 @@ def test_a_worker_killed_mid_run_fails_only_its_shards_named_in_the_nightly(
         heartbeats = server.request(
             "POST",
             "/events/filter",
-            {"filter": {"event": {"prefix": ["prefect.flow-run"]}}, "limit": 200},
+            {"filter": {"event": {"prefix": ["prefect.flow-run"]}}, "limit": 50},
         )
         raise AssertionError(
             (
