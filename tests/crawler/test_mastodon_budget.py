@@ -328,6 +328,8 @@ def test_reply_threads_never_pass_the_hosts_share_and_the_rest_wait_for_the_next
     monkeypatch.setenv("REACH_NIGHT_HOURS", str(0.03 / 3600))
     first = crawl("mastodon")
     assert first.status == "succeeded", first.summary()
+    threading = {k: v for k, v in first.stats.items() if "thread" in k}
+    assert f"reach/thread_cap/{host}" in first.stats, threading
     cap = first.stats[f"reach/thread_cap/{host}"]
     threads = _requests(sandboxed).get("/api/v1/statuses/:id/context", 0)
     deferred = first.stats.get("reach/threads_deferred", 0)
