@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["crawl", "sentiment", "report", "flow", "web", "budget"]
+BENCHMARKS = ["crawl", "sentiment", "report", "flow", "web", "budget", "fanout"]
 
 
 def main(names: list[str]) -> None:
