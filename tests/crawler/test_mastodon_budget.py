@@ -381,3 +381,27 @@ def test_deferred_threads_reach_the_crawl_summary_and_the_nightly_outcome() -> N
     assert not result.problems()  # a deferral leaves the crawl healthy
     assert outcome_from_result(result, []).warnings == line
     assert CrawlResult("mastodon", 1, "succeeded", 0, 2.0, {}).notices() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_stored_id_that_answers_404_is_looked_up_again_and_a_gone_account_ends_not_found(
+    db_url: str, roster: object, sandboxed: SandboxProcess
+) -> None:
+    first = crawl("mastodon")
+    assert first.status == "succeeded", first.summary()
+    sandboxed.reset()
+    sandboxed.set_faults(rate_limit=100000, not_found=MASTODON[0])
+    second = crawl("mastodon")
+    requests = _requests(sandboxed)
+    # Only the account whose id stopped answering is looked up again, and the lookup says 404.
+    assert requests.get("/api/v1/accounts/lookup") == 1, requests
+    assert second.stats.get("reach/mastodon/lookups_again") == 1
+    outcome = {a.account.split("@")[1]: (a.ok, a.error) for a in second.accounts}
+    assert outcome[MASTODON[0]] == (False, "AccountNotFound")
+    assert all(outcome[name] == (True, None) for name in MASTODON[1:])
+    with Session(get_engine(db_url)) as session:
+        gone = session.exec(
+            select(Account).where(col(Account.key).startswith(f"{MASTODON[0]}@"))
+        ).one()
+        assert gone.status == "not_found"
