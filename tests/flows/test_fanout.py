@@ -102,6 +102,28 @@ def test_a_killed_shards_crawl_fails_only_the_accounts_on_its_hosts(session: Ses
     assert failed == [mine.id]  # two.example is another shard's
 
 
+def test_a_spider_given_hosts_crawls_only_the_accounts_on_them(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crawler.spiders.bluesky import BlueskySpider
+    from crawler.spiders.mastodon import MastodonSpider
+
+    amara = factories.ambassador(session, "amara-okafor")
+    for host in ("one.example", "two.example:8443"):
+        account = factories.account(session, amara, handle=f"@a@{host}")
+        account.base_url = f"https://{host}"
+    factories.account(session, amara, platform="bluesky", handle="amara.bsky.social")
+    session.commit()
+    monkeypatch.setenv("REACH_BLUESKY_APPVIEW_URL", "https://appview.example")
+    get_settings.cache_clear()
+    refs = MastodonSpider(hosts="two.example:8443").load_accounts(session)
+    assert [r.base_url for r in refs] == ["https://two.example:8443"]
+    assert len(MastodonSpider().load_accounts(session)) == 2
+    # Every Bluesky account's requests go to the AppView: all of them or none.
+    assert len(BlueskySpider(hosts="appview.example").load_accounts(session)) == 1
+    assert BlueskySpider(hosts="one.example").load_accounts(session) == []
+
+
 # -- the fan-out on a real server ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def hosts_sandbox() -> Iterator[SandboxProcess]:
