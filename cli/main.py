@@ -339,6 +339,8 @@ def crawl(
             str(account.snapshots),
         )
     console.print(table)
+    for notice in result.notices():  # what waits for the next night, the crawl staying healthy
+        err.print(f"warning: {notice}", highlight=False)
     problems = result.problems()
     if problems:
         code = 128 + signal.Signals[result.interrupted].value if result.interrupted else 1

@@ -156,3 +156,21 @@ def test_debug_lets_the_traceback_through(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(RuntimeError, match="the settings object broke"):
         main()
     assert not (tmp_path / "tmp" / "reach-errors").exists()
+
+
+def test_reach_crawl_warns_of_reply_threads_deferred_to_the_next_night(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crawler.run
+    from reach.runs import CrawlResult
+
+    def crawled(*args: object, **kwargs: object) -> CrawlResult:
+        return CrawlResult("mastodon", 7, "succeeded", 0, 1.0, {"reach/threads_deferred": 12})
+
+    monkeypatch.setattr(crawler.run, "run_crawl", crawled)
+    result = runner.invoke(app, ["crawl", "--platform", "mastodon"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: 12 reply threads deferred to the next night: host budget share"
+        in result.stderr.splitlines()
+    )
