@@ -3,7 +3,8 @@
 Importing this module has no side effects (deploy and workers import it).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -12,6 +13,11 @@ from pydantic import Field
 from flows.artifacts import publish_crawl_artifacts
 from flows.tasks import PLATFORMS, PlatformOutcome, crawl_platform
 from models import CrawledPlatform as Platform
+from reach.settings import get_settings
+
+# A held host slot's lease is renewed while its crawl lives; a killed worker's hold ends this long
+# after its last renewal, so the next night (or a rerun) is not locked out for good.
+LEASE_SECONDS = 60.0
 
 
 class CrawlsFailed(RuntimeError):
@@ -70,6 +76,31 @@ def run_crawls(
     return outcomes
 
 
+@contextmanager
+def host_limits(hosts: Sequence[str], lease_seconds: float = LEASE_SECONDS) -> Iterator[None]:
+    """Hold the Prefect global concurrency limit of each host (`host:<host>`, limit 1, created if
+    missing) while crawling: one crawl at a time spends a host's budget, a nightly's shard or a
+    rerun from the UI, on whatever worker."""
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists
+
+    from reach.shards import limit_name
+
+    names = [limit_name(h) for h in sorted(set(hosts))]
+    if not names:
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        for name in names:
+            # Upsert: a limit raised above 1 by hand would let two crawls share a host's budget.
+            # It is not atomic: a crawl starting at the same moment may have just created it.
+            with suppress(ObjectAlreadyExists):
+                client.upsert_global_concurrency_limit_by_name(name, limit=1)
+    with concurrency(names, occupy=1, strict=True, lease_duration=lease_seconds):
+        yield
+
+
 def failure_message(outcomes: Sequence[PlatformOutcome]) -> str | None:
     """`bluesky: every account failed (...); feed: ...`, or None when every crawl succeeded."""
     failed = [o for o in outcomes if not o.ok]
@@ -118,12 +149,21 @@ def crawl(
     """Crawl the chosen platforms for the chosen ambassadors now; fails naming what failed."""
     from crawler.run import check_selection
     from reach.db import session_scope
+    from reach.shards import accounts_per_host
 
     with session_scope() as session:
         check_selection(
             session, platforms, ambassadors
         )  # UnknownSelection names them: fail at once
-    outcomes = run_crawls(platforms, ambassadors, lookback_days, timeout_minutes)
+        settings = get_settings()
+        # With shards the hosts' budgets are guarded by their limits: a rerun waits its turn too.
+        hosts = (
+            list(accounts_per_host(session, platforms, settings.bluesky_appview_url, ambassadors))
+            if settings.crawl_shards == "host"
+            else []
+        )
+    with host_limits(hosts):
+        outcomes = run_crawls(platforms, ambassadors, lookback_days, timeout_minutes)
     failure = failure_message(outcomes)
     publish_crawl_artifacts("crawl", f"Crawl {'+'.join(platforms)}", outcomes)
     if failure:

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows.crawl import CrawlsFailed, failure_message, lookback_label, run_crawls
+from flows.crawl import (
+    CrawlsFailed,
+    failure_message,
+    host_limits,
+    lookback_label,
+    run_crawls,
+)
 from flows.tasks import PLATFORMS, PlatformOutcome, outcome_from_result
 from models import CrawledPlatform as Platform
 
@@ -25,9 +31,6 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 SHARD_DEPLOYMENT = "crawl-shard/shard"
-# A slot's lease is renewed while its shard lives; a killed worker's hold on its hosts ends this
-# long after its last renewal, so the next night (or a rerun) is not locked out for good.
-LEASE_SECONDS = 60.0
 POLL_SECONDS = 3.0
 # Prefect's zombie detection (docs: "detect zombie flows"): shard runs send a heartbeat every
 # PREFECT_FLOWS_HEARTBEAT_FREQUENCY (30 s, Prefect's minimum, set in prefect.yaml); one silent
@@ -89,15 +92,10 @@ def crawl_shard(
     ),
 ) -> list[dict[str, Any]]:
     """Crawl the accounts on these hosts, one host's budget spent by one crawl at a time."""
-    from prefect.concurrency.sync import concurrency
-
     from reach.shards import limit_name
 
     logger = get_run_logger()
-    # strict: a missing limit would let two workers crawl one host; the nightly creates them.
-    with concurrency(
-        [limit_name(h) for h in hosts], occupy=1, strict=True, lease_duration=LEASE_SECONDS
-    ):
+    with host_limits(hosts):
         logger.info("holding %s", ", ".join(limit_name(h) for h in hosts))
         outcomes = run_crawls(platforms, [], lookback_days, timeout_minutes, retries, hosts=hosts)
     failure = failure_message(outcomes)
@@ -160,18 +158,13 @@ def refuse_unless_fan_out_possible() -> None:
         )
 
 
-def prepare_limits(client: "SyncPrefectClient", hosts: Sequence[str]) -> None:
-    """A global concurrency limit of 1 per host, and the server's zombie detection of shard runs."""
+def prepare_zombie_detection(client: "SyncPrefectClient") -> None:
+    """The server's zombie detection of shard runs (each shard creates its hosts' limits)."""
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    from reach.shards import limit_name
-
-    for host in hosts:
-        # Upsert: a limit raised above 1 by hand would let two crawls share one host's budget.
-        client.upsert_global_concurrency_limit_by_name(limit_name(host), limit=1)
     if client.read_automations_by_name(ZOMBIE_AUTOMATION):
         return
     client.create_automation(
@@ -236,7 +229,7 @@ def fan_out(
                 f"REACH_CRAWL_SHARDS=host needs the {SHARD_DEPLOYMENT} deployment: run "
                 "`prefect deploy --all` (make serve) with this checkout's prefect.yaml"
             ) from exc
-        prepare_limits(client, [h for p in plans for h in p.hosts])
+        prepare_zombie_detection(client)
         children: list[tuple[ShardPlan, FlowRun]] = []
         for plan in plans:
             child: FlowRun = run_deployment(  # type: ignore[assignment]  # sync here: no coroutine

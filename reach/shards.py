@@ -25,15 +25,19 @@ def account_host(platform: str, base_url: str | None, appview_url: str) -> str:
 
 
 def accounts_per_host(
-    session: Session, platforms: Sequence[str], appview_url: str
+    session: Session, platforms: Sequence[str], appview_url: str, ambassadors: Sequence[str] = ()
 ) -> dict[str, dict[str, int]]:
-    """Per host, how many active accounts of active ambassadors it serves on each of these platforms."""
-    rows = session.exec(
+    """Per host, how many active accounts of active ambassadors (of these slugs, if any) it serves
+    on each of these platforms."""
+    query = (
         select(Account.platform, Account.base_url, func.count(col(Account.id)))
         .join(Ambassador, col(Ambassador.id) == Account.ambassador_id)
         .where(col(Account.platform).in_(list(platforms)), col(Ambassador.active).is_(True))
         .group_by(col(Account.platform), col(Account.base_url))
-    ).all()
+    )
+    if ambassadors:
+        query = query.where(col(Ambassador.slug).in_(list(ambassadors)))
+    rows = session.exec(query).all()
     found: dict[str, dict[str, int]] = {}
     for platform, base_url, n in rows:
         per_platform = found.setdefault(account_host(platform, base_url, appview_url), {})

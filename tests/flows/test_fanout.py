@@ -483,13 +483,16 @@ def test_a_nightly_fans_out_over_two_workers_one_crawl_per_host_with_the_sandbox
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_shard_waits_while_another_crawl_holds_its_hosts_limit(
+@pytest.mark.parametrize("deployment", ["crawl-shard/shard", "crawl/rerun"])
+def test_a_crawl_waits_while_another_crawl_holds_its_hosts_limit(
     server: PrefectServer,
     deployments: dict[str, dict[str, Any]],
     workers: list[Worker],
     hosts_sandbox: SandboxProcess,
     pg_url: str,
+    deployment: str,
 ) -> None:
+    """A nightly's shard, or a rerun from the UI of an ambassador on that host."""
     host = f"{BLOG_HOSTS[0]}:{hosts_sandbox.port}"
     limit = f"host:{host}"
     with contextlib.suppress(urllib.error.HTTPError):  # 409: the nightly made it already
@@ -501,11 +504,12 @@ def test_a_shard_waits_while_another_crawl_holds_its_hosts_limit(
         {"slots": 1, "names": [limit], "mode": "concurrency", "lease_duration": 120},
     )
     try:
-        run = create_run_as_the_ui_does(
-            server,
-            deployments["crawl-shard/shard"]["id"],
-            {"hosts": [host], "platforms": ["feed"], "shard": "1/1", "retries": 0},
+        parameters: dict[str, Any] = (
+            {"hosts": [host], "platforms": ["feed"], "shard": "1/1", "retries": 0}
+            if deployment == "crawl-shard/shard"
+            else {"platforms": ["feed"], "ambassadors": ["amara-okafor"]}  # her blog is on host
         )
+        run = create_run_as_the_ui_does(server, deployments[deployment]["id"], parameters)
         server.wait_for_state(run["id"], {"RUNNING"}, timeout=90)
         time.sleep(8)  # started on a worker, it waits for the slot: it crawls nothing meanwhile
         with Session(get_engine(pg_url)) as session:
