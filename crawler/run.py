@@ -303,7 +303,18 @@ def run_crawl(
     waited_until = time.monotonic() + DATABASE_WAIT_SECONDS
     while True:
         try:
-            _close(run_id, platform, stats, parts, processes, tail, shards, interrupted, hosts)
+            _close(
+                run_id,
+                platform,
+                stats,
+                parts,
+                processes,
+                tail,
+                shards,
+                interrupted,
+                hosts,
+                ambassadors,
+            )
             result = load_result(run_id, exit_code, time.monotonic() - started, stats)
             break
         except Exception as exc:
@@ -357,6 +368,7 @@ def _close(
     shards: int,
     interrupted: str | None,
     hosts: Sequence[str] = (),
+    ambassadors: Sequence[str] = (),
 ) -> None:
     """Close the run if its processes could not: split crawls, killed processes, lost writes."""
     if shards > 1 and stats:
@@ -381,6 +393,7 @@ def _close(
             run_id,
             f"the crawl process was killed ({killed[0]}) before this account finished",
             hosts,
+            ambassadors,
         )
     if stats.get("reach/write_failed"):
         fail_run(run_id, f"rows were lost: {stats['reach/write_failed']}", only_running=False)

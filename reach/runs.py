@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, true, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
@@ -347,11 +347,13 @@ class CrawlResult:
         )
 
 
-def record_unfinished(run_id: int, reason: str, hosts: Sequence[str] = ()) -> None:
+def record_unfinished(
+    run_id: int, reason: str, hosts: Sequence[str] = (), ambassadors: Sequence[str] = ()
+) -> None:
     """An outcome for each account of a killed crawl that has none: what was ok stays ok.
 
-    `hosts`: the crawl took only the accounts on these hosts (a nightly shard's); the others are
-    another shard's, not this crawl's to fail.
+    `hosts`, `ambassadors`: the crawl took only the accounts on these hosts (a nightly shard's) or
+    of these ambassadors (a rerun's); the others were not this crawl's to fail.
     """
     with get_engine().begin() as connection:
         run = connection.execute(
@@ -365,6 +367,7 @@ def record_unfinished(run_id: int, reason: str, hosts: Sequence[str] = ()) -> No
                 col(Account.platform) == run,
                 col(Ambassador.active).is_(True),
                 col(Account.id).not_in(done),
+                col(Ambassador.slug).in_(list(ambassadors)) if ambassadors else true(),
             )
         ).all()
         wanted = {h.lower() for h in hosts}

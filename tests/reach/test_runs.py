@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from models import CrawlRun, utcnow
+from models import CrawlOutcome, CrawlRun, utcnow
 from reach.db import get_engine
-from reach.runs import HOST, STALE_AFTER, reap_stale_runs, temp_prefix
+from reach.runs import HOST, STALE_AFTER, reap_stale_runs, record_unfinished, temp_prefix
 
 REACH = Path(sys.executable).with_name("reach")
 
@@ -89,3 +89,22 @@ def test_runs_reap_command_lists_what_it_closed(db_url: str) -> None:
         f"crawl run {dead} (mastodon): interrupted" in done.stdout
         and "1 crawl run(s) closed" in done.stdout
     )
+
+
+def test_a_killed_rerun_fails_only_the_accounts_of_its_ambassadors(session: Session) -> None:
+    from tests.reach import factories
+
+    amara = factories.ambassador(session, "amara-okafor")
+    julien = factories.ambassador(session, "julien-moreau")
+    hers = factories.account(session, amara, handle="@a@one.example")
+    factories.account(session, julien, handle="@j@one.example")
+    crawl = factories.run(session, dt.datetime.now(dt.UTC))
+    crawl.status = "running"
+    session.commit()
+    record_unfinished(
+        crawl.id, "the crawl process was killed (SIGKILL)", ambassadors=["amara-okafor"]
+    )
+    failed = session.exec(
+        select(CrawlOutcome.account_id).where(CrawlOutcome.crawl_run_id == crawl.id)
+    ).all()
+    assert failed == [hers.id]  # Julien was not in this rerun
