@@ -388,15 +388,20 @@ def crawl_night(
 
 
 def budget_floor(platform: str, per_host: list[tuple[int, int]]) -> float:
-    """Real seconds the busiest host's requests need at least under its documented budgets."""
+    """Real seconds the busiest host's requests need at least under its documented budgets.
+
+    Windows are fixed (epoch-aligned), so n requests fill ceil(n / limit) windows and the last
+    one can be spent at once: (ceil(n / limit) - 1) x window.
+    """
     if platform == "feed":
         return 0.0  # blogs publish no rate limit
     limit, window = MASTODON_BUDGET if platform == "mastodon" else BLUESKY_BUDGET
     floor = 0.0
     for total, paging in per_host:
-        seconds = total / limit * window
+        seconds = max(0, math.ceil(total / limit) - 1) * window
         if platform == "mastodon":
-            seconds = max(seconds, paging / MASTODON_PAGING[0] * MASTODON_PAGING[1])
+            paging_windows = max(0, math.ceil(paging / MASTODON_PAGING[0]) - 1)
+            seconds = max(seconds, paging_windows * MASTODON_PAGING[1])
         floor = max(floor, seconds)
     return floor
 
