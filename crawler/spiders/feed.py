@@ -10,13 +10,14 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy.http import Response
 from sqlalchemy import bindparam, update
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, func, select
 
 from crawler.items import AccountDone, PostItem, ProfileItem
 from crawler.parsers import feed as parse
 from crawler.parsers.common import ParseError
 from crawler.spiders.base import AccountRef, AccountSpider
-from models import Account, CrawlOutcome, Post, PostSnapshot
+from models import Account, CrawlOutcome, Post, PostCounts, PostSnapshot
 from reach.db import get_engine
 
 # What only an item page can add: a feed carries comment counts at most.
@@ -65,7 +66,46 @@ class FeedSpider(AccountSpider):
                 assert account_id is not None  # a stored account has its primary key
                 by_id[account_id].state["stored_validators"] = (etag, last_modified)
         self._load_pages_without_more(session, by_id)
+        self._load_stored_posts(session, by_id)
         return refs
+
+    def _load_stored_posts(self, session: Session, by_id: dict[int, AccountRef]) -> None:
+        """Per account asked conditionally, the window's stored posts with an item page and their
+        latest comment count: on a 304 their pages are still read for the counts only they give."""
+        asked = [i for i, ref in by_id.items() if any(ref.state.get("stored_validators", ()))]
+        for account_id in asked:
+            by_id[account_id].state["stored_posts"] = []
+        if not asked:
+            return
+        rows = session.execute(
+            select_columns(
+                col(Post.account_id),
+                col(Post.platform_post_id),
+                col(Post.published_at),
+                col(Post.url),
+                col(PostCounts.comments),
+            )
+            .outerjoin(PostCounts, col(PostCounts.post_id) == Post.id)
+            .where(
+                col(Post.account_id).in_(asked),
+                col(Post.published_at) >= self.window_start,
+                col(Post.deleted_at).is_(None),
+                col(Post.url).is_not(None),
+                col(Post.kind) != "repost",
+            )
+            .order_by(col(Post.published_at).desc())
+        ).all()
+        for account_id, key, published_at, url, comments in rows:
+            by_id[account_id].state["stored_posts"].append(
+                PostItem(
+                    account_id=account_id,
+                    platform=self.platform,
+                    platform_post_id=key,
+                    published_at=published_at,
+                    url=url,
+                    comments=comments,  # unchanged: the feed that carried it is unchanged
+                )
+            )
 
     def _load_pages_without_more(self, session: Session, by_id: dict[int, AccountRef]) -> None:
         """Per account, the window's posts whose item page, when last read, added no count to the
@@ -137,13 +177,18 @@ class FeedSpider(AccountSpider):
     def on_feed_page(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         if response.status == 304:
             # Not Modified (RFC 9110 15.4.5): the feed is the one last read whole, and no byte of
-            # it is sent or parsed. Nothing new is stored, so each post's latest snapshot stays
-            # that read's and the account's figures are unchanged (item-page counts included:
-            # they are read again when the feed changes); nothing is marked deleted, since this
-            # read saw no post (`complete` off); the account is ok and recorded as crawled.
+            # it is sent or parsed; its posts and comment counts are unchanged. Nothing is marked
+            # deleted, since this read saw no list of posts (`complete` off); the account is ok.
             self.crawler.stats.inc_value("reach/feeds_not_modified")
             ref.complete = False
             yield ProfileItem(account_id=ref.id, platform_id=ref.base_url or ref.key)
+            # The counts only item pages give (likes, shares) change without the feed changing:
+            # those pages are read as on any night; the others' posts keep their snapshots.
+            for item in ref.state.get("stored_posts", []):
+                if item.platform_post_id in ref.state.get("page_adds_nothing", ()):
+                    self.crawler.stats.inc_value("reach/item_pages_skipped")
+                    continue
+                yield self.item_page_request(ref, item, fallback=False)
             return
         if response.status == 404 and ref.state["page"] > 1:
             return  # WordPress answers 404 past its last page
@@ -181,20 +226,7 @@ class FeedSpider(AccountSpider):
             if link and not lacks_counts:
                 self.crawler.stats.inc_value("reach/item_pages_skipped")
             if link and lacks_counts:
-                # The item page only adds counts: when it fails the post keeps the feed's own.
-                yield self.request(
-                    ref,
-                    link,
-                    self.on_item_page,
-                    secondary="item page",
-                    meta={
-                        "item": item,
-                        "fallback": item,
-                        "handle_httpstatus_list": [404, 410],
-                        "download_maxsize": self.settings.getint("REACH_ITEM_PAGE_MAXSIZE"),
-                        "download_warnsize": self.settings.getint("REACH_ITEM_PAGE_WARNSIZE"),
-                    },
-                )
+                yield self.item_page_request(ref, item, link=link)
             else:
                 yield item
         if not reached_end_of_window and new_entries:
@@ -205,6 +237,28 @@ class FeedSpider(AccountSpider):
                 self.on_feed_page,
                 meta={"handle_httpstatus_list": [404]},
             )
+
+    def item_page_request(
+        self, ref: AccountRef, item: PostItem, link: str | None = None, fallback: bool = True
+    ) -> scrapy.Request:
+        """The request for a post's item page, for the counts its feed lacks.
+
+        The page only adds counts: when it fails, the post is stored with the feed's own counts
+        (`fallback`), or, for a post restated after a 304, not at all (its last snapshot stands).
+        """
+        return self.request(
+            ref,
+            link or item.url or "",
+            self.on_item_page,
+            secondary="item page",
+            meta={
+                "item": item,
+                "fallback": item if fallback else None,
+                "handle_httpstatus_list": [404, 410],
+                "download_maxsize": self.settings.getint("REACH_ITEM_PAGE_MAXSIZE"),
+                "download_warnsize": self.settings.getint("REACH_ITEM_PAGE_WARNSIZE"),
+            },
+        )
 
     def on_item_page(self, response: Response, ref: AccountRef) -> Iterator[Any]:
         item: PostItem = response.meta["item"]

@@ -1,12 +1,12 @@
-"""Feeds are asked conditionally: an unchanged feed answers 304, which costs no parsing and no item
-page, stores nothing new and marks nothing deleted; item pages only where the feed lacks counts."""
+"""Feeds are asked conditionally: an unchanged feed answers 304, which costs no parsing and marks
+nothing deleted; item pages only where the feed lacks counts (after a 304 too)."""
 
 import datetime as dt
 from typing import Any
 
 import pytest
 import scrapy
-from scrapy.http import Response, XmlResponse
+from scrapy.http import HtmlResponse, Response, XmlResponse
 from scrapy.spidermiddlewares.httperror import HttpError, HttpErrorMiddleware
 from scrapy.utils.test import get_crawler
 from sqlmodel import Session, col, select
@@ -97,6 +97,34 @@ def test_a_304_costs_no_parsing_stores_nothing_new_and_marks_nothing_deleted(
     assert done.window_start is None  # this read saw no post: nothing may be marked deleted
     assert s.crawler.stats.get_value("reach/feeds_not_modified") == 1
     assert r.id not in s.validators  # the stored validators stay as they are
+
+
+def test_a_304_still_reads_the_item_pages_of_stored_posts_that_give_more_than_comments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feed_parser, "parse_feed", lambda *a, **k: pytest.fail("parsed a 304"))
+    s = spider()
+    published = dt.datetime(2003, 6, 3, 9, 39, tzinfo=dt.UTC)
+    stored = [
+        PostItem(1, "feed", key, published, url=key.replace("#", "?p="), comments=comments)
+        for key, comments in ITEMS
+    ]
+    # Item 2's page showed only its comment count when last read: not asked again.
+    r = ref(
+        s, stored_validators=(ETAG, MODIFIED), stored_posts=stored, page_adds_nothing={ITEMS[1][0]}
+    )
+    out = list(s._dispatch(feed_answer(start(s, r), 304)))
+    pages = [o for o in out if isinstance(o, scrapy.Request)]
+    assert [p.url for p in pages] == [stored[i].url for i in (0, 2, 3)]
+    assert all(p.meta["fallback"] is None for p in pages)  # a failed page leaves the snapshot be
+    page = HtmlResponse(
+        pages[0].url,
+        body=get_testdata("feed", "item_jsonld_socialmediaposting.html"),
+        request=pages[0],
+    )
+    (item,) = s.on_item_page(page, r)
+    assert item.comments == 3  # the unchanged feed's count, restated beside the page's own
+    assert item.likes is not None
 
 
 def test_validators_are_kept_only_from_a_whole_read() -> None:
@@ -217,9 +245,16 @@ def test_second_feed_crawl_gets_304s_and_stores_the_same_figures(
     assert second.status == "succeeded" and second.accounts_ok == 3, second.summary()
     stats = sandboxed.stats()
     assert stats["statuses"].get("304") == len(BLOGS)
-    assert "/blogs/:name/:yyyy/:mm/:slug/" not in stats["requests"]  # no item page either
+    # The feeds are not parsed; the item pages that gave more than comments are read again, for
+    # the likes and shares that change without the feed changing (here: unchanged).
+    with_more = sum(
+        1
+        for likes, _, reposts, views, _ in figures.values()
+        if (likes, reposts, views) != (None, None, None)
+    )
+    assert with_more > 0 and stats["requests"]["/blogs/:name/:yyyy/:mm/:slug/"] == with_more
     assert second.stats.get("reach/feeds_not_modified") == len(BLOGS)
-    assert second.stats.get("reach/posts_written", 0) == 0
+    assert second.stats.get("reach/posts_written", 0) == with_more
     assert second.stats.get("reach/posts_marked_deleted", 0) == 0
     assert latest_counts(db_url) == figures
     with Session(get_engine(db_url)) as session:
@@ -227,7 +262,8 @@ def test_second_feed_crawl_gets_304s_and_stores_the_same_figures(
         outcomes = session.exec(
             select(CrawlOutcome).where(CrawlOutcome.crawl_run_id == second.crawl_run_id)
         ).all()
-        assert len(outcomes) == 3 and all(o.ok and o.snapshots == 0 for o in outcomes)
+        assert len(outcomes) == 3 and all(o.ok for o in outcomes)
+        assert sum(o.snapshots for o in outcomes) == with_more
 
     sandboxed.reset()
     sandboxed.control("POST", "/_sandbox/day", {"day": 1})  # the feeds changed: read whole again
