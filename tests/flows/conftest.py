@@ -171,6 +171,31 @@ class PrefectServer:
         raise AssertionError(f"flow run {flow_run_id} still {run['state_type']} after {timeout}s")
 
 
+def deploy_all(server: PrefectServer, env: dict[str, str], pool: str) -> dict[str, dict[str, Any]]:
+    """`prefect deploy --all` from prefect.yaml into a new process pool, as `make serve` does;
+    the deployments by `flow/deployment` name."""
+    subprocess.run(
+        [str(PREFECT_BIN), "work-pool", "create", pool, "--type", "process"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [str(PREFECT_BIN), "--no-prompt", "deploy", "--all"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    flows = {f["id"]: f["name"] for f in server.request("POST", "/flows/filter", {})}
+    found = server.request("POST", "/deployments/filter", {})
+    return {f"{flows[d['flow_id']]}/{d['name']}": d for d in found}
+
+
 def create_run_as_the_ui_does(
     server: PrefectServer, deployment_id: str, parameters: dict[str, Any]
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from tests.flows.conftest import (
     ROOT,
     PrefectServer,
     create_run_as_the_ui_does,
+    deploy_all,
     http_status,
     load_roster,
     write_roster,
@@ -68,26 +69,7 @@ def worker_env(
 @pytest.fixture(scope="module")
 def deployments(server: PrefectServer, worker_env: dict[str, str]) -> dict[str, dict[str, Any]]:
     """`prefect deploy --all` from prefect.yaml; deployments by `flow/deployment` name."""
-    subprocess.run(
-        [str(PREFECT_BIN), "work-pool", "create", POOL, "--type", "process"],
-        env=worker_env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    done = subprocess.run(
-        [str(PREFECT_BIN), "--no-prompt", "deploy", "--all"],
-        env=worker_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    found = server.request("POST", "/deployments/filter", {})
-    flows = {f["id"]: f["name"] for f in server.request("POST", "/flows/filter", {})}
-    return {f"{flows[d['flow_id']]}/{d['name']}": d for d in found}
+    return deploy_all(server, worker_env, POOL)
 
 
 def run_worker_once(env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -37,6 +37,7 @@ from tests.flows.conftest import (
     ROOT,
     PrefectServer,
     create_run_as_the_ui_does,
+    deploy_all,
     load_roster,
 )
 from tests.reach import factories
@@ -208,26 +209,7 @@ def fan_env(
 @pytest.fixture(scope="module")
 def deployments(server: PrefectServer, fan_env: dict[str, str]) -> dict[str, dict[str, Any]]:
     """`prefect deploy --all` from prefect.yaml, as `make serve` does."""
-    subprocess.run(
-        [str(PREFECT_BIN), "work-pool", "create", POOL, "--type", "process"],
-        env=fan_env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    done = subprocess.run(
-        [str(PREFECT_BIN), "--no-prompt", "deploy", "--all"],
-        env=fan_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    flows = {f["id"]: f["name"] for f in server.request("POST", "/flows/filter", {})}
-    found = server.request("POST", "/deployments/filter", {})
-    return {f"{flows[d['flow_id']]}/{d['name']}": d for d in found}
+    return deploy_all(server, fan_env, POOL)
 
 
 class Worker:
