@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from sandbox.testing import SandboxProcess
+
 DEMO_ROSTER = Path(str(files("reach") / "data" / "demo_roster.csv"))
 SANDBOX_PORT = 8787  # the demo roster's accounts live on http://127.0.0.1:8787
 # Mastodon's real budget (300 requests / 5 min) would make the crawler wait for the window to
@@ -72,19 +74,22 @@ def prefect_environment(var_dir: Path) -> dict[str, str]:
     }
 
 
-def run_nightly(day: int) -> Any:
-    """Run the nightly flow against the sandbox at `day`; returns its final Prefect state."""
+def run_nightly(sandbox: "SandboxProcess", day: int) -> Any:
+    """Run the nightly flow against the sandbox moved to `day`; returns its final Prefect state.
+
+    One sandbox serves both nights, as a platform keeps its ids: the second night then asks for
+    the accounts by the ids the first one stored (a new sandbox would not know them).
+    """
     from flows.nightly import nightly_reach
     from reach.settings import get_settings
 
     today = dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
-    from sandbox.testing import SandboxProcess
-
-    with SandboxProcess(day=day, port=sandbox_port(), faults=[f"rate_limit={SANDBOX_RATE_BUDGET}"]):
-        # The sandbox's clock runs `day` days ahead: the report ends on the sandbox's today.
-        return nightly_reach(
-            crawl_retries=0, report_until=today + dt.timedelta(days=day), return_state=True
-        )
+    sandbox.reset()
+    sandbox.control("POST", "/_sandbox/day", {"day": day})
+    # The sandbox's clock runs `day` days ahead: the report ends on the sandbox's today.
+    return nightly_reach(
+        crawl_retries=0, report_until=today + dt.timedelta(days=day), return_state=True
+    )
 
 
 def print_run_summary(title: str, state: Any, seconds: float) -> None:
@@ -315,6 +320,7 @@ def run_demo() -> None:
     from cli.views import import_roster_file, roster_table
     from reach.db import get_engine, upgrade
     from reach.settings import get_settings
+    from sandbox.testing import SandboxProcess
 
     started = time.monotonic()
     var_dir = get_settings().var_dir
@@ -330,14 +336,15 @@ def run_demo() -> None:
         console.print(roster_table(session))
 
     failed = not import_demo_linkedin(day_offset=1)  # the report's last day (sandbox day 1)
-    for day in (0, 1):
-        began = time.monotonic()
-        console.print(
-            f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)"
-        )
-        state = run_nightly(day)
-        print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
-        failed = failed or not state.is_completed()
+    with SandboxProcess(port=sandbox_port(), faults=[f"rate_limit={SANDBOX_RATE_BUDGET}"]) as sb:
+        for day in (0, 1):
+            began = time.monotonic()
+            console.print(
+                f"\n[bold]nightly-reach, sandbox day {day}[/] (Prefect's ephemeral API, no server)"
+            )
+            state = run_nightly(sb, day)
+            print_run_summary(f"nightly-reach day {day}", state, time.monotonic() - began)
+            failed = failed or not state.is_completed()
     period = print_report(settings.lookback_days, day_offset=1)
     print_linkedin_beside_crawled(settings.lookback_days, day_offset=1)
     console.print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
