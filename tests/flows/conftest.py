@@ -171,6 +171,17 @@ class PrefectServer:
         raise AssertionError(f"flow run {flow_run_id} still {run['state_type']} after {timeout}s")
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """A Prefect server for the test module that asks for it, stopped by its pid at the end."""
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-home"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 def deploy_all(server: PrefectServer, env: dict[str, str], pool: str) -> dict[str, dict[str, Any]]:
     """`prefect deploy --all` from prefect.yaml into a new process pool, as `make serve` does;
     the deployments by `flow/deployment` name."""

@@ -173,16 +173,6 @@ def write_hosts_roster(path: Path, sb: SandboxProcess) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    server = PrefectServer(tmp_path_factory.mktemp("prefect-home"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def fan_env(
     server: PrefectServer,
     pg_url: str,
