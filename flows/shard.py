@@ -288,7 +288,8 @@ def _wait(
             elif (
                 heartbeats
                 and state is not None
-                and state.type == StateType.RUNNING
+                # A PENDING one too: its worker may die after starting its process, before it ran.
+                and state.type in (StateType.RUNNING, StateType.PENDING)
                 and time.monotonic() - checked.get(i, 0.0) > HEARTBEAT_CHECK_SECONDS
             ):
                 checked[i] = time.monotonic()
@@ -333,7 +334,8 @@ def _silent_seconds(client: "SyncPrefectClient", run: "FlowRun") -> float:
         ),
         limit=1,
     )
-    last = page.events[0].occurred if page.events else run.start_time
+    since = run.start_time or (run.state.timestamp if run.state else None)
+    last = page.events[0].occurred if page.events else since
     if last is None:
         return 0.0
     return (dt.datetime.now(dt.UTC) - last).total_seconds()
