@@ -288,8 +288,7 @@ def _wait(
             elif (
                 heartbeats
                 and state is not None
-                # A PENDING one too: its worker may die after starting its process, before it ran.
-                and state.type in (StateType.RUNNING, StateType.PENDING)
+                and state.type == StateType.RUNNING
                 and time.monotonic() - checked.get(i, 0.0) > HEARTBEAT_CHECK_SECONDS
             ):
                 checked[i] = time.monotonic()
@@ -334,8 +333,7 @@ def _silent_seconds(client: "SyncPrefectClient", run: "FlowRun") -> float:
         ),
         limit=1,
     )
-    since = run.start_time or (run.state.timestamp if run.state else None)
-    last = page.events[0].occurred if page.events else since
+    last = page.events[0].occurred if page.events else run.start_time
     if last is None:
         return 0.0
     return (dt.datetime.now(dt.UTC) - last).total_seconds()
