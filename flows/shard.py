@@ -38,6 +38,8 @@ POLL_SECONDS = 3.0
 CRASH_AFTER_SILENT = dt.timedelta(seconds=90)
 ZOMBIE_AUTOMATION = "reach: crash crawl-shard runs without heartbeat"
 GONE = "its worker or machine is gone"
+# A worker silent for this many of its heartbeat intervals is gone (Prefect's foreman default).
+WORKER_SILENT_INTERVALS = 3
 HEARTBEAT_CHECK_SECONDS = 15.0  # how often the nightly looks for a running shard's last heartbeat
 # Beyond its crawls' own timeouts, how long the nightly waits for a shard still not finished
 # (waiting for a host held by a dead worker's lease, or for a worker at all) before giving up on it.
@@ -268,11 +270,11 @@ def _wait(
 ) -> list[tuple[ShardPlan, "FlowRun"]]:
     """Poll the child runs until each is final.
 
-    A running child silent for CRASH_AFTER_SILENT (its heartbeats stopped: its worker died) is
-    crashed here too, should the server's automation not have done it yet; one still not final
-    after `minutes` is given up on.
+    A child whose worker died is crashed: a running one silent for CRASH_AFTER_SILENT (should the
+    server's automation not have done it yet), and a pending one whose worker stopped sending its
+    own heartbeats (its process was started but never ran). One still not final after `minutes`
+    is given up on.
     """
-    from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
     deadline = time.monotonic() + minutes * 60
@@ -285,26 +287,19 @@ def _wait(
             state = runs[i].state
             if state is not None and state.is_final():
                 pending.discard(i)
-            elif (
-                heartbeats
-                and state is not None
-                and state.type == StateType.RUNNING
-                and time.monotonic() - checked.get(i, 0.0) > HEARTBEAT_CHECK_SECONDS
-            ):
+            elif time.monotonic() - checked.get(i, 0.0) > HEARTBEAT_CHECK_SECONDS:
                 checked[i] = time.monotonic()
-                silent = _silent_seconds(client, runs[i])
-                if silent > CRASH_AFTER_SILENT.total_seconds():
+                gone = _gone(client, runs[i], heartbeats)
+                if gone:
                     client.set_flow_run_state(
-                        runs[i].id,
-                        Crashed(message=f"no heartbeat for {silent:.0f} s: {GONE}"),
-                        force=True,
+                        runs[i].id, Crashed(message=f"{gone}: {GONE}"), force=True
                     )
         if pending and time.monotonic() > deadline:
             for i in pending:
                 client.set_flow_run_state(
                     runs[i].id,
                     Crashed(
-                        message=f"still {runs[i].state_name} after {minutes:.0f} min: the nightly "
+                        message=f"still {runs[i].state_name} after {minutes:g} min: the nightly "
                         "gave up on it (no worker took it, or its worker is gone)"
                     ),
                     force=True,
@@ -314,6 +309,37 @@ def _wait(
         if pending:
             time.sleep(POLL_SECONDS)
     return [(plan, runs[i]) for i, (plan, _) in enumerate(children)]
+
+
+def _gone(client: "SyncPrefectClient", run: "FlowRun", heartbeats: bool) -> str | None:
+    """Why the run's worker is known to be gone, or None while it may be alive.
+
+    A running shard sends heartbeats (when enabled). A pending one has none yet: the worker that
+    took it labels it with its name (prefect.worker.name), and a worker sends its own heartbeats;
+    one silent for three of its intervals is what Prefect's foreman marks offline. A pending shard
+    merely starting, under a live worker, is left alone.
+    """
+    from prefect.client.schemas.objects import StateType
+
+    state = run.state
+    if state is None:
+        return None
+    if state.type == StateType.RUNNING and heartbeats:
+        silent = _silent_seconds(client, run)
+        if silent > CRASH_AFTER_SILENT.total_seconds():
+            return f"no heartbeat for {silent:.0f} s"
+    if state.type == StateType.PENDING:
+        name = (run.labels or {}).get("prefect.worker.name")
+        if not name or not run.work_pool_name:
+            return None
+        workers = client.read_workers_for_work_pool(run.work_pool_name)
+        worker = next((w for w in workers if w.name == name), None)
+        if worker is None or worker.last_heartbeat_time is None:
+            return None
+        silent = (dt.datetime.now(dt.UTC) - worker.last_heartbeat_time).total_seconds()
+        if silent > WORKER_SILENT_INTERVALS * (worker.heartbeat_interval_seconds or 30):
+            return f"{state.name or 'Pending'}, and its worker {name} sent no heartbeat for {silent:.0f} s"
+    return None
 
 
 def _silent_seconds(client: "SyncPrefectClient", run: "FlowRun") -> float:

@@ -523,13 +523,6 @@ def _crawling(worker: Worker) -> bool:
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.timeout(600)  # a dead worker's runs are crashed after 90 s without a heartbeat
-# Known intermittent, issue #17 left open for it: in a full CI run the nightly stayed RUNNING
-# for 400 s after the worker was killed (its failure message now lists the shards' states and
-# the flow-run events). Not strict: each run still reports whether it passed (XPASS) or not.
-@pytest.mark.xfail(
-    reason="intermittent: the nightly can stay RUNNING after a worker is killed (#17)",
-    strict=False,
-)
 def test_a_worker_killed_mid_run_fails_only_its_shards_named_in_the_nightly(
     server: PrefectServer,
     deployments: dict[str, dict[str, Any]],
@@ -614,3 +607,49 @@ def test_a_worker_killed_mid_run_fails_only_its_shards_named_in_the_nightly(
             )
         else:
             assert run.status == "succeeded", (run.id, run.message)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_pending_shard_is_crashed_when_its_worker_is_gone_not_while_its_worker_lives(
+    server: PrefectServer, deployments: dict[str, dict[str, Any]], pg_url: str
+) -> None:
+    """A worker killed after starting a shard's process, before the shard ran, left it PENDING:
+    no flow-run heartbeat ever comes; the worker's own heartbeats tell a dead worker from a slow
+    start under a live one."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.shard import ShardPlan, _wait
+
+    shard = deployments["crawl-shard/shard"]["id"]
+    runs = {}
+    for worker, interval in (("ghost-worker", 1), ("live-worker", 600)):
+        server.request(
+            "POST",
+            f"/work_pools/{POOL}/workers/heartbeat",
+            {"name": worker, "heartbeat_interval_seconds": interval},
+        )
+        run = server.request(
+            "POST",
+            f"/deployments/{shard}/create_flow_run",
+            {
+                "parameters": {"hosts": [f"{worker}.example"], "platforms": ["feed"]},
+                "state": {"type": "PENDING", "name": "Submitting"},  # workers take SCHEDULED only
+            },
+        )
+        server.request("PATCH", f"/flow_runs/{run['id']}/labels", {"prefect.worker.name": worker})
+        runs[worker] = run
+    time.sleep(4)  # three of the ghost's 1 s intervals, and more, without its heartbeat
+    with temporary_settings({PREFECT_API_URL: server.api_url}), get_client(sync_client=True) as c:
+        children = [
+            (ShardPlan(i, 2, [f"{w}.example"], ["feed"], 1), c.read_flow_run(run["id"]))
+            for i, (w, run) in enumerate(runs.items(), start=1)
+        ]
+        finals = {plan.hosts[0]: run for plan, run in _wait(c, children, 0.3, heartbeats=True)}
+    ghost, live = finals["ghost-worker.example"], finals["live-worker.example"]
+    assert ghost.state is not None and ghost.state.is_crashed()
+    assert "its worker ghost-worker sent no heartbeat" in (ghost.state.message or "")
+    # Under a live worker it is waited on, until the nightly's deadline only.
+    assert live.state is not None and live.state.is_crashed()
+    assert "gave up on it" in (live.state.message or ""), live.state.message
