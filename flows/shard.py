@@ -320,6 +320,7 @@ def _gone(client: "SyncPrefectClient", run: "FlowRun", heartbeats: bool) -> str 
     merely starting, under a live worker, is left alone.
     """
     from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_WORKER_HEARTBEAT_SECONDS
 
     state = run.state
     if state is None:
@@ -337,7 +338,9 @@ def _gone(client: "SyncPrefectClient", run: "FlowRun", heartbeats: bool) -> str 
         if worker is None or worker.last_heartbeat_time is None:
             return None
         silent = (dt.datetime.now(dt.UTC) - worker.last_heartbeat_time).total_seconds()
-        if silent > WORKER_SILENT_INTERVALS * (worker.heartbeat_interval_seconds or 30):
+        if silent > WORKER_SILENT_INTERVALS * (
+            worker.heartbeat_interval_seconds or PREFECT_WORKER_HEARTBEAT_SECONDS.value()
+        ):
             return f"{state.name or 'Pending'}, and its worker {name} sent no heartbeat for {silent:.0f} s"
     return None
 

@@ -612,7 +612,7 @@ def test_a_worker_killed_mid_run_fails_only_its_shards_named_in_the_nightly(
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_pending_shard_is_crashed_when_its_worker_is_gone_not_while_its_worker_lives(
-    server: PrefectServer, deployments: dict[str, dict[str, Any]], pg_url: str
+    server: PrefectServer, deployments: dict[str, dict[str, Any]]
 ) -> None:
     """A worker killed after starting a shard's process, before the shard ran, left it PENDING:
     no flow-run heartbeat ever comes; the worker's own heartbeats tell a dead worker from a slow
